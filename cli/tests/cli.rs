@@ -1,0 +1,204 @@
+//! The `shopml` command line: the JSON contract of `reco eval`, and clear errors on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn shopml(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shopml")).args(args).output().expect("runs")
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A small S3-Rec file: 40 users over 12 items in two taste groups.
+fn tiny_s3rec(dir: &Path) -> PathBuf {
+    let mut text = String::new();
+    for u in 0..40 {
+        let base = if u % 2 == 0 { 1 } else { 7 };
+        let items: Vec<String> = (0..5).map(|k| (base + (u + k) % 6).to_string()).collect();
+        text.push_str(&format!("{} {}\n", u + 1, items.join(" ")));
+    }
+    let p = dir.join("Tiny.txt");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn eval_json_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_s3rec(dir.path());
+    for model in ["pop", "itemknn", "als", "bpr"] {
+        for protocol in ["loo-full", "loo-sampled"] {
+            let out = shopml(
+                &[
+                    "reco",
+                    "eval",
+                    "--data",
+                    data.to_str().unwrap(),
+                    "--format",
+                    "s3rec",
+                    "--model",
+                    model,
+                    "--protocol",
+                    protocol,
+                    "--k",
+                    "5",
+                    "--param",
+                    "seed=1",
+                    "--json",
+                    "--quiet",
+                ]
+                .into_iter()
+                .filter(|a| model != "pop" && model != "itemknn" || (*a != "--param" && *a != "seed=1"))
+                .collect::<Vec<_>>(),
+            );
+            assert!(out.status.success(), "{model} {protocol}: {}", String::from_utf8_lossy(&out.stderr));
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["dataset"], "Tiny");
+            assert_eq!(v["model"], model);
+            assert_eq!(v["protocol"], protocol);
+            assert_eq!(v["users_evaluated"], 40);
+            for key in ["hr@5", "ndcg@5", "precision@5", "recall@5", "f1@5", "mrr", "coverage@5"] {
+                let x = v["metrics"][key].as_f64().unwrap_or_else(|| panic!("{key} missing: {v}"));
+                assert!((0.0..=1.0).contains(&x), "{key} = {x}");
+            }
+            assert!(v["fit_seconds"].as_f64().unwrap() >= 0.0 && v["eval_seconds"].as_f64().unwrap() >= 0.0);
+            assert!(out.stderr.is_empty(), "no progress bar when stderr is not a terminal");
+        }
+    }
+}
+
+#[test]
+fn eval_table_and_recommend() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_s3rec(dir.path());
+    let out = shopml(&["reco", "eval", "--data", data.to_str().unwrap(), "--format", "s3rec", "--model", "itemknn"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("HR@10") && text.contains("NDCG@10"), "{text}");
+    let out = shopml(&[
+        "reco",
+        "recommend",
+        "--data",
+        data.to_str().unwrap(),
+        "--format",
+        "s3rec",
+        "--model",
+        "itemknn",
+        "--user",
+        "2",
+        "--k",
+        "3",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    // user 2 (odd group, items 7..12) gets items of its own group, none it already has
+    let had = ["8", "9", "10", "11", "12"];
+    for it in items {
+        let id = it["item"].as_str().unwrap();
+        assert!(!had.contains(&id), "{id} already bought");
+    }
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let out = shopml(args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "{args:?}: stderr {err:?} lacks {needle:?}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_s3rec(dir.path());
+    let d = data.to_str().unwrap();
+    fails_with(&["reco", "eval", "--data", d, "--format", "xlsx", "--model", "pop"], "unsupported format");
+    fails_with(&["reco", "eval", "--data", d, "--format", "s3rec", "--model", "svd"], "`svd` is not one of");
+    fails_with(
+        &["reco", "eval", "--data", d, "--format", "s3rec", "--model", "pop", "--k", "0"],
+        "--k must be at least 1",
+    );
+    fails_with(
+        &["reco", "eval", "--data", d, "--format", "s3rec", "--model", "pop", "--protocol", "loo"],
+        "not one of loo-full",
+    );
+    fails_with(
+        &["reco", "eval", "--data", d, "--format", "s3rec", "--model", "als", "--param", "factors"],
+        "expected KEY=VALUE",
+    );
+    fails_with(
+        &["reco", "eval", "--data", d, "--format", "s3rec", "--model", "als", "--param", "factors=-3"],
+        "factors",
+    );
+    fails_with(&["reco", "eval", "--data", d, "--format", "s3rec", "--model", "als", "--param", "alpha=nan"], "alpha");
+    fails_with(
+        &["reco", "eval", "--data", "/no/such/file.txt", "--format", "s3rec", "--model", "pop"],
+        "/no/such/file.txt",
+    );
+    let empty = dir.path().join("Empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    fails_with(
+        &["reco", "eval", "--data", empty.to_str().unwrap(), "--format", "s3rec", "--model", "pop"],
+        "empty data",
+    );
+    let csv = dir.path().join("events.csv");
+    std::fs::write(&csv, "customer,sku\n1,2\n").unwrap();
+    fails_with(
+        &["reco", "eval", "--data", csv.to_str().unwrap(), "--format", "csv", "--model", "pop"],
+        "no column `user`",
+    );
+    fails_with(&["reco", "recommend", "--data", d, "--format", "s3rec", "--user", "nobody"], "unknown user `nobody`");
+}
+
+#[test]
+fn csv_tables_through_polars() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("customer,sku,ts\n");
+    for u in 0..30 {
+        for k in 0..4 {
+            text.push_str(&format!("c{u},p{},{}\n", (u + k) % 8, 100 * u + k));
+        }
+    }
+    let csv = dir.path().join("events.csv");
+    std::fs::write(&csv, text).unwrap();
+    let out = shopml(&[
+        "reco",
+        "eval",
+        "--data",
+        csv.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--user-col",
+        "customer",
+        "--item-col",
+        "sku",
+        "--time-col",
+        "ts",
+        "--model",
+        "itemknn",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["users_evaluated"], 30);
+}
+
+#[test]
+fn demo_runs_on_the_shipped_data() {
+    let shipped = root().join("datasets/online-retail/online_retail.csv.gz");
+    assert!(shipped.exists(), "the repository ships {}", shipped.display());
+    let out = shopml(&["demo", "--model", "itemknn", "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("top 10 for customer 17850"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()) && l.contains('.')).count()
+            >= 10,
+        true
+    );
+}

@@ -1,0 +1,138 @@
+//! The data model: interactions, items, id maps, sparse matrices and splits.
+
+mod ids;
+mod matrix;
+pub mod split;
+
+pub use ids::IdMap;
+pub use matrix::{interaction_matrix, InteractionMatrix};
+
+use crate::error::{RecoError, Result};
+use serde::{Deserialize, Serialize};
+
+/// What the customer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// Looked at a product page.
+    View,
+    /// Clicked a product in search results.
+    SearchClick,
+    /// Put the product in the cart.
+    AddToCart,
+    /// Bought the product (also used for ratings and listens in public datasets).
+    #[default]
+    Purchase,
+}
+
+impl EventKind {
+    /// Parses `view`, `search-click`, `add-to-cart`, `purchase` (also `_` for `-`, any case).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "view" => Some(EventKind::View),
+            "search-click" | "click" => Some(EventKind::SearchClick),
+            "add-to-cart" | "cart" => Some(EventKind::AddToCart),
+            "purchase" | "buy" => Some(EventKind::Purchase),
+            _ => None,
+        }
+    }
+}
+
+/// One implicit-feedback event, with dense indices into the dataset's [`IdMap`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interaction {
+    /// Dense user index.
+    pub user: u32,
+    /// Dense item index.
+    pub item: u32,
+    /// Seconds since the epoch, or any monotone order key (sequence position for S3-Rec files).
+    pub timestamp: i64,
+    /// What happened.
+    pub kind: EventKind,
+    /// Strength of the signal (quantity, rating, 1.0): finite and > 0.
+    pub weight: f32,
+}
+
+/// Side information about an item.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ItemMeta {
+    /// Category name, if any.
+    pub category: Option<String>,
+    /// Unit price, if known.
+    pub price: Option<f32>,
+    /// Attribute ids (brand, category, genre flags ...).
+    pub attributes: Vec<u32>,
+    /// Product title / description text.
+    pub text: Option<String>,
+}
+
+/// Interactions plus the id maps and item metadata that give them meaning.
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    /// A short name (the file stem) for reports.
+    pub name: String,
+    /// User ids.
+    pub users: IdMap,
+    /// Item ids.
+    pub items: IdMap,
+    /// Events in the order they were read.
+    pub interactions: Vec<Interaction>,
+    /// Metadata per item index (same length as `items`).
+    pub item_meta: Vec<ItemMeta>,
+}
+
+impl Dataset {
+    /// An empty dataset called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Dataset { name: name.into(), ..Default::default() }
+    }
+
+    /// Number of users.
+    pub fn n_users(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Number of items.
+    pub fn n_items(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Adds an event by external ids. The weight must be finite and positive.
+    pub fn push(&mut self, user: &str, item: &str, timestamp: i64, kind: EventKind, weight: f32) -> Result<()> {
+        check_weight(weight)?;
+        let user = self.users.get_or_insert(user);
+        let item = self.item_index(item);
+        self.interactions.push(Interaction { user, item, timestamp, kind, weight });
+        Ok(())
+    }
+
+    /// The index of an item id, adding it (with empty metadata) when new.
+    pub fn item_index(&mut self, item: &str) -> u32 {
+        let i = self.items.get_or_insert(item);
+        if self.item_meta.len() < self.items.len() {
+            self.item_meta.resize(self.items.len(), ItemMeta::default());
+        }
+        i
+    }
+
+    /// Fails with [`RecoError::EmptyData`] when there is no interaction.
+    pub fn ensure_not_empty(&self) -> Result<()> {
+        if self.interactions.is_empty() {
+            return Err(RecoError::EmptyData(format!("dataset `{}` has no interactions", self.name)));
+        }
+        Ok(())
+    }
+
+    /// The user × item matrix of all interactions (weights of repeated pairs summed).
+    pub fn matrix(&self) -> InteractionMatrix {
+        interaction_matrix(&self.interactions, self.n_users(), self.n_items())
+    }
+}
+
+/// Rejects NaN, infinite, zero and negative weights.
+pub fn check_weight(weight: f32) -> Result<()> {
+    if !weight.is_finite() || weight <= 0.0 {
+        return Err(RecoError::param("weight", format!("must be finite and > 0, got {weight}")));
+    }
+    Ok(())
+}

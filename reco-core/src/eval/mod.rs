@@ -1,0 +1,9 @@
+//! Evaluation: ranking metrics, the leave-one-out protocols and the one-call experiment.
+
+mod metrics;
+mod pipeline;
+mod protocol;
+
+pub use metrics::{rank_of, top_k, Metrics};
+pub use pipeline::{run_loo, LooRun, Target};
+pub use protocol::{evaluate, EvalReport, Protocol};

@@ -1,0 +1,69 @@
+//! The whole leave-one-out experiment in one call: split, fit, evaluate, time.
+
+use super::{evaluate, EvalReport, Protocol};
+use crate::data::{interaction_matrix, split::leave_one_out, Dataset};
+use crate::error::{RecoError, Result};
+use crate::model::{AnyParams, Progress};
+use std::time::Instant;
+
+/// Which held-out item a leave-one-out run scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Fit on everything but each user's last item; score the last item (the reported numbers).
+    Test,
+    /// Fit on everything but each user's last two items; score the second-to-last (for tuning).
+    Valid,
+}
+
+impl std::str::FromStr for Target {
+    type Err = RecoError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "test" => Ok(Target::Test),
+            "valid" | "validation" => Ok(Target::Valid),
+            o => Err(RecoError::param("split", format!("`{o}` is not one of test, valid"))),
+        }
+    }
+}
+
+/// A leave-one-out run's report plus its timings.
+#[derive(Debug, Clone)]
+pub struct LooRun {
+    /// What was measured.
+    pub report: EvalReport,
+    /// Wall-clock seconds of `fit`.
+    pub fit_seconds: f64,
+    /// Wall-clock seconds of the evaluation.
+    pub eval_seconds: f64,
+}
+
+/// Splits `data` leave-one-out, fits `params` and evaluates it with `protocol` at cut-off `k`.
+pub fn run_loo(
+    data: &Dataset,
+    params: &AnyParams,
+    protocol: Protocol,
+    k: usize,
+    seed: u64,
+    target: Target,
+    progress: Progress<'_>,
+) -> Result<LooRun> {
+    if k == 0 {
+        return Err(RecoError::param("k", "must be at least 1"));
+    }
+    let split = leave_one_out(data)?;
+    let (train, held) = match target {
+        Target::Test => (&split.train, &split.test),
+        Target::Valid => (&split.valid_train, &split.valid),
+    };
+    if held.is_empty() {
+        return Err(RecoError::EmptyData("no user has enough distinct items for this split".into()));
+    }
+    let train = interaction_matrix(train, data.n_users(), data.n_items());
+    let full = data.matrix();
+    let start = Instant::now();
+    let model = params.fit(if params.fits_on_held_out() { &full } else { &train }, progress)?;
+    let fit_seconds = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let report = evaluate(model.as_ref(), &train, &full, held, protocol, k, seed)?;
+    Ok(LooRun { report, fit_seconds, eval_seconds: start.elapsed().as_secs_f64() })
+}

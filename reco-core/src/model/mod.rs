@@ -1,0 +1,120 @@
+//! Models behind one [`Recommender`] trait, each fitted through a validated builder.
+//!
+//! ```
+//! use reco_core::data::{Dataset, EventKind};
+//! use reco_core::model::{Als, Recommender};
+//! let mut data = Dataset::new("toy");
+//! for (u, i) in [("ann", "tea"), ("ann", "cup"), ("bob", "tea"), ("bob", "pot"), ("cy", "cup")] {
+//!     data.push(u, i, 0, EventKind::Purchase, 1.0).unwrap();
+//! }
+//! let model = Als::params().factors(8).iterations(5).fit(&data.matrix()).unwrap();
+//! let top = model.recommend(data.users.get("cy").unwrap(), 2, Some(&data.matrix())).unwrap();
+//! assert_eq!(top.len(), 2);
+//! ```
+
+mod als;
+mod any;
+mod bpr;
+mod itemknn;
+pub(crate) mod kernels;
+mod mf;
+mod popularity;
+
+pub use als::{Als, AlsParams};
+pub use any::{AnyParams, MODEL_NAMES};
+pub use bpr::{Bpr, BprParams};
+pub use itemknn::{ItemKnn, ItemKnnParams, Neighbours, Similarity};
+pub use mf::MatrixFactorization;
+pub use popularity::{Popularity, PopularityParams};
+
+use crate::data::InteractionMatrix;
+use crate::error::{RecoError, Result};
+use ndarray::ArrayViewMut2;
+
+/// Progress callback: `(done, total)` steps (iterations or epochs).
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// A fitted model that scores every item for a known user. Higher scores are better.
+pub trait Recommender: Send + Sync {
+    /// Short model name (`als`, `bpr`, ...).
+    fn name(&self) -> &'static str;
+    /// Users the model was fitted on.
+    fn n_users(&self) -> usize;
+    /// Items the model scores.
+    fn n_items(&self) -> usize;
+    /// Writes one score per item for `user` into `out` (`out.len() == n_items()`).
+    fn score_user(&self, user: u32, out: &mut [f32]);
+
+    /// Scores for several users: row `r` of `out` is `users[r]`. Models override this to batch.
+    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) {
+        for (r, &u) in users.iter().enumerate() {
+            let mut row = out.row_mut(r);
+            self.score_user(u, row.as_slice_mut().expect("score rows are contiguous"));
+        }
+    }
+
+    /// The `k` best items for `user` as `(item, score)`, best first. With `seen`, the user's items in
+    /// that matrix are left out.
+    fn recommend(&self, user: u32, k: usize, seen: Option<&InteractionMatrix>) -> Result<Vec<(u32, f32)>> {
+        if k == 0 {
+            return Err(RecoError::param("k", "must be at least 1"));
+        }
+        if user as usize >= self.n_users() {
+            return Err(RecoError::UnknownUser(format!("index {user} (model has {} users)", self.n_users())));
+        }
+        let mut scores = vec![0.0; self.n_items()];
+        self.score_user(user, &mut scores);
+        if let Some(m) = seen {
+            if (user as usize) < m.n_users() {
+                for &i in m.user_row(user as usize).0 {
+                    if i < scores.len() {
+                        scores[i] = f32::NEG_INFINITY;
+                    }
+                }
+            }
+        }
+        Ok(crate::eval::top_k(&scores, k))
+    }
+}
+
+/// Fails unless `value` is in `lo..=hi`.
+pub(crate) fn check_range<T: PartialOrd + std::fmt::Display>(name: &str, value: T, lo: T, hi: T) -> Result<()> {
+    if value >= lo && value <= hi {
+        Ok(())
+    } else {
+        Err(RecoError::param(name, format!("must be in [{lo}, {hi}], got {value}")))
+    }
+}
+
+/// Fails unless `value` is finite and in `lo..=hi`.
+pub(crate) fn check_f32(name: &str, value: f32, lo: f32, hi: f32) -> Result<()> {
+    if value.is_finite() && value >= lo && value <= hi {
+        Ok(())
+    } else {
+        Err(RecoError::param(name, format!("must be a finite number in [{lo}, {hi}], got {value}")))
+    }
+}
+
+/// Fails on a matrix with no interaction.
+pub(crate) fn check_train(train: &InteractionMatrix) -> Result<()> {
+    if train.nnz() == 0 || train.n_items() == 0 {
+        return Err(RecoError::EmptyData("the training matrix has no interaction".into()));
+    }
+    Ok(())
+}
+
+/// The confidence-style transform every model applies to raw weights (quantities, counts): `ln(1 + w)`.
+/// Binary data stays binary up to a constant; a 10,000-unit wholesale order does not drown the rest.
+#[inline]
+pub(crate) fn damp(w: f32) -> f32 {
+    w.ln_1p()
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// A seeded pseudo-random 60% pattern for community-structure tests.
+    pub fn keep(u: usize, j: usize) -> bool {
+        let h = (u as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (j as u64 + 7).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        (h.wrapping_mul(0x1656_67B1_9E37_79F9) >> 33) % 10 < 6
+    }
+}
