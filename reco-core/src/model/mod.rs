@@ -111,6 +111,24 @@ pub(crate) fn damp(w: f32) -> f32 {
 }
 
 #[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn models_and_params_are_send_and_sync() {
+        send_sync::<Popularity>();
+        send_sync::<ItemKnn>();
+        send_sync::<MatrixFactorization>();
+        send_sync::<AnyParams>();
+        send_sync::<Box<dyn Recommender>>();
+        send_sync::<crate::data::Dataset>();
+        send_sync::<crate::data::InteractionMatrix>();
+    }
+}
+
+#[cfg(test)]
 pub(crate) mod tests_support {
     /// A seeded pseudo-random 60% pattern for community-structure tests.
     pub fn keep(u: usize, j: usize) -> bool {
