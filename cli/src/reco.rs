@@ -3,10 +3,12 @@
 use crate::progress;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use reco_core::data::{interaction_matrix, split::user_sequences, Dataset};
-use reco_core::eval::{run_loo, Protocol, Target};
+use reco_core::data::Dataset;
+use reco_core::eval::{run_cold_start, run_loo, Protocol, Target};
 use reco_core::io::{load, Columns, Format};
-use reco_core::model::AnyParams;
+use reco_core::model::{AnyParams, Recommender};
+use reco_core::serve::Filter;
+use reco_core::store::TrainedModel;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -15,7 +17,9 @@ use std::time::Instant;
 pub enum RecoCommand {
     /// Leave-one-out evaluation of one model on one dataset.
     Eval(EvalArgs),
-    /// Train on a dataset and print one customer's top k.
+    /// Train on a dataset and save the model to one file.
+    Train(TrainArgs),
+    /// A customer's top k, from a saved model (--model-file) or trained on the fly (--data).
     Recommend(RecommendArgs),
 }
 
@@ -24,10 +28,10 @@ pub struct DataArgs {
     /// The data file itself (Beauty.txt, u.data, online_retail.csv[.gz], any .csv/.parquet); side files
     /// (Beauty_item2attributes.json, u.item) are found beside it.
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
     /// s3rec | movielens | online-retail | csv | parquet
     #[arg(long)]
-    format: String,
+    format: Option<String>,
     /// User column (csv/parquet).
     #[arg(long, default_value = "user")]
     user_col: String,
@@ -47,7 +51,7 @@ pub struct DataArgs {
 
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// pop | itemknn | als | bpr
+    /// pop | itemknn | als | bpr | content | hybrid
     #[arg(long, default_value = "als")]
     model: String,
     /// Hyper-parameter, repeatable: --param factors=64 --param iterations=15
@@ -64,9 +68,13 @@ pub struct EvalArgs {
     data: DataArgs,
     #[command(flatten)]
     model: ModelArgs,
-    /// loo-full (against all items) | loo-sampled (against 99 sampled negatives)
+    /// loo-full (against all items) | loo-sampled (against 99 sampled negatives) | cold-items (hold out
+    /// --cold-fraction of the products entirely; rank each user's first held-out product)
     #[arg(long, default_value = "loo-full")]
     protocol: String,
+    /// Share of products held out by --protocol cold-items.
+    #[arg(long, default_value_t = 0.1)]
+    cold_fraction: f64,
     /// Cut-off of the metrics.
     #[arg(long, default_value_t = 10)]
     k: usize,
@@ -82,7 +90,21 @@ pub struct EvalArgs {
 }
 
 #[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Where to write the model file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
 pub struct RecommendArgs {
+    /// A model file written by `shopml reco train` (instead of --data/--format).
+    #[arg(long, conflicts_with_all = ["data", "format"])]
+    model_file: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
     #[command(flatten)]
@@ -93,9 +115,18 @@ pub struct RecommendArgs {
     /// How many items.
     #[arg(long, default_value_t = 10)]
     k: usize,
-    /// Also recommend items the customer already has.
+    /// Leave out items the customer already has.
     #[arg(long)]
-    include_seen: bool,
+    exclude_seen: bool,
+    /// Only items of this category (repeatable).
+    #[arg(long = "category")]
+    categories: Vec<String>,
+    /// Only items priced at least this.
+    #[arg(long)]
+    min_price: Option<f32>,
+    /// Only items priced at most this.
+    #[arg(long)]
+    max_price: Option<f32>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -120,12 +151,14 @@ pub struct DemoArgs {
 pub fn run(cmd: RecoCommand) -> Result<()> {
     match cmd {
         RecoCommand::Eval(a) => eval(a),
+        RecoCommand::Train(a) => train(a),
         RecoCommand::Recommend(a) => recommend(a),
     }
 }
 
 fn load_data(a: &DataArgs) -> Result<Dataset> {
-    let format: Format = a.format.parse()?;
+    let (Some(path), Some(format)) = (&a.data, &a.format) else { bail!("--data and --format are required") };
+    let format: Format = format.parse()?;
     let columns = Columns {
         user: a.user_col.clone(),
         item: a.item_col.clone(),
@@ -133,7 +166,7 @@ fn load_data(a: &DataArgs) -> Result<Dataset> {
         weight: a.weight_col.clone(),
         kind: a.kind_col.clone(),
     };
-    Ok(load(&a.data, format, &columns)?)
+    Ok(load(path, format, &columns)?)
 }
 
 fn params(m: &ModelArgs) -> Result<AnyParams> {
@@ -149,7 +182,8 @@ fn eval(a: EvalArgs) -> Result<()> {
     if a.k == 0 {
         bail!("--k must be at least 1");
     }
-    let protocol: Protocol = a.protocol.parse()?;
+    let cold = a.protocol == "cold-items";
+    let protocol: Protocol = if cold { Protocol::LooFull } else { a.protocol.parse()? };
     let target: Target = a.split.parse()?;
     let p = params(&a.model)?;
     let data = load_data(&a.data)?;
@@ -158,7 +192,11 @@ fn eval(a: EvalArgs) -> Result<()> {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let run = run_loo(&data, &p, protocol, a.k, a.seed, target, &on_step)?;
+    let run = if cold {
+        run_cold_start(&data, &p, a.cold_fraction, a.k, a.seed, &on_step)?
+    } else {
+        run_loo(&data, &p, protocol, a.k, a.seed, target, &on_step)?
+    };
     bar.finish_and_clear();
     let k = a.k;
     let m = &run.report.metrics;
@@ -174,7 +212,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         let out = json!({
             "dataset": data.name,
             "model": a.model.model,
-            "protocol": protocol.name(),
+            "protocol": run.report.protocol,
             "split": a.split,
             "k": k,
             "users_evaluated": run.report.users_evaluated,
@@ -208,64 +246,83 @@ fn eval(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-fn recommend(a: RecommendArgs) -> Result<()> {
-    let data = load_data(&a.data)?;
-    let p = params(&a.model)?;
-    print_recommendations(&data, &p, &a.user, a.k, !a.include_seen, a.model.quiet, a.json)
-}
-
-/// Fits on all of `data` and prints `user`'s history tail and top `k`.
-fn print_recommendations(
-    data: &Dataset,
-    p: &AnyParams,
-    user: &str,
-    k: usize,
-    exclude_seen: bool,
-    quiet: bool,
-    as_json: bool,
-) -> Result<()> {
-    if k == 0 {
-        bail!("--k must be at least 1");
-    }
-    let u = data
-        .users
-        .get(user)
-        .with_context(|| format!("unknown user `{user}` in {} ({} users)", data.name, data.n_users()))?;
-    let train = interaction_matrix(&data.interactions, data.n_users(), data.n_items());
-    let bar = progress::bar("fit", quiet);
+fn fit(data: &Dataset, m: &ModelArgs) -> Result<(TrainedModel, f64)> {
+    let p = params(m)?;
+    let bar = progress::bar("fit", m.quiet);
     let on_step = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
     let start = Instant::now();
-    let model = p.fit(&train, &on_step)?;
+    let trained = TrainedModel::fit(data, &p, &on_step)?;
     bar.finish_and_clear();
-    let fit_seconds = start.elapsed().as_secs_f64();
-    let top = model.recommend(u, k, exclude_seen.then_some(&train))?;
-    let label = |i: u32| data.item_meta[i as usize].text.clone().unwrap_or_default();
-    if as_json {
-        let items: Vec<_> =
-            top.iter().map(|&(i, s)| json!({"item": data.items.id(i), "score": s, "text": label(i)})).collect();
-        println!("{}", json!({"user": user, "model": model.name(), "fit_seconds": fit_seconds, "items": items}));
-        return Ok(());
-    }
-    let seq = &user_sequences(data)[u as usize];
-    println!(
-        "{} — {} customers, {} products, {} purchases; {} fitted in {:.2} s",
+    Ok((trained, start.elapsed().as_secs_f64()))
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let data = load_data(&a.data)?;
+    let (trained, secs) = fit(&data, &a.model)?;
+    trained.save(&a.out)?;
+    let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "{} fitted on {} ({} users, {} items, {} interactions) in {secs:.2} s; wrote {} ({size} bytes)",
+        trained.model.name(),
         data.name,
         data.n_users(),
         data.n_items(),
         data.interactions.len(),
-        model.name(),
-        fit_seconds
+        a.out.display()
     );
-    println!("\ncustomer {user} bought {} distinct products; the latest:", seq.len());
-    for &i in seq.iter().rev().take(5) {
-        println!("  {:<10} {}", data.items.id(i), label(i));
+    Ok(())
+}
+
+fn recommend(a: RecommendArgs) -> Result<()> {
+    let trained = match &a.model_file {
+        Some(path) => TrainedModel::load(path)?,
+        None => fit(&load_data(&a.data)?, &a.model)?.0,
+    };
+    let filter = Filter {
+        exclude_seen: a.exclude_seen,
+        categories: (!a.categories.is_empty()).then(|| a.categories.iter().cloned().collect()),
+        min_price: a.min_price,
+        max_price: a.max_price,
+        ..Filter::default()
+    };
+    print_recommendations(&trained, &a.user, a.k, &filter, a.json)
+}
+
+/// Prints `user`'s history tail and top `k`.
+fn print_recommendations(m: &TrainedModel, user: &str, k: usize, filter: &Filter, as_json: bool) -> Result<()> {
+    if k == 0 {
+        bail!("--k must be at least 1");
     }
-    println!("\ntop {k} for customer {user}:");
-    for (rank, &(i, s)) in top.iter().enumerate() {
-        println!("  {:>2}. {:<10} {:<40} {:.3}", rank + 1, data.items.id(i), label(i), s);
+    let u =
+        m.users.get(user).with_context(|| format!("unknown user `{user}` ({} users in the model)", m.users.len()))?;
+    let top = m.recommend(user, k, filter)?;
+    let label = |id: &str| m.items.get(id).and_then(|i| m.item_meta[i as usize].text.clone()).unwrap_or_default();
+    if as_json {
+        let items: Vec<_> = top
+            .iter()
+            .map(|r| json!({"item": r.item, "score": r.score, "text": label(&r.item), "reason": r.reason}))
+            .collect();
+        println!("{}", json!({"user": user, "model": m.model.name(), "items": items}));
+        return Ok(());
+    }
+    let (bought, _) = m.history.user_row(u as usize);
+    println!("customer {user} has {} distinct products in the model's data", bought.len());
+    println!("\ntop {k} for customer {user} ({}):", m.model.name());
+    for (rank, r) in top.iter().enumerate() {
+        println!(
+            "  {:>2}. {:<10} {:<36} {:>7.3}  {}",
+            rank + 1,
+            r.item,
+            label(&r.item),
+            r.score,
+            r.reason.as_deref().unwrap_or("")
+        );
+    }
+    if top.len() < k {
+        println!("  (only {} items pass the filter)", top.len());
     }
     Ok(())
 }
@@ -280,8 +337,17 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         "loaded {}: {} rows, {} purchases kept (dropped: {} cancellations, {} adjustments, {} non-product lines; {} guest rows feed the catalogue only)",
         path.display(), stats.rows, stats.kept, stats.cancellations, stats.non_positive_quantity, stats.non_product, stats.guest_rows
     );
-    let p = AnyParams::new(&a.model)?;
-    print_recommendations(&data, &p, &a.user, 10, true, a.quiet, false)
+    let m = ModelArgs { model: a.model, params: vec![], quiet: a.quiet };
+    let (trained, secs) = fit(&data, &m)?;
+    println!(
+        "{}: {} customers, {} products, {} purchases; {} fitted in {secs:.2} s",
+        data.name,
+        data.n_users(),
+        data.n_items(),
+        data.interactions.len(),
+        trained.model.name()
+    );
+    print_recommendations(&trained, &a.user, 10, &Filter::default(), false)
 }
 
 /// `datasets/online-retail/online_retail.csv.gz`, looked up from the current directory upwards and then

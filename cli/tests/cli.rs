@@ -75,6 +75,7 @@ fn eval_table_and_recommend() {
         "2",
         "--k",
         "3",
+        "--exclude-seen",
         "--json",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -138,6 +139,35 @@ fn bad_input_gives_clear_errors() {
         "no column `user`",
     );
     fails_with(&["reco", "recommend", "--data", d, "--format", "s3rec", "--user", "nobody"], "unknown user `nobody`");
+}
+
+#[test]
+fn train_then_recommend_from_the_model_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_s3rec(dir.path());
+    let model = dir.path().join("tiny.shopml");
+    let (d, m) = (data.to_str().unwrap(), model.to_str().unwrap());
+    let out = shopml(&["reco", "train", "--data", d, "--format", "s3rec", "--model", "als", "--out", m, "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote"));
+    let rec = |extra: &[&str]| {
+        let mut args = vec!["reco", "recommend", "--model-file", m, "--user", "2", "--k", "4", "--json"];
+        args.extend(extra);
+        let out = shopml(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["items"].as_array().unwrap().iter().map(|i| i["item"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(rec(&[]).len(), 4);
+    let unseen = rec(&["--exclude-seen"]);
+    assert!(unseen.iter().all(|i| !["8", "9", "10", "11", "12"].contains(&i.as_str())), "{unseen:?}");
+    // the S3-Rec toy data has no categories: a category filter leaves nothing
+    assert!(rec(&["--category", "shoes"]).is_empty());
+    fails_with(&["reco", "recommend", "--model-file", "/no/model.shopml", "--user", "2"], "/no/model.shopml");
+    let junk = dir.path().join("junk.shopml");
+    std::fs::write(&junk, b"not a model").unwrap();
+    fails_with(&["reco", "recommend", "--model-file", junk.to_str().unwrap(), "--user", "2"], "bad magic");
+    fails_with(&["reco", "recommend", "--user", "2"], "--data and --format are required");
 }
 
 #[test]

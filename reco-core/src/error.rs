@@ -49,6 +49,14 @@ pub enum RecoError {
     /// An item id that the model or dataset does not know.
     #[error("unknown item `{0}`")]
     UnknownItem(String),
+    /// A model file that cannot be read: truncated, corrupted, of another kind, or from a newer format.
+    #[error("{path}: {reason}")]
+    ModelFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Training failed numerically (diverged to NaN/inf): lower the learning rate or raise regularisation.
     #[error("training diverged: {0}")]
     Diverged(String),

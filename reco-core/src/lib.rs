@@ -33,5 +33,7 @@ mod error;
 pub mod eval;
 pub mod io;
 pub mod model;
+pub mod serve;
+pub mod store;
 
 pub use error::{RecoError, Result};

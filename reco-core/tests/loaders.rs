@@ -3,7 +3,7 @@
 use reco_core::data::{split::leave_one_out, Dataset, EventKind};
 use reco_core::eval::{run_loo, Protocol, Target};
 use reco_core::io::{load, load_movielens, load_online_retail, load_s3rec, Columns, Format};
-use reco_core::model::AnyParams;
+use reco_core::model::{AnyParams, Recommender};
 use reco_core::RecoError;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -165,7 +165,7 @@ fn duplicates_single_interaction_users_and_k_zero() {
         run_loo(&d, &pop, Protocol::LooFull, 0, 0, Target::Test, &|_, _| {}),
         Err(RecoError::InvalidParameter { .. })
     ));
-    let model = pop.fit(&m, &|_, _| {}).unwrap();
+    let model = pop.fit(&reco_core::model::FitInput::new(&m, &d.item_meta), &|_, _| {}).unwrap();
     assert!(matches!(model.recommend(0, 0, None), Err(RecoError::InvalidParameter { .. })));
     assert!(matches!(model.recommend(99, 3, None), Err(RecoError::UnknownUser(_))));
 }

@@ -100,6 +100,49 @@ pub fn random_split(data: &Dataset, test_fraction: f64, seed: u64) -> Result<Hol
     Ok(Holdout { train: events, test })
 }
 
+/// A cold-start split: a share of the items is removed from training entirely.
+#[derive(Debug, Clone)]
+pub struct ColdItems {
+    /// Every event that does not involve a cold item.
+    pub train: Vec<Interaction>,
+    /// `(user, item)`: for each user with training data who touched a cold item, the first cold item.
+    pub test: Vec<(u32, u32)>,
+    /// The cold items.
+    pub cold: Vec<u32>,
+}
+
+/// Holds out `fraction` of the items that have interactions (seeded), with all their events.
+pub fn cold_item_split(data: &Dataset, fraction: f64, seed: u64) -> Result<ColdItems> {
+    check_fraction(fraction)?;
+    data.ensure_not_empty()?;
+    let mut active: Vec<u32> = {
+        let mut seen = vec![false; data.n_items()];
+        data.interactions.iter().for_each(|it| seen[it.item as usize] = true);
+        (0..data.n_items() as u32).filter(|&i| seen[i as usize]).collect()
+    };
+    active.shuffle(&mut rand::rngs::SmallRng::seed_from_u64(seed));
+    let n_cold = ((active.len() as f64) * fraction).round().max(1.0) as usize;
+    let mut cold = active[..n_cold.min(active.len())].to_vec();
+    cold.sort_unstable();
+    let mut is_cold = vec![false; data.n_items()];
+    cold.iter().for_each(|&i| is_cold[i as usize] = true);
+    let train: Vec<Interaction> = data.interactions.iter().filter(|it| !is_cold[it.item as usize]).copied().collect();
+    let mut has_train = vec![false; data.n_users()];
+    train.iter().for_each(|it| has_train[it.user as usize] = true);
+    let mut test = Vec::new();
+    for (u, seq) in user_sequences(data).iter().enumerate() {
+        if has_train[u] {
+            if let Some(&i) = seq.iter().find(|&&i| is_cold[i as usize]) {
+                test.push((u as u32, i));
+            }
+        }
+    }
+    if test.is_empty() {
+        return Err(RecoError::EmptyData("no user with training data touched a held-out item".into()));
+    }
+    Ok(ColdItems { train, test, cold })
+}
+
 fn check_fraction(f: f64) -> Result<()> {
     if !(f > 0.0 && f < 1.0) {
         return Err(RecoError::param("test_fraction", format!("must be in (0, 1), got {f}")));
@@ -148,6 +191,26 @@ mod tests {
         let d = data(&[("a", "x", 1), ("b", "y", 1), ("a", "x", 2)]);
         assert!(matches!(leave_one_out(&d), Err(RecoError::EmptyData(_))));
         assert!(matches!(leave_one_out(&Dataset::new("e")), Err(RecoError::EmptyData(_))));
+    }
+
+    #[test]
+    fn cold_items_leave_training_entirely() {
+        let d = data(&[
+            ("a", "x", 1),
+            ("a", "y", 2),
+            ("b", "y", 1),
+            ("b", "z", 2),
+            ("c", "z", 1),
+            ("c", "x", 2),
+            ("a", "z", 3),
+        ]);
+        let s = cold_item_split(&d, 0.34, 3).unwrap();
+        assert_eq!(s.cold.len(), 1);
+        let c = s.cold[0];
+        assert!(s.train.iter().all(|it| it.item != c));
+        assert!(s.test.iter().all(|&(_, i)| i == c));
+        assert_eq!(s.test.len(), 2, "two users touched each item");
+        assert!(cold_item_split(&d, 0.0, 1).is_err());
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The whole leave-one-out experiment in one call: split, fit, evaluate, time.
 
 use super::{evaluate, EvalReport, Protocol};
-use crate::data::{interaction_matrix, split::leave_one_out, Dataset};
+use crate::data::{interaction_matrix, split::cold_item_split, split::leave_one_out, Dataset};
 use crate::error::{RecoError, Result};
-use crate::model::{AnyParams, Progress};
+use crate::model::{AnyParams, FitInput, Progress};
 use std::time::Instant;
 
 /// Which held-out item a leave-one-out run scores.
@@ -60,10 +60,46 @@ pub fn run_loo(
     }
     let train = interaction_matrix(train, data.n_users(), data.n_items());
     let full = data.matrix();
+    // Tuning (the hybrid's weight) sees the validation split only when the test split is scored.
+    let valid_train = interaction_matrix(&split.valid_train, data.n_users(), data.n_items());
+    let validation = (target == Target::Test).then_some((&valid_train, split.valid.as_slice()));
+    let fit_on = if params.fits_on_held_out() { &full } else { &train };
     let start = Instant::now();
-    let model = params.fit(if params.fits_on_held_out() { &full } else { &train }, progress)?;
+    let model = params.fit(&FitInput { train: fit_on, items: &data.item_meta, validation }, progress)?;
     let fit_seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let report = evaluate(model.as_ref(), &train, &full, held, protocol, k, seed)?;
+    let report = evaluate(&model, &train, &full, held, protocol, k, seed)?;
+    Ok(LooRun { report, fit_seconds, eval_seconds: start.elapsed().as_secs_f64() })
+}
+
+/// Cold start: hold out `fraction` of the items entirely (seeded), fit on the rest, and rank each affected
+/// user's first held-out item against all items (their training items excluded). Models that tune
+/// themselves (the hybrid) tune on a second cold split drawn from the training data.
+pub fn run_cold_start(
+    data: &Dataset,
+    params: &AnyParams,
+    fraction: f64,
+    k: usize,
+    seed: u64,
+    progress: Progress<'_>,
+) -> Result<LooRun> {
+    if k == 0 {
+        return Err(RecoError::param("k", "must be at least 1"));
+    }
+    let split = cold_item_split(data, fraction, seed)?;
+    let train = interaction_matrix(&split.train, data.n_users(), data.n_items());
+    let inner = Dataset { interactions: split.train.clone(), ..data.clone() };
+    let inner_split = cold_item_split(&inner, fraction, seed ^ 0x5EED).ok();
+    let inner_train = inner_split.as_ref().map(|s| interaction_matrix(&s.train, data.n_users(), data.n_items()));
+    let validation = match (&inner_split, &inner_train) {
+        (Some(s), Some(t)) => Some((t, s.test.as_slice())),
+        _ => None,
+    };
+    let start = Instant::now();
+    let model = params.fit(&FitInput { train: &train, items: &data.item_meta, validation }, progress)?;
+    let fit_seconds = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let mut report = evaluate(&model, &train, &data.matrix(), &split.test, Protocol::LooFull, k, seed)?;
+    report.protocol = "cold-items";
     Ok(LooRun { report, fit_seconds, eval_seconds: start.elapsed().as_secs_f64() })
 }

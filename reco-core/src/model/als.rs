@@ -18,7 +18,7 @@ const BLOCK: usize = 128;
 
 /// ALS hyper-parameters. Defaults (chosen on the Beauty and MovieLens validation splits, see
 /// `benches/README.md`): `factors 64, iterations 15, regularization 30, alpha 30, cg_steps 3, seed 42`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AlsParams {
     factors: usize,
     iterations: usize,

@@ -2,14 +2,17 @@
 //! `--param`, and the bindings' keyword arguments).
 
 use super::{
-    Als, AlsParams, Bpr, BprParams, ItemKnn, ItemKnnParams, Popularity, PopularityParams, Progress, Recommender,
-    Similarity,
+    Als, AlsParams, Bpr, BprParams, ContentModel, ContentParams, Hybrid, ItemKnn, ItemKnnParams, MatrixFactorization,
+    Popularity, PopularityParams, Progress, Recommender, Similarity,
 };
-use crate::data::InteractionMatrix;
+use crate::data::{InteractionMatrix, ItemMeta};
 use crate::error::{RecoError, Result};
+use ndarray::ArrayViewMut2;
+use std::sync::Arc;
 
 /// The hyper-parameters of any model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "model", content = "params", rename_all = "lowercase")]
 pub enum AnyParams {
     /// [`Popularity`].
     Pop(PopularityParams),
@@ -19,10 +22,45 @@ pub enum AnyParams {
     Als(AlsParams),
     /// [`Bpr`].
     Bpr(BprParams),
+    /// [`ContentModel`].
+    Content(ContentParams),
+    /// [`Hybrid`].
+    Hybrid(HybridParams),
+}
+
+/// Hyper-parameters of a [`Hybrid`]: the collaborative model (default ALS), the content model, and the
+/// content weight in [0, 1] (default: tuned on the validation split given to `fit`, else 0.5).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct HybridParams {
+    /// The collaborative part.
+    pub cf: Box<AnyParams>,
+    /// The content part.
+    pub content: ContentParams,
+    /// Content weight; `None` tunes it.
+    pub weight: Option<f32>,
+}
+
+/// What a model is fitted on.
+#[derive(Debug, Clone, Copy)]
+pub struct FitInput<'a> {
+    /// Users × items training interactions.
+    pub train: &'a InteractionMatrix,
+    /// Metadata per item (content models read text, attributes, category).
+    pub items: &'a [ItemMeta],
+    /// An optional validation split for tuning: the training matrix without the validation items, and
+    /// the `(user, item)` pairs held out from it.
+    pub validation: Option<(&'a InteractionMatrix, &'a [(u32, u32)])>,
+}
+
+impl<'a> FitInput<'a> {
+    /// Training data only.
+    pub fn new(train: &'a InteractionMatrix, items: &'a [ItemMeta]) -> Self {
+        FitInput { train, items, validation: None }
+    }
 }
 
 /// Model names [`AnyParams::new`] accepts.
-pub const MODEL_NAMES: [&str; 4] = ["pop", "itemknn", "als", "bpr"];
+pub const MODEL_NAMES: [&str; 6] = ["pop", "itemknn", "als", "bpr", "content", "hybrid"];
 
 impl AnyParams {
     /// Default hyper-parameters of model `name` (`pop`, `itemknn`, `als`, `bpr`).
@@ -32,6 +70,12 @@ impl AnyParams {
             "itemknn" => AnyParams::ItemKnn(ItemKnn::params(), None, None),
             "als" => AnyParams::Als(Als::params()),
             "bpr" => AnyParams::Bpr(Bpr::params()),
+            "content" => AnyParams::Content(ContentModel::params()),
+            "hybrid" => AnyParams::Hybrid(HybridParams {
+                cf: Box::new(AnyParams::Als(Als::params())),
+                content: ContentModel::params(),
+                weight: None,
+            }),
             o => return Err(RecoError::param("model", format!("`{o}` is not one of {}", MODEL_NAMES.join(", ")))),
         })
     }
@@ -43,6 +87,10 @@ impl AnyParams {
             AnyParams::ItemKnn(..) => &["neighbours", "similarity", "shrink", "k1", "b"],
             AnyParams::Als(_) => &["factors", "iterations", "regularization", "alpha", "cg_steps", "seed"],
             AnyParams::Bpr(_) => &["factors", "epochs", "learning_rate", "regularization", "blocks", "seed"],
+            AnyParams::Content(_) => &["text", "attributes", "category", "max_df"],
+            AnyParams::Hybrid(_) => {
+                &["cf", "weight", "text", "attributes", "category", "max_df", "(and the cf model's)"]
+            }
         }
     }
 
@@ -50,6 +98,13 @@ impl AnyParams {
     pub fn set(self, key: &str, value: &str) -> Result<Self> {
         fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T> {
             v.trim().parse().map_err(|_| RecoError::param(key, format!("`{v}` is not a valid number")))
+        }
+        fn flag(key: &str, v: &str) -> Result<bool> {
+            match v.trim() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                o => Err(RecoError::param(key, format!("`{o}` is not true or false"))),
+            }
         }
         let unknown = |p: &AnyParams| {
             let keys = p.keys();
@@ -87,6 +142,29 @@ impl AnyParams {
             }
             (AnyParams::ItemKnn(p, _, b), "k1") => AnyParams::ItemKnn(p, Some(num(key, value)?), b),
             (AnyParams::ItemKnn(p, k1, _), "b") => AnyParams::ItemKnn(p, k1, Some(num(key, value)?)),
+            (AnyParams::Content(p), "text") => AnyParams::Content(p.text(flag(key, value)?)),
+            (AnyParams::Content(p), "attributes") => AnyParams::Content(p.attributes(flag(key, value)?)),
+            (AnyParams::Content(p), "category") => AnyParams::Content(p.category(flag(key, value)?)),
+            (AnyParams::Content(p), "max_df") => AnyParams::Content(p.max_df(num(key, value)?)),
+            (AnyParams::Hybrid(mut h), _) => {
+                match key {
+                    "cf" if matches!(value, "pop" | "itemknn" | "als" | "bpr") => {
+                        h.cf = Box::new(AnyParams::new(value)?)
+                    }
+                    "cf" => {
+                        return Err(RecoError::param(key, format!("`{value}` is not one of pop, itemknn, als, bpr")))
+                    }
+                    "weight" => h.weight = Some(num(key, value)?),
+                    "text" | "attributes" | "category" | "max_df" => {
+                        let AnyParams::Content(c) = AnyParams::Content(h.content).set(key, value)? else {
+                            unreachable!()
+                        };
+                        h.content = c;
+                    }
+                    _ => h.cf = Box::new(h.cf.set(key, value)?),
+                }
+                AnyParams::Hybrid(h)
+            }
             (p, _) => return Err(unknown(&p)),
         })
     }
@@ -97,10 +175,11 @@ impl AnyParams {
         matches!(self, AnyParams::Pop(p) if p.counts_held_out())
     }
 
-    /// Fits the model on `train`.
-    pub fn fit(&self, train: &InteractionMatrix, progress: Progress<'_>) -> Result<Box<dyn Recommender>> {
+    /// Fits the model.
+    pub fn fit(&self, input: &FitInput<'_>, progress: Progress<'_>) -> Result<AnyModel> {
+        let train = input.train;
         Ok(match self {
-            AnyParams::Pop(p) => Box::new(p.fit(train)?),
+            AnyParams::Pop(p) => AnyModel::Pop(p.fit(train)?),
             AnyParams::ItemKnn(p, k1, b) => {
                 let p = match (p.similarity_kind(), k1, b) {
                     (Similarity::Bm25 { k1: k0, b: b0 }, k1, b) => {
@@ -109,11 +188,77 @@ impl AnyParams {
                     (_, None, None) => p.clone(),
                     _ => return Err(RecoError::param("k1", "k1 and b only apply to similarity=bm25")),
                 };
-                Box::new(p.fit(train)?)
+                AnyModel::ItemKnn(p.fit(train)?)
             }
-            AnyParams::Als(p) => Box::new(p.fit_with_progress(train, progress)?),
-            AnyParams::Bpr(p) => Box::new(p.fit_with_progress(train, progress)?),
+            AnyParams::Als(p) => AnyModel::Mf(p.fit_with_progress(train, progress)?),
+            AnyParams::Bpr(p) => AnyModel::Mf(p.fit_with_progress(train, progress)?),
+            AnyParams::Content(p) => AnyModel::Content(p.fit(train, input.items)?),
+            AnyParams::Hybrid(h) => {
+                if matches!(*h.cf, AnyParams::Hybrid(_) | AnyParams::Content(_)) {
+                    return Err(RecoError::param("cf", "the collaborative part must be pop, itemknn, als or bpr"));
+                }
+                let weight = match (h.weight, input.validation) {
+                    (Some(w), _) => {
+                        super::check_f32("weight", w, 0.0, 1.0)?;
+                        w
+                    }
+                    (None, Some((vtrain, vpairs))) if !vpairs.is_empty() => crate::eval::tune_hybrid_weight(
+                        h,
+                        &FitInput { train: vtrain, items: input.items, validation: None },
+                        vpairs,
+                    )?,
+                    (None, _) => 0.5,
+                };
+                let cf = Arc::new(h.cf.fit(&FitInput { validation: None, ..*input }, progress)?);
+                let content = Arc::new(h.content.fit(train, input.items)?);
+                AnyModel::Hybrid(Hybrid::new(cf, content, weight))
+            }
         })
+    }
+}
+
+/// Any fitted model, chosen at run time (model files, bindings, the CLI).
+#[derive(Debug, Clone)]
+pub enum AnyModel {
+    /// Popularity.
+    Pop(Popularity),
+    /// Item-kNN.
+    ItemKnn(ItemKnn),
+    /// ALS or BPR factors.
+    Mf(MatrixFactorization),
+    /// Content-based.
+    Content(ContentModel),
+    /// Collaborative + content blend.
+    Hybrid(Hybrid),
+}
+
+impl AnyModel {
+    fn inner(&self) -> &dyn Recommender {
+        match self {
+            AnyModel::Pop(m) => m,
+            AnyModel::ItemKnn(m) => m,
+            AnyModel::Mf(m) => m,
+            AnyModel::Content(m) => m,
+            AnyModel::Hybrid(m) => m,
+        }
+    }
+}
+
+impl Recommender for AnyModel {
+    fn name(&self) -> &'static str {
+        self.inner().name()
+    }
+    fn n_users(&self) -> usize {
+        self.inner().n_users()
+    }
+    fn n_items(&self) -> usize {
+        self.inner().n_items()
+    }
+    fn score_user(&self, user: u32, out: &mut [f32]) {
+        self.inner().score_user(user, out)
+    }
+    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) {
+        self.inner().score_users(users, out)
     }
 }
 
@@ -135,6 +280,11 @@ mod tests {
         let m = InteractionMatrix::from_csr(
             sprs::TriMat::from_triplets((2, 2), vec![0, 1], vec![0, 1], vec![1.0f32; 2]).to_csr(),
         );
-        assert!(knn.fit(&m, &|_, _| {}).is_err());
+        let items = vec![ItemMeta::default(); 2];
+        assert!(knn.fit(&FitInput::new(&m, &items), &|_, _| {}).is_err());
+        let h = AnyParams::new("hybrid").unwrap().set("cf", "itemknn").unwrap().set("neighbours", "5").unwrap();
+        assert!(h.clone().set("cf", "hybrid").is_err());
+        assert!(h.clone().set("weight", "2").unwrap().fit(&FitInput::new(&m, &items), &|_, _| {}).is_err());
+        assert!(AnyParams::new("content").unwrap().set("text", "maybe").is_err());
     }
 }

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 /// BPR hyper-parameters. Defaults (chosen on the Beauty validation split, see `benches/README.md`):
 /// `factors 64, epochs 30, learning_rate 0.3, regularization 0.03, seed 42`, blocks = worker threads.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BprParams {
     factors: usize,
     epochs: usize,

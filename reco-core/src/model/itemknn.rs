@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use sprs::CsMat;
 
 /// How item vectors (columns of the user × item matrix) are weighted and compared.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Similarity {
     /// Cosine of the raw (damped) vectors: `a·b / (|a||b| + shrink)`.
     Cosine,
@@ -38,7 +38,7 @@ impl std::str::FromStr for Similarity {
 
 /// Item-kNN hyper-parameters. Defaults (chosen on the Beauty validation split, see `benches/README.md`):
 /// `neighbours 100, similarity BM25 (k1 1.2, b 0.75), shrink 0`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ItemKnnParams {
     neighbours: usize,
     similarity: Similarity,
@@ -78,6 +78,27 @@ impl Neighbours {
         self.row(i).find(|&(n, _)| n as usize == j).map(|(_, s)| s)
     }
 
+    /// `(indptr, indices, similarities)` of the CSR layout.
+    pub fn parts(&self) -> (&[usize], &[u32], &[f32]) {
+        (&self.indptr, &self.indices, &self.data)
+    }
+
+    /// Rebuilds neighbour lists from [`parts`](Self::parts), checking their consistency.
+    pub fn from_parts(indptr: Vec<usize>, indices: Vec<u32>, data: Vec<f32>) -> std::result::Result<Self, String> {
+        let n = indptr.len().checked_sub(1).ok_or("empty indptr")?;
+        if indptr[0] != 0
+            || indptr.windows(2).any(|w| w[0] > w[1])
+            || indptr[n] != indices.len()
+            || indices.len() != data.len()
+        {
+            return Err("inconsistent neighbour offsets".into());
+        }
+        if indices.iter().any(|&j| j as usize >= n) || data.iter().any(|s| !s.is_finite()) {
+            return Err("neighbour index out of range or non-finite similarity".into());
+        }
+        Ok(Neighbours { indptr, indices, data })
+    }
+
     /// Number of items.
     pub fn n_items(&self) -> usize {
         self.indptr.len().saturating_sub(1)
@@ -85,6 +106,11 @@ impl Neighbours {
 }
 
 impl ItemKnn {
+    /// An item-kNN model from neighbour lists and the interactions it scores from (for model files).
+    pub fn from_parts(similarity: Neighbours, history: &InteractionMatrix) -> Self {
+        ItemKnn { similarity, history: history.user_items().map(|&w| damp(w)) }
+    }
+
     /// The builder.
     pub fn params() -> ItemKnnParams {
         ItemKnnParams::default()

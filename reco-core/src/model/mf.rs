@@ -13,6 +13,16 @@ pub struct MatrixFactorization {
 }
 
 impl MatrixFactorization {
+    /// A model from its factors (for model files). `name` is `als` or `bpr`.
+    pub fn from_parts(
+        name: &'static str,
+        user_factors: Array2<f32>,
+        item_factors: Array2<f32>,
+        item_bias: Option<Vec<f32>>,
+    ) -> Self {
+        MatrixFactorization { name, user_factors, item_factors, item_bias }
+    }
+
     /// User factors, `n_users × factors`.
     pub fn user_factors(&self) -> &Array2<f32> {
         &self.user_factors

@@ -15,14 +15,19 @@
 mod als;
 mod any;
 mod bpr;
+mod content;
+mod hybrid;
 mod itemknn;
-pub(crate) mod kernels;
+pub mod kernels;
 mod mf;
 mod popularity;
 
 pub use als::{Als, AlsParams};
-pub use any::{AnyParams, MODEL_NAMES};
+pub use any::{AnyModel, AnyParams, FitInput, HybridParams, MODEL_NAMES};
 pub use bpr::{Bpr, BprParams};
+pub use content::{tokens, ContentModel, ContentParams};
+pub(crate) use hybrid::standardise;
+pub use hybrid::Hybrid;
 pub use itemknn::{ItemKnn, ItemKnnParams, Neighbours, Similarity};
 pub use mf::MatrixFactorization;
 pub use popularity::{Popularity, PopularityParams};
@@ -122,6 +127,8 @@ mod tests {
         send_sync::<ItemKnn>();
         send_sync::<MatrixFactorization>();
         send_sync::<AnyParams>();
+        send_sync::<ContentModel>();
+        send_sync::<Hybrid>();
         send_sync::<Box<dyn Recommender>>();
         send_sync::<crate::data::Dataset>();
         send_sync::<crate::data::InteractionMatrix>();

@@ -5,7 +5,7 @@ use crate::data::InteractionMatrix;
 use crate::error::Result;
 
 /// Hyper-parameters of [`Popularity`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PopularityParams {
     count_held_out: bool,
 }
@@ -18,6 +18,11 @@ pub struct Popularity {
 }
 
 impl Popularity {
+    /// A popularity model from per-item scores (for loading model files).
+    pub fn from_counts(n_users: usize, counts: Vec<f32>) -> Self {
+        Popularity { n_users, counts }
+    }
+
     /// The builder.
     pub fn params() -> PopularityParams {
         PopularityParams::default()

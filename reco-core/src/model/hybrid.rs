@@ -1,0 +1,80 @@
+//! Hybrid ranking: a blend of a collaborative model and the content model,
+//! `score = (1 - w) · z(cf) + w · z(content)`, where `z` standardises a user's scores over the catalogue
+//! (mean 0, standard deviation 1) so the two scales are comparable. `w` is tuned on the validation split
+//! when it is not given (see [`crate::eval::tune_hybrid_weight`]).
+
+use super::{AnyModel, ContentModel, Recommender};
+use std::sync::Arc;
+
+/// A fitted hybrid.
+#[derive(Debug, Clone)]
+pub struct Hybrid {
+    pub(crate) cf: Arc<AnyModel>,
+    pub(crate) content: Arc<ContentModel>,
+    pub(crate) weight: f32,
+}
+
+impl Hybrid {
+    /// Blends `cf` and `content` with content weight `weight` in [0, 1].
+    pub fn new(cf: Arc<AnyModel>, content: Arc<ContentModel>, weight: f32) -> Self {
+        Hybrid { cf, content, weight: weight.clamp(0.0, 1.0) }
+    }
+
+    /// The content weight.
+    pub fn weight(&self) -> f32 {
+        self.weight
+    }
+
+    /// The collaborative part.
+    pub fn cf(&self) -> &AnyModel {
+        &self.cf
+    }
+
+    /// The content part.
+    pub fn content(&self) -> &ContentModel {
+        &self.content
+    }
+}
+
+/// Standardises `v` in place (mean 0, sd 1); a constant vector becomes all zeros.
+pub(crate) fn standardise(v: &mut [f32]) {
+    let n = v.len().max(1) as f32;
+    let mean = v.iter().sum::<f32>() / n;
+    let sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n).sqrt();
+    let inv = if sd > 0.0 && sd.is_finite() { 1.0 / sd } else { 0.0 };
+    v.iter_mut().for_each(|x| *x = (*x - mean) * inv);
+}
+
+impl Recommender for Hybrid {
+    fn name(&self) -> &'static str {
+        "hybrid"
+    }
+    fn n_users(&self) -> usize {
+        self.cf.n_users()
+    }
+    fn n_items(&self) -> usize {
+        self.cf.n_items()
+    }
+    fn score_user(&self, user: u32, out: &mut [f32]) {
+        self.cf.score_user(user, out);
+        standardise(out);
+        let mut c = vec![0.0f32; out.len()];
+        self.content.score_user(user, &mut c);
+        standardise(&mut c);
+        let w = self.weight;
+        out.iter_mut().zip(&c).for_each(|(o, c)| *o = (1.0 - w) * *o + w * c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn standardise_handles_constants() {
+        let mut v = vec![2.0, 2.0, 2.0];
+        super::standardise(&mut v);
+        assert_eq!(v, vec![0.0; 3]);
+        let mut v = vec![1.0, 3.0];
+        super::standardise(&mut v);
+        assert_eq!(v, vec![-1.0, 1.0]);
+    }
+}

@@ -1,0 +1,279 @@
+//! Trained models as one self-contained file: the model, its hyper-parameters, the id maps, item metadata
+//! and the training interactions (for "already seen" filtering and reasons).
+//!
+//! ```
+//! use reco_core::data::{Dataset, EventKind};
+//! use reco_core::model::AnyParams;
+//! use reco_core::store::TrainedModel;
+//! let mut data = Dataset::new("toy");
+//! for (u, i) in [("ann", "tea"), ("ann", "cup"), ("bob", "tea"), ("bob", "pot")] {
+//!     data.push(u, i, 0, EventKind::Purchase, 1.0)?;
+//! }
+//! let trained = TrainedModel::fit(&data, &AnyParams::new("itemknn")?, &|_, _| {})?;
+//! let dir = tempfile::tempdir().unwrap();
+//! trained.save(&dir.path().join("model.shopml"))?;
+//! let back = TrainedModel::load(&dir.path().join("model.shopml"))?;
+//! assert_eq!(back.items.ids(), trained.items.ids());
+//! # Ok::<(), reco_core::RecoError>(())
+//! ```
+
+mod container;
+mod tensors;
+
+pub use container::{FORMAT_VERSION, MAGIC};
+
+use crate::data::{Dataset, IdMap, InteractionMatrix, ItemMeta};
+use crate::error::{RecoError, Result};
+use crate::model::{
+    AnyModel, AnyParams, ContentModel, FitInput, Hybrid, ItemKnn, MatrixFactorization, Neighbours, Popularity, Progress,
+};
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+use sprs::CsMat;
+use std::path::Path;
+use std::sync::Arc;
+use tensors::{TensorsIn, TensorsOut};
+
+const KIND: &str = "shopml-reco-model";
+
+/// A fitted model with everything needed to serve it by external ids.
+#[derive(Debug, Clone)]
+pub struct TrainedModel {
+    /// The model.
+    pub model: AnyModel,
+    /// The hyper-parameters it was fitted with.
+    pub params: AnyParams,
+    /// User ids (row `u` of `history` is `users.id(u)`).
+    pub users: IdMap,
+    /// Item ids.
+    pub items: IdMap,
+    /// Metadata per item (category, price, text, attributes).
+    pub item_meta: Vec<ItemMeta>,
+    /// The interactions the model was fitted on.
+    pub history: InteractionMatrix,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    kind: String,
+    shopml_version: String,
+    model: String,
+    params: AnyParams,
+    n_users: usize,
+    n_items: usize,
+    user_ids: Vec<String>,
+    item_ids: Vec<String>,
+    item_meta: Vec<ItemMeta>,
+}
+
+impl TrainedModel {
+    /// Fits `params` on all of `data`.
+    pub fn fit(data: &Dataset, params: &AnyParams, progress: Progress<'_>) -> Result<Self> {
+        data.ensure_not_empty()?;
+        let history = data.matrix();
+        // A validation split (each user's last new item) for models that tune themselves.
+        let split = crate::data::split::leave_one_out(data).ok();
+        let valid_train =
+            split.as_ref().map(|s| crate::data::interaction_matrix(&s.valid_train, data.n_users(), data.n_items()));
+        let validation = match (&split, &valid_train) {
+            (Some(s), Some(vt)) if !s.valid.is_empty() => Some((vt, s.valid.as_slice())),
+            _ => None,
+        };
+        let model = params.fit(&FitInput { train: &history, items: &data.item_meta, validation }, progress)?;
+        Ok(TrainedModel {
+            model,
+            params: params.clone(),
+            users: data.users.clone(),
+            items: data.items.clone(),
+            item_meta: data.item_meta.clone(),
+            history,
+        })
+    }
+
+    /// The model file's bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut t = TensorsOut::default();
+        let h = self.history.user_items();
+        t.u64("history.indptr", h.indptr().raw_storage());
+        t.u32("history.indices", &h.indices().iter().map(|&i| i as u32).collect::<Vec<_>>());
+        t.f32("history.data", vec![h.nnz()], h.data());
+        put_model(&mut t, "", &self.model);
+        let meta = Meta {
+            kind: KIND.into(),
+            shopml_version: env!("CARGO_PKG_VERSION").into(),
+            model: crate::model::Recommender::name(&self.model).into(),
+            params: self.params.clone(),
+            n_users: self.users.len(),
+            n_items: self.items.len(),
+            user_ids: self.users.ids().to_vec(),
+            item_ids: self.items.ids().to_vec(),
+            item_meta: self.item_meta.clone(),
+        };
+        let meta = serde_json::to_vec(&meta).map_err(|e| RecoError::param("meta", e.to_string()))?;
+        Ok(container::pack(&meta, &t.serialize()?))
+    }
+
+    /// Saves to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        container::write_atomic(path, &self.to_bytes()?)
+    }
+
+    /// Loads a file written by [`save`](Self::save) (this or an older format version).
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| RecoError::io(path, e))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Parses model-file bytes; `path` names the source in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let (meta, blob) = container::unpack(bytes, path)?;
+        let t = TensorsIn::parse(blob, path)?;
+        let meta: Meta = serde_json::from_slice(meta).map_err(|e| t.error(format!("metadata: {e}")))?;
+        if meta.kind != KIND {
+            return Err(t.error(format!("holds a `{}`, not a recommendation model", meta.kind)));
+        }
+        let (nu, ni) = (meta.n_users, meta.n_items);
+        if meta.user_ids.len() != nu || meta.item_ids.len() != ni || meta.item_meta.len() != ni {
+            return Err(t.error("id lists do not match the model's shape"));
+        }
+        let history = csr(&t, "history", nu, ni)?;
+        let model = get_model(&t, "", &meta.model, &meta.params, nu, ni, &history)?;
+        Ok(TrainedModel {
+            model,
+            params: meta.params,
+            users: meta.user_ids.into_iter().collect(),
+            items: meta.item_ids.into_iter().collect(),
+            item_meta: meta.item_meta,
+            history,
+        })
+    }
+}
+
+fn put_csr(t: &mut TensorsOut, prefix: &str, m: &CsMat<f32>) {
+    t.u64(&format!("{prefix}.shape"), &[m.rows(), m.cols()]);
+    t.u64(&format!("{prefix}.indptr"), m.indptr().raw_storage());
+    t.u32(&format!("{prefix}.indices"), &m.indices().iter().map(|&i| i as u32).collect::<Vec<_>>());
+    t.f32(&format!("{prefix}.data"), vec![m.nnz()], m.data());
+}
+
+fn put_model(t: &mut TensorsOut, prefix: &str, model: &AnyModel) {
+    match model {
+        AnyModel::Pop(p) => t.f32(&format!("{prefix}pop.counts"), vec![p.counts().len()], p.counts()),
+        AnyModel::ItemKnn(k) => {
+            let (indptr, indices, data) = k.similarity().parts();
+            t.u64(&format!("{prefix}knn.indptr"), indptr);
+            t.u32(&format!("{prefix}knn.indices"), indices);
+            t.f32(&format!("{prefix}knn.data"), vec![data.len()], data);
+        }
+        AnyModel::Mf(m) => {
+            let (x, y) = (m.user_factors(), m.item_factors());
+            t.f32(&format!("{prefix}mf.user_factors"), vec![x.nrows(), x.ncols()], x.as_slice().expect("contiguous"));
+            t.f32(&format!("{prefix}mf.item_factors"), vec![y.nrows(), y.ncols()], y.as_slice().expect("contiguous"));
+            if let Some(b) = m.item_bias() {
+                t.f32(&format!("{prefix}mf.item_bias"), vec![b.len()], b);
+            }
+        }
+        AnyModel::Content(c) => put_csr(t, &format!("{prefix}content.vectors"), c.vectors()),
+        AnyModel::Hybrid(h) => {
+            t.f32(&format!("{prefix}hybrid.weight"), vec![1], &[h.weight()]);
+            put_model(t, &format!("{prefix}cf."), h.cf());
+            put_csr(t, &format!("{prefix}content.vectors"), h.content().vectors());
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn get_model(
+    t: &TensorsIn<'_>,
+    prefix: &str,
+    name: &str,
+    params: &AnyParams,
+    nu: usize,
+    ni: usize,
+    history: &InteractionMatrix,
+) -> Result<AnyModel> {
+    let key = |k: &str| format!("{prefix}{k}");
+    Ok(match name {
+        "pop" => {
+            let (counts, _) = t.f32(&key("pop.counts"))?;
+            check_len(t, "pop.counts", counts.len(), ni)?;
+            AnyModel::Pop(Popularity::from_counts(nu, counts))
+        }
+        "itemknn" => {
+            let indptr = t.u64(&key("knn.indptr"))?;
+            let indices = t.u32(&key("knn.indices"))?;
+            let (data, _) = t.f32(&key("knn.data"))?;
+            let n = Neighbours::from_parts(indptr, indices, data).map_err(|e| t.error(e))?;
+            if n.n_items() != ni {
+                return Err(t.error("neighbour lists do not match the item count"));
+            }
+            AnyModel::ItemKnn(ItemKnn::from_parts(n, history))
+        }
+        "als" | "bpr" => {
+            let (x, xs) = t.f32(&key("mf.user_factors"))?;
+            let (y, ys) = t.f32(&key("mf.item_factors"))?;
+            if xs.len() != 2 || ys.len() != 2 || xs[0] != nu || ys[0] != ni || xs[1] != ys[1] {
+                return Err(t.error(format!("factor shapes {xs:?} / {ys:?} do not fit {nu} users × {ni} items")));
+            }
+            let bias = if t.has(&key("mf.item_bias")) {
+                let (b, _) = t.f32(&key("mf.item_bias"))?;
+                check_len(t, "mf.item_bias", b.len(), ni)?;
+                Some(b)
+            } else {
+                None
+            };
+            let x = Array2::from_shape_vec((xs[0], xs[1]), x).map_err(|e| t.error(e.to_string()))?;
+            let y = Array2::from_shape_vec((ys[0], ys[1]), y).map_err(|e| t.error(e.to_string()))?;
+            AnyModel::Mf(MatrixFactorization::from_parts(if name == "als" { "als" } else { "bpr" }, x, y, bias))
+        }
+        "content" => {
+            AnyModel::Content(ContentModel::from_parts(get_csr(t, &key("content.vectors"), Some(ni))?, history))
+        }
+        "hybrid" => {
+            let AnyParams::Hybrid(h) = params else { return Err(t.error("hybrid model without hybrid parameters")) };
+            let cf_name = match *h.cf {
+                AnyParams::Pop(_) => "pop",
+                AnyParams::ItemKnn(..) => "itemknn",
+                AnyParams::Als(_) => "als",
+                AnyParams::Bpr(_) => "bpr",
+                _ => return Err(t.error("a hybrid's collaborative part must be pop, itemknn, als or bpr")),
+            };
+            let (w, _) = t.f32(&key("hybrid.weight"))?;
+            let weight = *w.first().ok_or_else(|| t.error("empty hybrid weight"))?;
+            let cf = get_model(t, &key("cf."), cf_name, &h.cf, nu, ni, history)?;
+            let content = ContentModel::from_parts(get_csr(t, &key("content.vectors"), Some(ni))?, history);
+            AnyModel::Hybrid(Hybrid::new(Arc::new(cf), Arc::new(content), weight))
+        }
+        other => return Err(t.error(format!("unknown model `{other}` (written by a newer shopml?)"))),
+    })
+}
+
+fn get_csr(t: &TensorsIn<'_>, prefix: &str, rows: Option<usize>) -> Result<CsMat<f32>> {
+    let shape = t.u64(&format!("{prefix}.shape"))?;
+    let [r, c] = shape[..] else { return Err(t.error(format!("`{prefix}.shape` is not two numbers"))) };
+    if rows.is_some_and(|n| n != r) {
+        return Err(t.error(format!("`{prefix}` has {r} rows, expected {}", rows.unwrap_or(0))));
+    }
+    let indptr = t.u64(&format!("{prefix}.indptr"))?;
+    let indices: Vec<usize> = t.u32(&format!("{prefix}.indices"))?.into_iter().map(|i| i as usize).collect();
+    let (data, _) = t.f32(&format!("{prefix}.data"))?;
+    CsMat::try_new((r, c), indptr, indices, data)
+        .map_err(|e| t.error(format!("`{prefix}` is not a valid sparse matrix: {e:?}")))
+}
+
+fn check_len(t: &TensorsIn<'_>, name: &str, got: usize, want: usize) -> Result<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(t.error(format!("tensor `{name}` has {got} values, expected {want}")))
+    }
+}
+
+fn csr(t: &TensorsIn<'_>, prefix: &str, rows: usize, cols: usize) -> Result<InteractionMatrix> {
+    let indptr = t.u64(&format!("{prefix}.indptr"))?;
+    let indices: Vec<usize> = t.u32(&format!("{prefix}.indices"))?.into_iter().map(|i| i as usize).collect();
+    let (data, _) = t.f32(&format!("{prefix}.data"))?;
+    let m = CsMat::try_new((rows, cols), indptr, indices, data)
+        .map_err(|e| t.error(format!("`{prefix}` is not a valid sparse matrix: {e:?}")))?;
+    Ok(InteractionMatrix::from_csr(m))
+}

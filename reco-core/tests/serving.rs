@@ -1,0 +1,227 @@
+//! Model files and serving: save → load gives identical scores; damaged files are typed errors; a
+//! committed v1 fixture keeps loading; filters, reasons, fallbacks and hot swap behave.
+
+use reco_core::data::{Dataset, EventKind};
+use reco_core::model::{AnyParams, Recommender};
+use reco_core::serve::{Filter, Server};
+use reco_core::store::TrainedModel;
+use reco_core::RecoError;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// 30 customers, 12 products in 3 categories with prices; customers stick mostly to one category.
+fn shop() -> Dataset {
+    let mut d = Dataset::new("shop");
+    for u in 0..30 {
+        let cat = u % 3;
+        for k in 0..4 {
+            let item = cat * 4 + (u + k) % 4;
+            d.push(
+                &format!("c{u}"),
+                &format!("p{item}"),
+                (u * 10 + k) as i64,
+                EventKind::Purchase,
+                1.0 + (k % 2) as f32,
+            )
+            .unwrap();
+        }
+        d.push(&format!("c{u}"), &format!("p{}", ((cat + 1) % 3) * 4), 99, EventKind::View, 1.0).unwrap();
+    }
+    for i in 0..d.n_items() {
+        let n: usize = d.items.id(i as u32)[1..].parse().unwrap();
+        d.item_meta[i].category = Some(["mugs", "tea", "pots"][n / 4].to_string());
+        d.item_meta[i].price = Some(5.0 + n as f32);
+        d.item_meta[i].text = Some(format!("PRODUCT {n}"));
+    }
+    d
+}
+
+fn trained(model: &str) -> TrainedModel {
+    let mut p = AnyParams::new(model).unwrap();
+    if model == "als" || model == "bpr" {
+        p = p.set("factors", "8").unwrap();
+    }
+    TrainedModel::fit(&shop(), &p, &|_, _| {}).unwrap()
+}
+
+fn all_scores(m: &TrainedModel) -> Vec<Vec<f32>> {
+    (0..m.users.len() as u32)
+        .map(|u| {
+            let mut s = vec![0.0; m.items.len()];
+            m.model.score_user(u, &mut s);
+            s
+        })
+        .collect()
+}
+
+#[test]
+fn save_load_gives_identical_scores_for_every_model() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["pop", "itemknn", "als", "bpr"] {
+        let m = trained(name);
+        let path = dir.path().join(format!("{name}.shopml"));
+        m.save(&path).unwrap();
+        let back = TrainedModel::load(&path).unwrap();
+        assert_eq!(back.model.name(), name);
+        assert_eq!(back.users.ids(), m.users.ids());
+        assert_eq!(back.items.ids(), m.items.ids());
+        assert_eq!(back.item_meta, m.item_meta);
+        assert_eq!(all_scores(&back), all_scores(&m), "{name}");
+        let f = Filter::default();
+        assert_eq!(back.recommend("c4", 3, &f).unwrap(), m.recommend("c4", 3, &f).unwrap());
+    }
+}
+
+#[test]
+fn damaged_files_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.shopml");
+    trained("als").save(&path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let check = |bytes: &[u8], needle: &str| {
+        let p = dir.path().join("bad.shopml");
+        std::fs::write(&p, bytes).unwrap();
+        match TrainedModel::load(&p) {
+            Err(e @ RecoError::ModelFile { .. }) => assert!(e.to_string().contains(needle), "{e}"),
+            other => panic!("expected a model-file error with {needle:?}, got {other:?}"),
+        }
+    };
+    check(&good[..good.len() / 2], "truncated");
+    check(&good[..10], "truncated");
+    let mut flipped = good.clone();
+    flipped[good.len() - 3] ^= 0x40;
+    check(&flipped, "checksum");
+    let mut newer = good.clone();
+    newer[8..12].copy_from_slice(&(reco_core::store::FORMAT_VERSION + 1).to_le_bytes());
+    check(&newer, "newer");
+    check(b"", "bad magic");
+    check(b"PK\x03\x04 a zip file", "bad magic");
+    assert!(matches!(TrainedModel::load(Path::new("/no/such/model.shopml")), Err(RecoError::Io { .. })));
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// Files written by format version 1 must keep loading and scoring the same. The expected lists were
+/// written with the fixture; if this fails after a format change, bump FORMAT_VERSION and keep a reader
+/// for version 1.
+#[test]
+fn committed_v1_fixtures_still_load() {
+    for name in ["itemknn", "als"] {
+        let m = TrainedModel::load(&fixture(&format!("shop-{name}-v1.shopml"))).unwrap();
+        let expected: Vec<String> =
+            serde_json::from_str(&std::fs::read_to_string(fixture(&format!("shop-{name}-v1.expected.json"))).unwrap())
+                .unwrap();
+        let got: Vec<String> = m.recommend("c4", 4, &Filter::default()).unwrap().into_iter().map(|r| r.item).collect();
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+/// Regenerates the fixtures: `SHOPML_WRITE_FIXTURES=1 cargo test -p reco-core --test serving -- --ignored`.
+#[test]
+#[ignore]
+fn write_fixtures() {
+    if std::env::var("SHOPML_WRITE_FIXTURES").is_err() {
+        return;
+    }
+    for name in ["itemknn", "als"] {
+        let m = trained(name);
+        m.save(&fixture(&format!("shop-{name}-v1.shopml"))).unwrap();
+        let items: Vec<String> =
+            m.recommend("c4", 4, &Filter::default()).unwrap().into_iter().map(|r| r.item).collect();
+        std::fs::write(fixture(&format!("shop-{name}-v1.expected.json")), serde_json::to_string(&items).unwrap())
+            .unwrap();
+    }
+}
+
+#[test]
+fn filters_restrict_and_never_return_seen_items() {
+    for name in ["pop", "itemknn", "als", "bpr"] {
+        let m = trained(name);
+        let seen: HashSet<String> = ["p5", "p6", "p7", "p4", "p8"].iter().map(|s| s.to_string()).collect();
+        // c4 is in category 1 ("tea": p4..p7) and viewed p8
+        let recs = m.recommend("c4", 12, &Filter::default()).unwrap();
+        assert!(recs.iter().all(|r| !seen.contains(&r.item)), "{name}: {recs:?}");
+        let f = Filter { categories: Some(HashSet::from(["pots".to_string()])), ..Filter::default() };
+        let recs = m.recommend("c4", 12, &f).unwrap();
+        assert!(
+            !recs.is_empty() && recs.iter().all(|r| ["p9", "p10", "p11"].contains(&r.item.as_str())),
+            "{name}: {recs:?}"
+        );
+        let f = Filter { min_price: Some(6.0), max_price: Some(7.5), exclude_seen: false, ..Filter::default() };
+        let recs = m.recommend("c4", 12, &f).unwrap();
+        assert_eq!(recs.iter().map(|r| r.item.as_str()).collect::<HashSet<_>>(), HashSet::from(["p1", "p2"]), "{name}");
+        let f = Filter {
+            out_of_stock: HashSet::from(["p0".to_string()]),
+            exclude: HashSet::from(["p1".to_string()]),
+            ..Filter::default()
+        };
+        let recs = m.recommend("c4", 12, &f).unwrap();
+        assert!(recs.iter().all(|r| r.item != "p0" && r.item != "p1"), "{name}");
+        assert!(m.recommend("c4", 0, &Filter::default()).is_err());
+        let bad = Filter { min_price: Some(9.0), max_price: Some(1.0), ..Filter::default() };
+        assert!(matches!(m.recommend("c4", 3, &bad), Err(RecoError::InvalidParameter { .. })));
+    }
+}
+
+#[test]
+fn reasons_fallbacks_and_similar_items() {
+    let knn = trained("itemknn");
+    let recs = knn.recommend("c4", 2, &Filter::default()).unwrap();
+    assert!(recs[0].reason.as_deref().unwrap().starts_with("because you bought PRODUCT "), "{recs:?}");
+    // unknown customer: popular items, saying so
+    let recs = knn.recommend("new-customer", 3, &Filter::default()).unwrap();
+    assert_eq!(recs.len(), 3);
+    assert!(recs.iter().all(|r| r.reason.as_deref() == Some("popular with other customers")));
+    // anonymous session from items
+    let recs = knn.recommend_for_items(&["p9", "p10", "nope"], 2, &Filter::default()).unwrap();
+    assert!(recs.iter().all(|r| r.item != "p9" && r.item != "p10"));
+    assert!(recs.iter().any(|r| r.item == "p11"), "{recs:?}");
+    // similar items: same category first, never the item itself
+    for name in ["itemknn", "als"] {
+        let m = trained(name);
+        let sim = m.similar_items("p9", 2).unwrap();
+        assert!(sim.iter().all(|r| r.item != "p9"));
+        assert!(["p8", "p10", "p11"].contains(&sim[0].item.as_str()), "{name}: {sim:?}");
+    }
+    assert!(matches!(knn.similar_items("nope", 2), Err(RecoError::UnknownItem(_))));
+    assert!(trained("pop").similar_items("p1", 2).is_err());
+}
+
+#[test]
+fn hot_swap_under_concurrent_readers_never_fails_a_call() {
+    let server = Server::new(trained("itemknn"));
+    let stop = AtomicBool::new(false);
+    let calls = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..3 {
+            let (server, stop, calls) = (&server, &stop, &calls);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let recs =
+                        server.recommend(&format!("c{}", t * 7 % 30), 3, &Filter::default()).expect("never fails");
+                    assert_eq!(recs.len(), 3);
+                    calls.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        for name in ["als", "pop", "bpr", "itemknn", "als"] {
+            let next = trained(name);
+            let old = server.swap(next);
+            assert!(!old.items.is_empty());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert!(calls.load(Ordering::Relaxed) > 10);
+    assert_eq!(server.model().model.name(), "als");
+}
+
+#[test]
+fn server_and_models_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Server>();
+    send_sync::<TrainedModel>();
+}
