@@ -10,6 +10,8 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut ca = a.chunks_exact(8);
     let mut cb = b.chunks_exact(8);
     for (x, y) in (&mut ca).zip(&mut cb) {
+        // fixed-size arrays: no bounds checks, so the eight lanes become SIMD adds and multiplies
+        let (x, y): (&[f32; 8], &[f32; 8]) = (x.try_into().expect("chunk of 8"), y.try_into().expect("chunk of 8"));
         for j in 0..8 {
             acc[j] += x[j] * y[j];
         }

@@ -52,8 +52,9 @@ impl Recommender for MatrixFactorization {
     fn score_user(&self, user: u32, out: &mut [f32]) {
         let x = self.user_factors.row(user as usize);
         let x = x.as_slice().expect("factor rows are contiguous");
-        for (i, y) in self.item_factors.axis_iter(Axis(0)).enumerate() {
-            out[i] = super::kernels::dot(x, y.as_slice().expect("factor rows are contiguous"));
+        let ys = self.item_factors.as_slice().expect("factors are contiguous");
+        for (o, y) in out.iter_mut().zip(ys.chunks_exact(x.len())) {
+            *o = super::kernels::dot(x, y);
         }
         if let Some(b) = &self.item_bias {
             out.iter_mut().zip(b).for_each(|(s, b)| *s += b);
