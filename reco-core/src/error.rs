@@ -57,6 +57,9 @@ pub enum RecoError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The tensor backend (candle) failed.
+    #[error("tensor backend: {0}")]
+    Backend(String),
     /// Training failed numerically (diverged to NaN/inf): lower the learning rate or raise regularisation.
     #[error("training diverged: {0}")]
     Diverged(String),

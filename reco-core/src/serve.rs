@@ -201,6 +201,18 @@ fn score_items(model: &AnyModel, hist: &[usize], scores: &mut [f32]) {
             }
         }
         AnyModel::Content(c) => c.score_history(hist.iter().map(|&i| (i, 1.0)), scores),
+        AnyModel::Ncf(m) => match m.item_embeddings() {
+            Ok(y) => {
+                let mut q = vec![0.0f32; y.ncols()];
+                for &i in hist {
+                    q.iter_mut().zip(y.row(i)).for_each(|(a, b)| *a += b / hist.len() as f32);
+                }
+                for (j, row) in y.rows().into_iter().enumerate() {
+                    scores[j] = dot(&q, row.as_slice().expect("contiguous"));
+                }
+            }
+            Err(_) => scores.fill(0.0),
+        },
         AnyModel::Hybrid(h) => {
             score_items(h.cf(), hist, scores);
             standardise(scores);
@@ -230,6 +242,17 @@ fn similar_scores(model: &AnyModel, i: usize, scores: &mut [f32]) -> Result<()> 
             }
         }
         AnyModel::Content(c) => c.score_history(std::iter::once((i, 1.0)), scores),
+        AnyModel::Ncf(m) => {
+            let y = m.item_embeddings()?;
+            let norm = |r: usize| dot(y.row(r).as_slice().unwrap(), y.row(r).as_slice().unwrap()).sqrt();
+            let (yi, ni) = (y.row(i), norm(i));
+            for (j, s) in scores.iter_mut().enumerate() {
+                let d = ni * norm(j);
+                if d > 0.0 {
+                    *s = dot(yi.as_slice().unwrap(), y.row(j).as_slice().unwrap()) / d;
+                }
+            }
+        }
         AnyModel::Hybrid(h) => match h.cf() {
             AnyModel::Pop(_) => h.content().score_history(std::iter::once((i, 1.0)), scores),
             cf => similar_scores(cf, i, scores)?,
@@ -264,6 +287,13 @@ fn contributor(model: &AnyModel, j: usize, hist: &[usize]) -> Contributor {
             hist.iter()
                 .map(|&i| (i, v.outer_view(i).expect("row").dot(&vj)))
                 .filter(|p| p.1 > 0.0)
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+        }
+        AnyModel::Ncf(m) => {
+            let Ok(y) = m.item_embeddings() else { return Contributor::None };
+            let yj = y.row(j);
+            hist.iter()
+                .map(|&i| (i, dot(y.row(i).as_slice().unwrap(), yj.as_slice().unwrap())))
                 .max_by(|a, b| a.1.total_cmp(&b.1))
         }
         AnyModel::Hybrid(h) => return contributor(h.cf(), j, hist),

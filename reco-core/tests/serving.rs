@@ -42,6 +42,11 @@ fn trained(model: &str) -> TrainedModel {
     if model == "als" || model == "bpr" {
         p = p.set("factors", "8").unwrap();
     }
+    if ["gmf", "mlp", "neumf"].contains(&model) {
+        for (k, v) in [("factors", "4"), ("tower", "8-4"), ("epochs", "3"), ("batch_size", "64")] {
+            p = p.set(k, v).unwrap();
+        }
+    }
     TrainedModel::fit(&shop(), &p, &|_, _| {}).unwrap()
 }
 
@@ -58,7 +63,7 @@ fn all_scores(m: &TrainedModel) -> Vec<Vec<f32>> {
 #[test]
 fn save_load_gives_identical_scores_for_every_model() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["pop", "itemknn", "als", "bpr"] {
+    for name in ["pop", "itemknn", "als", "bpr", "gmf", "mlp", "neumf", "content", "hybrid"] {
         let m = trained(name);
         let path = dir.path().join(format!("{name}.shopml"));
         m.save(&path).unwrap();

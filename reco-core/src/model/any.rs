@@ -3,7 +3,7 @@
 
 use super::{
     Als, AlsParams, Bpr, BprParams, ContentModel, ContentParams, Hybrid, ItemKnn, ItemKnnParams, MatrixFactorization,
-    Popularity, PopularityParams, Progress, Recommender, Similarity,
+    Ncf, NcfKind, NcfParams, Popularity, PopularityParams, Progress, Recommender, Similarity,
 };
 use crate::data::{InteractionMatrix, ItemMeta};
 use crate::error::{RecoError, Result};
@@ -24,6 +24,8 @@ pub enum AnyParams {
     Bpr(BprParams),
     /// [`ContentModel`].
     Content(ContentParams),
+    /// [`Ncf`]: GMF, MLP or NeuMF.
+    Ncf(NcfParams),
     /// [`Hybrid`].
     Hybrid(HybridParams),
 }
@@ -60,7 +62,7 @@ impl<'a> FitInput<'a> {
 }
 
 /// Model names [`AnyParams::new`] accepts.
-pub const MODEL_NAMES: [&str; 6] = ["pop", "itemknn", "als", "bpr", "content", "hybrid"];
+pub const MODEL_NAMES: [&str; 9] = ["pop", "itemknn", "als", "bpr", "gmf", "mlp", "neumf", "content", "hybrid"];
 
 impl AnyParams {
     /// Default hyper-parameters of model `name` (`pop`, `itemknn`, `als`, `bpr`).
@@ -71,6 +73,9 @@ impl AnyParams {
             "als" => AnyParams::Als(Als::params()),
             "bpr" => AnyParams::Bpr(Bpr::params()),
             "content" => AnyParams::Content(ContentModel::params()),
+            "gmf" => AnyParams::Ncf(Ncf::params(NcfKind::Gmf)),
+            "mlp" => AnyParams::Ncf(Ncf::params(NcfKind::Mlp)),
+            "neumf" => AnyParams::Ncf(Ncf::params(NcfKind::NeuMf)),
             "hybrid" => AnyParams::Hybrid(HybridParams {
                 cf: Box::new(AnyParams::Als(Als::params())),
                 content: ContentModel::params(),
@@ -88,6 +93,9 @@ impl AnyParams {
             AnyParams::Als(_) => &["factors", "iterations", "regularization", "alpha", "cg_steps", "seed"],
             AnyParams::Bpr(_) => &["factors", "epochs", "learning_rate", "regularization", "blocks", "seed"],
             AnyParams::Content(_) => &["text", "attributes", "category", "max_df"],
+            AnyParams::Ncf(_) => {
+                &["factors", "tower", "epochs", "batch_size", "learning_rate", "negatives", "pretrain", "seed"]
+            }
             AnyParams::Hybrid(_) => {
                 &["cf", "weight", "text", "attributes", "category", "max_df", "(and the cf model's)"]
             }
@@ -142,6 +150,17 @@ impl AnyParams {
             }
             (AnyParams::ItemKnn(p, _, b), "k1") => AnyParams::ItemKnn(p, Some(num(key, value)?), b),
             (AnyParams::ItemKnn(p, k1, _), "b") => AnyParams::ItemKnn(p, k1, Some(num(key, value)?)),
+            (AnyParams::Ncf(p), "factors") => AnyParams::Ncf(p.factors(num(key, value)?)),
+            (AnyParams::Ncf(p), "epochs") => AnyParams::Ncf(p.epochs(num(key, value)?)),
+            (AnyParams::Ncf(p), "batch_size") => AnyParams::Ncf(p.batch_size(num(key, value)?)),
+            (AnyParams::Ncf(p), "learning_rate") => AnyParams::Ncf(p.learning_rate(num(key, value)?)),
+            (AnyParams::Ncf(p), "negatives") => AnyParams::Ncf(p.negatives(num(key, value)?)),
+            (AnyParams::Ncf(p), "pretrain") => AnyParams::Ncf(p.pretrain(flag(key, value)?)),
+            (AnyParams::Ncf(p), "seed") => AnyParams::Ncf(p.seed(num(key, value)?)),
+            (AnyParams::Ncf(p), "tower") => {
+                let sizes = value.split(['-', ',']).map(|v| num::<usize>(key, v)).collect::<Result<Vec<_>>>()?;
+                AnyParams::Ncf(p.tower(sizes))
+            }
             (AnyParams::Content(p), "text") => AnyParams::Content(p.text(flag(key, value)?)),
             (AnyParams::Content(p), "attributes") => AnyParams::Content(p.attributes(flag(key, value)?)),
             (AnyParams::Content(p), "category") => AnyParams::Content(p.category(flag(key, value)?)),
@@ -193,8 +212,9 @@ impl AnyParams {
             AnyParams::Als(p) => AnyModel::Mf(p.fit_with_progress(train, progress)?),
             AnyParams::Bpr(p) => AnyModel::Mf(p.fit_with_progress(train, progress)?),
             AnyParams::Content(p) => AnyModel::Content(p.fit(train, input.items)?),
+            AnyParams::Ncf(p) => AnyModel::Ncf(p.fit_with_progress(train, progress)?),
             AnyParams::Hybrid(h) => {
-                if matches!(*h.cf, AnyParams::Hybrid(_) | AnyParams::Content(_)) {
+                if matches!(*h.cf, AnyParams::Hybrid(_) | AnyParams::Content(_) | AnyParams::Ncf(_)) {
                     return Err(RecoError::param("cf", "the collaborative part must be pop, itemknn, als or bpr"));
                 }
                 let weight = match (h.weight, input.validation) {
@@ -228,6 +248,8 @@ pub enum AnyModel {
     Mf(MatrixFactorization),
     /// Content-based.
     Content(ContentModel),
+    /// GMF, MLP or NeuMF.
+    Ncf(Ncf),
     /// Collaborative + content blend.
     Hybrid(Hybrid),
 }
@@ -239,6 +261,7 @@ impl AnyModel {
             AnyModel::ItemKnn(m) => m,
             AnyModel::Mf(m) => m,
             AnyModel::Content(m) => m,
+            AnyModel::Ncf(m) => m,
             AnyModel::Hybrid(m) => m,
         }
     }

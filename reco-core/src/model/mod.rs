@@ -20,6 +20,7 @@ mod hybrid;
 mod itemknn;
 pub mod kernels;
 mod mf;
+pub mod ncf;
 mod popularity;
 
 pub use als::{Als, AlsParams};
@@ -30,6 +31,7 @@ pub(crate) use hybrid::standardise;
 pub use hybrid::Hybrid;
 pub use itemknn::{ItemKnn, ItemKnnParams, Neighbours, Similarity};
 pub use mf::MatrixFactorization;
+pub use ncf::{Ncf, NcfKind, NcfParams};
 pub use popularity::{Popularity, PopularityParams};
 
 use crate::data::InteractionMatrix;
@@ -129,6 +131,7 @@ mod tests {
         send_sync::<AnyParams>();
         send_sync::<ContentModel>();
         send_sync::<Hybrid>();
+        send_sync::<Ncf>();
         send_sync::<Box<dyn Recommender>>();
         send_sync::<crate::data::Dataset>();
         send_sync::<crate::data::InteractionMatrix>();

@@ -25,7 +25,8 @@ pub use container::{FORMAT_VERSION, MAGIC};
 use crate::data::{Dataset, IdMap, InteractionMatrix, ItemMeta};
 use crate::error::{RecoError, Result};
 use crate::model::{
-    AnyModel, AnyParams, ContentModel, FitInput, Hybrid, ItemKnn, MatrixFactorization, Neighbours, Popularity, Progress,
+    AnyModel, AnyParams, ContentModel, FitInput, Hybrid, ItemKnn, MatrixFactorization, Ncf, NcfKind, Neighbours,
+    Popularity, Progress,
 };
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -174,6 +175,13 @@ fn put_model(t: &mut TensorsOut, prefix: &str, model: &AnyModel) {
             }
         }
         AnyModel::Content(c) => put_csr(t, &format!("{prefix}content.vectors"), c.vectors()),
+        AnyModel::Ncf(m) => {
+            for (name, tensor) in m.tensors() {
+                let shape = tensor.dims().to_vec();
+                let data = tensor.flatten_all().and_then(|x| x.to_vec1::<f32>()).expect("f32 CPU tensor");
+                t.f32(&format!("{prefix}ncf.{name}"), shape, &data);
+            }
+        }
         AnyModel::Hybrid(h) => {
             t.f32(&format!("{prefix}hybrid.weight"), vec![1], &[h.weight()]);
             put_model(t, &format!("{prefix}cf."), h.cf());
@@ -225,6 +233,23 @@ fn get_model(
             let x = Array2::from_shape_vec((xs[0], xs[1]), x).map_err(|e| t.error(e.to_string()))?;
             let y = Array2::from_shape_vec((ys[0], ys[1]), y).map_err(|e| t.error(e.to_string()))?;
             AnyModel::Mf(MatrixFactorization::from_parts(if name == "als" { "als" } else { "bpr" }, x, y, bias))
+        }
+        "gmf" | "mlp" | "neumf" => {
+            let kind = match name {
+                "gmf" => NcfKind::Gmf,
+                "mlp" => NcfKind::Mlp,
+                _ => NcfKind::NeuMf,
+            };
+            let m = Ncf::from_named(kind, nu, ni, |n| {
+                let k = key(&format!("ncf.{n}"));
+                if t.has(&k) {
+                    t.f32(&k).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .map_err(|e| t.error(e.to_string()))?;
+            AnyModel::Ncf(m)
         }
         "content" => {
             AnyModel::Content(ContentModel::from_parts(get_csr(t, &key("content.vectors"), Some(ni))?, history))
