@@ -33,8 +33,11 @@ pub enum NcfKind {
 }
 
 /// NCF hyper-parameters. Defaults: `factors 32` (GMF part), `tower [64, 32, 16, 8]` (MLP part: two 32-d
-/// embeddings, then 32-16-8), `epochs 20`, `batch_size 256`, `learning_rate 0.001`, `negatives 4`,
-/// `pretrain true` (NeuMF only), `seed 42`.
+/// embeddings, then 32-16-8), `epochs 20`, `batch_size 4096`, `learning_rate 0.004`, `negatives 4`,
+/// `pretrain true` (NeuMF only), `seed 42`. The batch size was chosen on the MovieLens validation split:
+/// 4096 (lr 0.004) beat 256 (lr 0.001) in quality and is 6× faster, because candle's CPU kernels only
+/// spread over both cores once tensors are large (100% → 190% CPU); small batches are bound by per-op
+/// overhead and by the dense embedding-table gradients every step.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NcfParams {
     kind: NcfKind,
@@ -66,8 +69,8 @@ impl Ncf {
             factors: 32,
             tower: vec![64, 32, 16, 8],
             epochs: 20,
-            batch_size: 256,
-            learning_rate: 0.001,
+            batch_size: 4096,
+            learning_rate: 0.004,
             negatives: 4,
             pretrain: true,
             seed: 42,
