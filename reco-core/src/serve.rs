@@ -22,6 +22,7 @@ use crate::eval::top_k;
 use crate::model::{kernels::dot, standardise, AnyModel, Recommender};
 use crate::store::TrainedModel;
 use arc_swap::ArcSwap;
+use ndarray::Array2;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -190,27 +191,10 @@ fn score_items(model: &AnyModel, hist: &[usize], scores: &mut [f32]) {
                 }
             }
         }
-        AnyModel::Mf(m) => {
-            let y = m.item_factors();
-            let mut q = vec![0.0f32; y.ncols()];
-            for &i in hist {
-                q.iter_mut().zip(y.row(i)).for_each(|(a, b)| *a += b / hist.len() as f32);
-            }
-            for (j, row) in y.rows().into_iter().enumerate() {
-                scores[j] = dot(&q, row.as_slice().expect("contiguous"));
-            }
-        }
+        AnyModel::Mf(m) => mean_embedding_scores(m.item_factors(), hist, scores),
         AnyModel::Content(c) => c.score_history(hist.iter().map(|&i| (i, 1.0)), scores),
         AnyModel::Ncf(m) => match m.item_embeddings() {
-            Ok(y) => {
-                let mut q = vec![0.0f32; y.ncols()];
-                for &i in hist {
-                    q.iter_mut().zip(y.row(i)).for_each(|(a, b)| *a += b / hist.len() as f32);
-                }
-                for (j, row) in y.rows().into_iter().enumerate() {
-                    scores[j] = dot(&q, row.as_slice().expect("contiguous"));
-                }
-            }
+            Ok(y) => mean_embedding_scores(&y, hist, scores),
             Err(_) => scores.fill(0.0),
         },
         AnyModel::Hybrid(h) => {
@@ -230,35 +214,45 @@ fn similar_scores(model: &AnyModel, i: usize, scores: &mut [f32]) -> Result<()> 
     match model {
         AnyModel::Pop(_) => return Err(RecoError::param("model", "popularity has no notion of similar items")),
         AnyModel::ItemKnn(m) => m.similarity().row(i).for_each(|(j, s)| scores[j as usize] = s),
-        AnyModel::Mf(m) => {
-            let y = m.item_factors();
-            let norm = |r: usize| dot(y.row(r).as_slice().unwrap(), y.row(r).as_slice().unwrap()).sqrt();
-            let (yi, ni) = (y.row(i), norm(i));
-            for (j, s) in scores.iter_mut().enumerate() {
-                let d = ni * norm(j);
-                if d > 0.0 {
-                    *s = dot(yi.as_slice().unwrap(), y.row(j).as_slice().unwrap()) / d;
-                }
-            }
-        }
+        AnyModel::Mf(m) => cosine_scores(m.item_factors(), i, scores),
         AnyModel::Content(c) => c.score_history(std::iter::once((i, 1.0)), scores),
-        AnyModel::Ncf(m) => {
-            let y = m.item_embeddings()?;
-            let norm = |r: usize| dot(y.row(r).as_slice().unwrap(), y.row(r).as_slice().unwrap()).sqrt();
-            let (yi, ni) = (y.row(i), norm(i));
-            for (j, s) in scores.iter_mut().enumerate() {
-                let d = ni * norm(j);
-                if d > 0.0 {
-                    *s = dot(yi.as_slice().unwrap(), y.row(j).as_slice().unwrap()) / d;
-                }
-            }
-        }
+        AnyModel::Ncf(m) => cosine_scores(&m.item_embeddings()?, i, scores),
         AnyModel::Hybrid(h) => match h.cf() {
             AnyModel::Pop(_) => h.content().score_history(std::iter::once((i, 1.0)), scores),
             cf => similar_scores(cf, i, scores)?,
         },
     }
     Ok(())
+}
+
+fn row(y: &Array2<f32>, i: usize) -> &[f32] {
+    y.row(i).to_slice().expect("embedding rows are contiguous")
+}
+
+/// Scores against the mean embedding of the history items.
+fn mean_embedding_scores(y: &Array2<f32>, hist: &[usize], scores: &mut [f32]) {
+    let mut q = vec![0.0f32; y.ncols()];
+    for &i in hist {
+        q.iter_mut().zip(row(y, i)).for_each(|(a, b)| *a += b / hist.len() as f32);
+    }
+    scores.iter_mut().enumerate().for_each(|(j, s)| *s = dot(&q, row(y, j)));
+}
+
+/// Cosine of every item embedding with item `i`'s (left at −∞ for zero vectors).
+fn cosine_scores(y: &Array2<f32>, i: usize, scores: &mut [f32]) {
+    let norm = |r: usize| dot(row(y, r), row(y, r)).sqrt();
+    let ni = norm(i);
+    for (j, s) in scores.iter_mut().enumerate() {
+        let d = ni * norm(j);
+        if d > 0.0 {
+            *s = dot(row(y, i), row(y, j)) / d;
+        }
+    }
+}
+
+/// The history item whose embedding has the largest dot product with item `j`'s.
+fn best_dot(y: &Array2<f32>, j: usize, hist: &[usize]) -> Option<(usize, f32)> {
+    hist.iter().map(|&i| (i, dot(row(y, i), row(y, j)))).max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 enum Contributor {
@@ -274,13 +268,7 @@ fn contributor(model: &AnyModel, j: usize, hist: &[usize]) -> Contributor {
         AnyModel::ItemKnn(m) => {
             hist.iter().filter_map(|&i| m.similarity().get(i, j).map(|s| (i, s))).max_by(|a, b| a.1.total_cmp(&b.1))
         }
-        AnyModel::Mf(m) => {
-            let y = m.item_factors();
-            let yj = y.row(j);
-            hist.iter()
-                .map(|&i| (i, dot(y.row(i).as_slice().unwrap(), yj.as_slice().unwrap())))
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-        }
+        AnyModel::Mf(m) => best_dot(m.item_factors(), j, hist),
         AnyModel::Content(c) => {
             let v = c.vectors();
             let vj = v.outer_view(j).expect("row");
@@ -289,13 +277,7 @@ fn contributor(model: &AnyModel, j: usize, hist: &[usize]) -> Contributor {
                 .filter(|p| p.1 > 0.0)
                 .max_by(|a, b| a.1.total_cmp(&b.1))
         }
-        AnyModel::Ncf(m) => {
-            let Ok(y) = m.item_embeddings() else { return Contributor::None };
-            let yj = y.row(j);
-            hist.iter()
-                .map(|&i| (i, dot(y.row(i).as_slice().unwrap(), yj.as_slice().unwrap())))
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-        }
+        AnyModel::Ncf(m) => m.item_embeddings().ok().and_then(|y| best_dot(&y, j, hist)),
         AnyModel::Hybrid(h) => return contributor(h.cf(), j, hist),
     };
     best.map_or(Contributor::None, |(i, _)| Contributor::Item(i))
