@@ -1,7 +1,7 @@
 //! The whole leave-one-out experiment in one call: split, fit, evaluate, time.
 
 use super::{evaluate, EvalReport, Protocol};
-use crate::data::{interaction_matrix, split::cold_item_split, split::leave_one_out, Dataset};
+use crate::data::{interaction_matrix, split::cold_item_split, split::leave_one_out, Dataset, InteractionMatrix};
 use crate::error::{RecoError, Result};
 use crate::model::{AnyParams, FitInput, Progress};
 use std::time::Instant;
@@ -64,11 +64,28 @@ pub fn run_loo(
     let valid_train = interaction_matrix(&split.valid_train, data.n_users(), data.n_items());
     let validation = (target == Target::Test).then_some((&valid_train, split.valid.as_slice()));
     let fit_on = if params.fits_on_held_out() { &full } else { &train };
+    let input = FitInput { train: fit_on, items: &data.item_meta, validation };
+    fit_and_evaluate(params, &input, &train, &full, held, protocol, k, seed, progress)
+}
+
+/// Fits on `input`, then evaluates on `held` with `train`'s items excluded; both timed.
+#[allow(clippy::too_many_arguments)]
+fn fit_and_evaluate(
+    params: &AnyParams,
+    input: &FitInput<'_>,
+    train: &InteractionMatrix,
+    full: &InteractionMatrix,
+    held: &[(u32, u32)],
+    protocol: Protocol,
+    k: usize,
+    seed: u64,
+    progress: Progress<'_>,
+) -> Result<LooRun> {
     let start = Instant::now();
-    let model = params.fit(&FitInput { train: fit_on, items: &data.item_meta, validation }, progress)?;
+    let model = params.fit(input, progress)?;
     let fit_seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let report = evaluate(&model, &train, &full, held, protocol, k, seed)?;
+    let report = evaluate(&model, train, full, held, protocol, k, seed)?;
     Ok(LooRun { report, fit_seconds, eval_seconds: start.elapsed().as_secs_f64() })
 }
 
@@ -95,11 +112,9 @@ pub fn run_cold_start(
         (Some(s), Some(t)) => Some((t, s.test.as_slice())),
         _ => None,
     };
-    let start = Instant::now();
-    let model = params.fit(&FitInput { train: &train, items: &data.item_meta, validation }, progress)?;
-    let fit_seconds = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    let mut report = evaluate(&model, &train, &data.matrix(), &split.test, Protocol::LooFull, k, seed)?;
-    report.protocol = "cold-items";
-    Ok(LooRun { report, fit_seconds, eval_seconds: start.elapsed().as_secs_f64() })
+    let input = FitInput { train: &train, items: &data.item_meta, validation };
+    let mut run =
+        fit_and_evaluate(params, &input, &train, &data.matrix(), &split.test, Protocol::LooFull, k, seed, progress)?;
+    run.report.protocol = "cold-items";
+    Ok(run)
 }
