@@ -28,6 +28,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod ann;
 pub mod data;
 mod error;
 pub mod eval;
