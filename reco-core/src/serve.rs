@@ -19,7 +19,7 @@
 
 use crate::error::{RecoError, Result};
 use crate::eval::top_k;
-use crate::model::{kernels::dot, standardise, AnyModel, Recommender};
+use crate::model::{check_k, kernels::dot, standardise, AnyModel, Recommender};
 use crate::store::TrainedModel;
 use arc_swap::ArcSwap;
 use ndarray::Array2;
@@ -281,13 +281,6 @@ fn contributor(model: &AnyModel, j: usize, hist: &[usize]) -> Contributor {
         AnyModel::Hybrid(h) => return contributor(h.cf(), j, hist),
     };
     best.map_or(Contributor::None, |(i, _)| Contributor::Item(i))
-}
-
-fn check_k(k: usize) -> Result<()> {
-    if k == 0 {
-        return Err(RecoError::param("k", "must be at least 1"));
-    }
-    Ok(())
 }
 
 /// A thread-safe serving handle: every call reads the current model; [`swap`](Server::swap) replaces it

@@ -47,9 +47,7 @@ pub fn run_loo(
     target: Target,
     progress: Progress<'_>,
 ) -> Result<LooRun> {
-    if k == 0 {
-        return Err(RecoError::param("k", "must be at least 1"));
-    }
+    crate::model::check_k(k)?;
     let split = leave_one_out(data)?;
     let (train, held) = match target {
         Target::Test => (&split.train, &split.test),
@@ -100,9 +98,7 @@ pub fn run_cold_start(
     seed: u64,
     progress: Progress<'_>,
 ) -> Result<LooRun> {
-    if k == 0 {
-        return Err(RecoError::param("k", "must be at least 1"));
-    }
+    crate::model::check_k(k)?;
     let split = cold_item_split(data, fraction, seed)?;
     let train = interaction_matrix(&split.train, data.n_users(), data.n_items());
     let inner = Dataset { interactions: split.train.clone(), ..data.clone() };

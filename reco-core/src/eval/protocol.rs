@@ -73,9 +73,7 @@ pub fn evaluate(
     k: usize,
     seed: u64,
 ) -> Result<EvalReport> {
-    if k == 0 {
-        return Err(RecoError::param("k", "must be at least 1"));
-    }
+    crate::model::check_k(k)?;
     if held_out.is_empty() {
         return Err(RecoError::EmptyData("no held-out item to evaluate".into()));
     }

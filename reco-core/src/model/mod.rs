@@ -63,9 +63,7 @@ pub trait Recommender: Send + Sync {
     /// The `k` best items for `user` as `(item, score)`, best first. With `seen`, the user's items in
     /// that matrix are left out.
     fn recommend(&self, user: u32, k: usize, seen: Option<&InteractionMatrix>) -> Result<Vec<(u32, f32)>> {
-        if k == 0 {
-            return Err(RecoError::param("k", "must be at least 1"));
-        }
+        check_k(k)?;
         if user as usize >= self.n_users() {
             return Err(RecoError::UnknownUser(format!("index {user} (model has {} users)", self.n_users())));
         }
@@ -82,6 +80,14 @@ pub trait Recommender: Send + Sync {
         }
         Ok(crate::eval::top_k(&scores, k))
     }
+}
+
+/// Fails unless the cut-off `k` is at least 1.
+pub(crate) fn check_k(k: usize) -> Result<()> {
+    if k == 0 {
+        return Err(RecoError::param("k", "must be at least 1"));
+    }
+    Ok(())
 }
 
 /// Fails unless `value` is in `lo..=hi`.
