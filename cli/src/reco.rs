@@ -127,6 +127,10 @@ pub struct RecommendArgs {
     /// Only items priced at most this.
     #[arg(long)]
     max_price: Option<f32>,
+    /// Retrieve from an HNSW index with this search breadth (ef) instead of scoring every item — for large
+    /// catalogues and embedding models (als, bpr, gmf, neumf); the index is built after loading.
+    #[arg(long, value_name = "EF")]
+    ann: Option<usize>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -277,10 +281,13 @@ fn train(a: TrainArgs) -> Result<()> {
 }
 
 fn recommend(a: RecommendArgs) -> Result<()> {
-    let trained = match &a.model_file {
+    let mut trained = match &a.model_file {
         Some(path) => TrainedModel::load(path)?,
         None => fit(&load_data(&a.data)?, &a.model)?.0,
     };
+    if let Some(ef) = a.ann {
+        trained.build_index(reco_core::ann::AnnParams { ef_search: ef, ..Default::default() })?;
+    }
     let filter = Filter {
         exclude_seen: a.exclude_seen,
         categories: (!a.categories.is_empty()).then(|| a.categories.iter().cloned().collect()),

@@ -163,6 +163,10 @@ fn train_then_recommend_from_the_model_file() {
     assert!(unseen.iter().all(|i| !["8", "9", "10", "11", "12"].contains(&i.as_str())), "{unseen:?}");
     // the S3-Rec toy data has no categories: a category filter leaves nothing
     assert!(rec(&["--category", "shoes"]).is_empty());
+    // through an HNSW index (equality with exact scoring is reco-core's test)
+    let via_index = rec(&["--exclude-seen", "--ann", "64"]);
+    assert_eq!(via_index.len(), 4);
+    assert!(via_index.iter().all(|i| !["8", "9", "10", "11", "12"].contains(&i.as_str())), "{via_index:?}");
     fails_with(&["reco", "recommend", "--model-file", "/no/model.shopml", "--user", "2"], "/no/model.shopml");
     let junk = dir.path().join("junk.shopml");
     std::fs::write(&junk, b"not a model").unwrap();

@@ -171,6 +171,69 @@ fn filters_restrict_and_never_return_seen_items() {
     }
 }
 
+/// On a catalogue smaller than `ef` the indexed path must return what exact scoring returns, for every
+/// user and filter (the graph search then sees every reachable item; NeuMF re-ranks them all): the same
+/// scores position by position, only items that pass the filter, and where the items are the same, the
+/// same reasons. (Items with near-identical factors may swap places: the two paths round differently.)
+#[test]
+fn indexed_serving_equals_exact_scoring_on_a_small_catalogue() {
+    use reco_core::ann::AnnParams;
+    let filters = [
+        Filter::default(),
+        Filter { categories: Some(HashSet::from(["pots".to_string()])), ..Filter::default() },
+        Filter { min_price: Some(6.0), max_price: Some(12.5), exclude_seen: false, ..Filter::default() },
+        Filter {
+            out_of_stock: HashSet::from(["p0".into()]),
+            exclude: HashSet::from(["p9".into()]),
+            ..Filter::default()
+        },
+        Filter { categories: Some(HashSet::from(["no such category".to_string()])), ..Filter::default() },
+    ];
+    for name in ["als", "bpr", "gmf", "neumf"] {
+        let exact = trained(name);
+        let mut indexed = exact.clone();
+        indexed.build_index(AnnParams { ef_search: 32, ..AnnParams::default() }).unwrap();
+        assert_eq!(indexed.index_params().unwrap().ef_search, 32);
+        for u in ["c0", "c4", "c17", "someone new"] {
+            for f in &filters {
+                let (a, b) = (indexed.recommend(u, 5, f).unwrap(), exact.recommend(u, 5, f).unwrap());
+                let passing: HashSet<String> =
+                    exact.recommend(u, 100, f).unwrap().into_iter().map(|r| r.item).collect();
+                assert_eq!(a.len(), b.len(), "{name} {u} {f:?}");
+                for (x, y) in a.iter().zip(&b) {
+                    assert!(passing.contains(&x.item), "{name} {u} {f:?}: {x:?}");
+                    assert!((x.score - y.score).abs() <= 1e-4 * y.score.abs().max(1.0), "{name} {u}: {a:?} vs {b:?}");
+                    if x.item == y.item {
+                        assert_eq!(x.reason, y.reason, "{name} {u}");
+                    }
+                }
+            }
+        }
+        let session = ["p1", "p2"];
+        let f = &filters[0];
+        let (a, b) =
+            (indexed.recommend_for_items(&session, 4, f).unwrap(), exact.recommend_for_items(&session, 4, f).unwrap());
+        let scores = |r: &[reco_core::serve::Recommendation]| r.iter().map(|r| r.score).collect::<Vec<_>>();
+        for (x, y) in scores(&a).iter().zip(scores(&b)) {
+            assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{name}: {a:?} vs {b:?}");
+        }
+        assert_eq!(
+            indexed.recommend_exact("c4", 5, &filters[0]).unwrap(),
+            exact.recommend("c4", 5, &filters[0]).unwrap()
+        );
+        assert!(indexed.set_ef_search(0).is_err());
+        indexed.drop_index();
+        assert!(indexed.index_params().is_none());
+    }
+    for name in ["itemknn", "pop", "mlp", "content"] {
+        let err = trained(name).build_index(AnnParams::default()).unwrap_err();
+        assert!(matches!(err, RecoError::InvalidParameter { .. }), "{name}: {err}");
+    }
+    let shared = trained("als");
+    let mut m = shared.clone();
+    assert!(m.set_ef_search(10).is_err(), "no index yet");
+}
+
 #[test]
 fn reasons_fallbacks_and_similar_items() {
     let knn = trained("itemknn");

@@ -52,6 +52,8 @@ pub struct TrainedModel {
     pub item_meta: Vec<ItemMeta>,
     /// The interactions the model was fitted on.
     pub history: InteractionMatrix,
+    /// The retrieval index, once built (`build_index`).
+    pub(crate) retrieval: Option<Arc<crate::serve::Retrieval>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -88,6 +90,7 @@ impl TrainedModel {
             items: data.items.clone(),
             item_meta: data.item_meta.clone(),
             history,
+            retrieval: None,
         })
     }
 
@@ -146,7 +149,40 @@ impl TrainedModel {
             items: meta.item_ids.into_iter().collect(),
             item_meta: meta.item_meta,
             history,
+            retrieval: None,
         })
+    }
+
+    /// Assembles a trained model from its parts (e.g. factors trained elsewhere), checking that the
+    /// shapes agree.
+    pub fn from_parts(
+        model: AnyModel,
+        params: AnyParams,
+        users: IdMap,
+        items: IdMap,
+        item_meta: Vec<ItemMeta>,
+        history: InteractionMatrix,
+    ) -> Result<Self> {
+        use crate::model::Recommender;
+        let (nu, ni) = (model.n_users(), model.n_items());
+        if users.len() != nu || history.n_users() != nu {
+            return Err(RecoError::param(
+                "users",
+                format!("model has {nu} users, ids {} and history {}", users.len(), history.n_users()),
+            ));
+        }
+        if items.len() != ni || item_meta.len() != ni || history.n_items() != ni {
+            return Err(RecoError::param(
+                "items",
+                format!(
+                    "model has {ni} items, ids {}, metadata {} and history {}",
+                    items.len(),
+                    item_meta.len(),
+                    history.n_items()
+                ),
+            ));
+        }
+        Ok(TrainedModel { model, params, users, items, item_meta, history, retrieval: None })
     }
 }
 

@@ -163,16 +163,38 @@ pub fn neumf(n_users: usize, n_items: usize, factors: usize, tower: &[usize], in
     Ok(NeuMf::new(gmf_part, mlp_part, out))
 }
 
-impl Module for NeuMf {
-    fn forward(&self, pairs: &Tensor) -> Result<Tensor> {
+impl NeuMf {
+    /// The logits from per-sample embedding rows already looked up: `(user rows, item rows)` of the GMF
+    /// part and of the MLP part (each `batch × dim`; `None` where the network has no such part). Training
+    /// looks rows up from small per-batch tables so that only touched rows get gradients.
+    pub fn forward_rows(&self, gmf: Option<(&Tensor, &Tensor)>, mlp: Option<(&Tensor, &Tensor)>) -> Result<Tensor> {
         let mut parts = Vec::with_capacity(2);
-        if let Some(g) = &self.gmf {
-            parts.push(g.forward(pairs)?);
+        if let Some((u, i)) = gmf {
+            parts.push(u.mul(i)?);
         }
-        if let Some(m) = &self.mlp {
-            parts.push(m.forward(pairs)?);
+        if let (Some(m), Some((u, i))) = (&self.mlp, mlp) {
+            let mut h = Tensor::cat(&[u, i], D::Minus1)?;
+            for l in &m.layers {
+                h = l.forward(&h)?.relu()?;
+            }
+            parts.push(h);
         }
         let h = if parts.len() == 1 { parts.pop().expect("one part") } else { Tensor::cat(&parts, D::Minus1)? };
         self.out.forward(&h)?.squeeze(D::Minus1)?.to_dtype(DType::F32)
+    }
+}
+
+impl Module for NeuMf {
+    fn forward(&self, pairs: &Tensor) -> Result<Tensor> {
+        let (u, i) = split(pairs)?;
+        let g = match &self.gmf {
+            Some(g) => Some((g.user.forward(&u)?, g.item.forward(&i)?)),
+            None => None,
+        };
+        let m = match &self.mlp {
+            Some(m) => Some((m.user.forward(&u)?, m.item.forward(&i)?)),
+            None => None,
+        };
+        self.forward_rows(g.as_ref().map(|(a, b)| (a, b)), m.as_ref().map(|(a, b)| (a, b)))
     }
 }

@@ -7,6 +7,7 @@
 //! item half (`W₁[p; q] = W_u p + W_i q`), so only the layers after the first run per pair.
 
 pub mod layers;
+mod sparse;
 
 use super::{check_f32, check_range, check_train, Progress, Recommender};
 use crate::data::InteractionMatrix;
@@ -94,9 +95,28 @@ impl Ncf {
             (None, Some(m)) => m.item.embeddings(),
             (None, None) => return Err(RecoError::NotFitted("network without embeddings".into())),
         };
-        let (n, d) = e.dims2().map_err(backend)?;
-        let v = e.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(backend)?;
-        ndarray::Array2::from_shape_vec((n, d), v).map_err(|e| RecoError::Backend(e.to_string()))
+        to_array(e)
+    }
+
+    /// The dot-product part of the network, for retrieval: `(user vectors p_u ⊙ w, item vectors q_i,
+    /// output bias)` of the GMF part — a GMF score is exactly `(p_u ⊙ w) · q_i + bias`. `None` for MLP.
+    pub fn dot_part(&self) -> Result<Option<DotPart>> {
+        let Some(g) = &self.net.gmf else { return Ok(None) };
+        let f = g.user.embeddings().dim(1).map_err(backend)?;
+        let w = self.net.out.weight().squeeze(0).and_then(|w| w.narrow(0, 0, f)).map_err(backend)?;
+        let users = g.user.embeddings().broadcast_mul(&w).map_err(backend)?;
+        let bias = self.net.out.bias().expect("bias").to_vec1::<f32>().map_err(backend)?[0];
+        Ok(Some((to_array(&users)?, to_array(g.item.embeddings())?, bias)))
+    }
+
+    /// The full network's scores of `items` for `user` (for re-ranking retrieved candidates).
+    pub fn score_pairs(&self, user: u32, items: &[u32]) -> Result<Vec<f32>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pairs: Vec<u32> = items.iter().flat_map(|&i| [user, i]).collect();
+        let pairs = Tensor::from_vec(pairs, (items.len(), 2), &Device::Cpu).map_err(backend)?;
+        self.net.forward(&pairs).and_then(|t| t.to_vec1::<f32>()).map_err(backend)
     }
 
     /// Rebuilds a network of `kind` from named tensors (as [`tensors`](Self::tensors) names them).
@@ -151,6 +171,12 @@ impl Ncf {
         }
         Ok(Ncf { kind, net: NeuMf::new(gmf, mlp, out), n_users, n_items, vars })
     }
+}
+
+fn to_array(t: &Tensor) -> Result<ndarray::Array2<f32>> {
+    let (n, d) = t.dims2().map_err(backend)?;
+    let v = t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(backend)?;
+    ndarray::Array2::from_shape_vec((n, d), v).map_err(|e| RecoError::Backend(e.to_string()))
 }
 
 fn backend(e: candle_core::Error) -> RecoError {
@@ -256,10 +282,27 @@ impl NcfParams {
     fn train(&self, model: Ncf, train: &InteractionMatrix, progress: Progress<'_>) -> Result<Ncf> {
         let mut rng = SmallRng::seed_from_u64(self.seed.wrapping_add(0x51_7CC1_B727_220A));
         let params = ParamsAdamW { lr: self.learning_rate as f64, weight_decay: 0.0, ..Default::default() };
-        let mut opt = AdamW::new(model.vars.iter().map(|(_, v)| v.clone()).collect(), params).map_err(backend)?;
+        let adam = sparse::Adam {
+            lr: self.learning_rate,
+            beta1: params.beta1 as f32,
+            beta2: params.beta2 as f32,
+            eps: params.eps as f32,
+        };
+        // Dense layers: candle's AdamW. Embedding tables: sparse rows with lazy Adam (see `sparse`).
+        let dense = model.vars.iter().filter(|(n, _)| !EMBEDDINGS.contains(&n.as_str())).map(|(_, v)| v.clone());
+        let mut opt = AdamW::new(dense.collect(), params).map_err(backend)?;
+        let mut tables: Vec<Option<(Var, sparse::Table)>> = EMBEDDINGS
+            .iter()
+            .map(|name| match model.vars.iter().find(|(n, _)| n == name) {
+                Some((_, v)) => sparse::Table::from_tensor(v.as_tensor()).map(|t| Some((v.clone(), t))),
+                None => Ok(None),
+            })
+            .collect::<candle_core::Result<_>>()
+            .map_err(backend)?;
         let ni = train.n_items();
         let positives: Vec<(u32, u32)> =
             (0..train.n_users()).flat_map(|u| train.user_row(u).0.iter().map(move |&i| (u as u32, i as u32))).collect();
+        let mut step = 0i32;
         for epoch in 0..self.epochs {
             // (user, item, label): every positive plus `negatives` unseen items per positive
             let mut samples: Vec<(u32, u32, f32)> = Vec::with_capacity(positives.len() * (1 + self.negatives));
@@ -279,14 +322,12 @@ impl NcfParams {
             samples.shuffle(&mut rng);
             let mut loss_sum = 0.0f64;
             for batch in samples.chunks(self.batch_size) {
-                let pairs: Vec<u32> = batch.iter().flat_map(|&(u, i, _)| [u, i]).collect();
-                let labels: Vec<f32> = batch.iter().map(|s| s.2).collect();
-                let pairs = Tensor::from_vec(pairs, (batch.len(), 2), &Device::Cpu).map_err(backend)?;
-                let labels = Tensor::from_vec(labels, batch.len(), &Device::Cpu).map_err(backend)?;
-                let logits = model.net.forward(&pairs).map_err(backend)?;
-                let loss = bce_with_logits(&logits, &labels).map_err(backend)?;
-                opt.backward_step(&loss).map_err(backend)?;
-                loss_sum += loss.to_scalar::<f32>().map_err(backend)? as f64 * batch.len() as f64;
+                step += 1;
+                let users: Vec<u32> = batch.iter().map(|s| s.0).collect();
+                let items: Vec<u32> = batch.iter().map(|s| s.1).collect();
+                let loss =
+                    self.step(&model, &mut opt, &mut tables, &users, &items, batch, adam, step).map_err(backend)?;
+                loss_sum += loss as f64 * batch.len() as f64;
             }
             if !loss_sum.is_finite() {
                 return Err(RecoError::Diverged(format!(
@@ -296,9 +337,72 @@ impl NcfParams {
             }
             progress(epoch + 1, self.epochs);
         }
+        for (var, table) in tables.iter().flatten() {
+            table.store(var).map_err(backend)?;
+        }
         Ok(model)
     }
+
+    /// One mini-batch: forward on looked-up rows, backward, AdamW on the layers, lazy Adam on the rows.
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        model: &Ncf,
+        opt: &mut AdamW,
+        tables: &mut [Option<(Var, sparse::Table)>],
+        users: &[u32],
+        items: &[u32],
+        batch: &[(u32, u32, f32)],
+        adam: sparse::Adam,
+        step: i32,
+    ) -> candle_core::Result<f32> {
+        let dev = Device::Cpu;
+        let (uniq_u, local_u) = sparse::localise(users);
+        let (uniq_i, local_i) = sparse::localise(items);
+        let local_u = Tensor::from_vec(local_u, users.len(), &dev)?;
+        let local_i = Tensor::from_vec(local_i, items.len(), &dev)?;
+        // EMBEDDINGS alternates user and item tables.
+        let ids = |k: usize| if k % 2 == 0 { &uniq_u } else { &uniq_i };
+        let leaves: Vec<Option<Var>> = tables
+            .iter()
+            .enumerate()
+            .map(|(k, t)| t.as_ref().map(|(_, t)| t.gather(ids(k))).transpose())
+            .collect::<candle_core::Result<_>>()?;
+        let rows: Vec<Option<Tensor>> = leaves
+            .iter()
+            .enumerate()
+            .map(|(k, l)| {
+                l.as_ref()
+                    .map(|l| l.as_tensor().index_select(if k % 2 == 0 { &local_u } else { &local_i }, 0))
+                    .transpose()
+            })
+            .collect::<candle_core::Result<_>>()?;
+        let pair = |a: &Option<Tensor>, b: &Option<Tensor>| match (a, b) {
+            (Some(a), Some(b)) => Some((a.clone(), b.clone())),
+            _ => None,
+        };
+        let (g, m) = (pair(&rows[0], &rows[1]), pair(&rows[2], &rows[3]));
+        let logits = model.net.forward_rows(g.as_ref().map(|(a, b)| (a, b)), m.as_ref().map(|(a, b)| (a, b)))?;
+        let labels = Tensor::from_vec(batch.iter().map(|s| s.2).collect::<Vec<f32>>(), batch.len(), &dev)?;
+        let loss = bce_with_logits(&logits, &labels)?;
+        let grads = loss.backward()?;
+        opt.step(&grads)?;
+        for (k, (leaf, table)) in leaves.iter().zip(tables.iter_mut()).enumerate() {
+            if let (Some(leaf), Some((_, table))) = (leaf, table) {
+                if let Some(g) = grads.get(leaf.as_tensor()) {
+                    table.update(ids(k), g, adam, step)?;
+                }
+            }
+        }
+        loss.to_scalar::<f32>()
+    }
 }
+
+/// `(user vectors, item vectors, constant)` whose inner products plus the constant are a model's scores.
+pub type DotPart = (ndarray::Array2<f32>, ndarray::Array2<f32>, f32);
+
+/// The embedding tables, trained sparsely; user and item tables alternate.
+const EMBEDDINGS: [&str; 4] = ["gmf.user.weight", "gmf.item.weight", "mlp.user.weight", "mlp.item.weight"];
 
 /// Mean binary cross-entropy on logits, in the stable form `max(x, 0) − x·y + ln(1 + e^(−|x|))`
 /// (candle-nn's version takes `ln σ(x)`, which overflows once logits saturate).

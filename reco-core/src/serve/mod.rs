@@ -17,6 +17,10 @@
 //! # Ok::<(), reco_core::RecoError>(())
 //! ```
 
+mod retrieval;
+
+pub(crate) use retrieval::Retrieval;
+
 use crate::error::{RecoError, Result};
 use crate::eval::top_k;
 use crate::model::{check_k, kernels::dot, standardise, AnyModel, Recommender};
@@ -87,8 +91,21 @@ pub struct Recommendation {
 
 impl TrainedModel {
     /// The `k` best items for `user` that pass `filter`. A user the model does not know gets the most
-    /// popular items that pass the filter, with reason "popular".
+    /// popular items that pass the filter, with reason "popular". With an index
+    /// ([`build_index`](Self::build_index)) candidates come from it; otherwise every item is scored.
     pub fn recommend(&self, user: &str, k: usize, filter: &Filter) -> Result<Vec<Recommendation>> {
+        let Some(r) = &self.retrieval else { return self.recommend_exact(user, k, filter) };
+        check_k(k)?;
+        filter.validate()?;
+        match self.users.get(user) {
+            Some(u) => self.recommend_indexed(r, Some(u), self.history.user_row(u as usize).0, k, filter),
+            None => Ok(self.popular_indexed(r, k, filter)),
+        }
+    }
+
+    /// [`recommend`](Self::recommend) by scoring every item, index or not (the exact answer the index
+    /// approximates).
+    pub fn recommend_exact(&self, user: &str, k: usize, filter: &Filter) -> Result<Vec<Recommendation>> {
         check_k(k)?;
         filter.validate()?;
         let Some(u) = self.users.get(user) else { return self.popular(k, filter) };
@@ -108,6 +125,12 @@ impl TrainedModel {
         let mut hist: Vec<usize> = items.iter().filter_map(|i| self.items.get(i)).map(|i| i as usize).collect();
         hist.sort_unstable();
         hist.dedup();
+        if let Some(r) = &self.retrieval {
+            return match hist.is_empty() {
+                true => Ok(self.popular_indexed(r, k, filter)),
+                false => self.recommend_indexed(r, None, &hist, k, filter),
+            };
+        }
         if hist.is_empty() {
             return self.popular(k, filter);
         }
@@ -130,10 +153,7 @@ impl TrainedModel {
     fn popular(&self, k: usize, filter: &Filter) -> Result<Vec<Recommendation>> {
         let mut scores: Vec<f32> = self.history.item_degrees().into_iter().map(|d| d as f32).collect();
         self.apply(&mut scores, filter, &[]);
-        Ok(top_k(&scores, k)
-            .into_iter()
-            .map(|(j, s)| self.rec(j, s, Some("popular with other customers".into())))
-            .collect())
+        Ok(top_k(&scores, k).into_iter().map(|(j, s)| popular_rec(self, j, s)).collect())
     }
 
     /// Sets the score of every item the filter rejects to −∞.
@@ -159,7 +179,11 @@ impl TrainedModel {
     }
 
     fn finish(&self, scores: &[f32], k: usize, hist: &[usize]) -> Vec<Recommendation> {
-        top_k(scores, k).into_iter().map(|(j, s)| self.rec(j, s, self.reason(j as usize, hist))).collect()
+        top_k(scores, k).into_iter().map(|(j, s)| self.rec_with_reason(j, s, hist)).collect()
+    }
+
+    fn rec_with_reason(&self, j: u32, score: f32, hist: &[usize]) -> Recommendation {
+        self.rec(j, score, self.reason(j as usize, hist))
     }
 
     /// "because you bought X": the history item that contributes most to `j` (item-kNN: similarity;
@@ -177,6 +201,10 @@ impl TrainedModel {
     fn rec(&self, j: u32, score: f32, reason: Option<String>) -> Recommendation {
         Recommendation { item: self.items.id(j).to_string(), score, reason }
     }
+}
+
+fn popular_rec(m: &TrainedModel, j: u32, score: f32) -> Recommendation {
+    m.rec(j, score, Some("popular with other customers".into()))
 }
 
 /// Scores of every item for an anonymous history (item indices).

@@ -1,0 +1,249 @@
+//! Serving large catalogues: candidates come from an HNSW inner-product index over the item side of a
+//! dot-product model, with the request's filter applied *during* the search, and are re-ranked exactly by
+//! the full model (NeuMF's MLP is not a dot product, so its GMF part retrieves and the whole network
+//! re-ranks). Nothing on this path is O(catalogue): filters run per visited candidate through per-item
+//! tables (category id, price) and sorted id lists, and the popularity fallback walks a precomputed order.
+
+use super::{Filter, Recommendation};
+use crate::ann::{AnnParams, InnerProductIndex};
+use crate::error::{RecoError, Result};
+use crate::model::{check_k, AnyModel};
+use crate::store::TrainedModel;
+use ndarray::{concatenate, Array2, Axis};
+use std::collections::HashMap;
+
+const NO_CATEGORY: u32 = u32::MAX;
+
+/// How user queries are formed and candidates re-ranked.
+enum Query {
+    /// `score = x_u · y_i (+ b_i) + offset`: the index holds `[y_i, b_i]`, the query is `[x_u, 1]`
+    /// (`offset`: GMF's output bias, so scores equal exact scoring's).
+    Factors { users: Array2<f32>, bias: bool, offset: f32 },
+    /// NeuMF: the GMF part retrieves `pool` candidates, the full network re-ranks them.
+    Rerank { users: Array2<f32> },
+}
+
+/// The index and per-item lookup tables built by [`TrainedModel::build_index`].
+pub(crate) struct Retrieval {
+    index: InnerProductIndex,
+    query: Query,
+    categories: HashMap<String, u32>,
+    item_category: Vec<u32>,
+    item_price: Vec<f32>,
+    /// Items by training popularity, most popular first, with their counts.
+    popular: Vec<(u32, f32)>,
+    ef_search: usize,
+}
+
+impl std::fmt::Debug for Retrieval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retrieval").field("index", &self.index).finish_non_exhaustive()
+    }
+}
+
+impl Retrieval {
+    pub(crate) fn build(m: &TrainedModel, params: AnnParams) -> Result<Self> {
+        let (query, items) = match &m.model {
+            AnyModel::Mf(mf) => {
+                let bias = mf.item_bias().is_some();
+                let (mut users, mut items) = (mf.user_factors().clone(), mf.item_factors().clone());
+                if let Some(b) = mf.item_bias() {
+                    let b = Array2::from_shape_vec((b.len(), 1), b.to_vec()).expect("one column");
+                    items = concatenate![Axis(1), items, b].as_standard_layout().into_owned();
+                    users = concatenate![Axis(1), users, Array2::ones((users.nrows(), 1))]
+                        .as_standard_layout()
+                        .into_owned();
+                }
+                (Query::Factors { users, bias, offset: 0.0 }, items)
+            }
+            AnyModel::Ncf(n) => {
+                let Some((users, items, offset)) = n.dot_part()? else {
+                    return Err(RecoError::param(
+                        "model",
+                        "mlp has no dot-product part to retrieve with; serve it by exact scoring",
+                    ));
+                };
+                match n.kind() {
+                    crate::model::NcfKind::Gmf => (Query::Factors { users, bias: false, offset }, items),
+                    _ => (Query::Rerank { users }, items),
+                }
+            }
+            other => {
+                let name = crate::model::Recommender::name(other);
+                let why = format!("{name} scores sparsely and needs no index (it serves als, bpr, gmf, neumf)");
+                return Err(RecoError::param("model", why));
+            }
+        };
+        let index = InnerProductIndex::build(&items, params)?;
+        let mut categories = HashMap::new();
+        let item_category = m
+            .item_meta
+            .iter()
+            .map(|meta| match &meta.category {
+                Some(c) => {
+                    let next = categories.len() as u32;
+                    *categories.entry(c.clone()).or_insert(next)
+                }
+                None => NO_CATEGORY,
+            })
+            .collect();
+        let item_price = m.item_meta.iter().map(|meta| meta.price.unwrap_or(f32::NAN)).collect();
+        let mut popular: Vec<(u32, f32)> =
+            m.history.item_degrees().into_iter().enumerate().map(|(i, d)| (i as u32, d as f32)).collect();
+        popular.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(Retrieval { index, query, categories, item_category, item_price, popular, ef_search: params.ef_search })
+    }
+
+    /// The index's parameters.
+    pub(crate) fn params(&self) -> AnnParams {
+        AnnParams { ef_search: self.ef_search, ..self.index.params() }
+    }
+}
+
+/// A filter compiled against the index's tables: one O(log n) check per candidate.
+struct Compiled<'a> {
+    r: &'a Retrieval,
+    seen: &'a [usize],
+    blocked: Vec<u32>,
+    categories: Option<Vec<bool>>,
+    min_price: Option<f32>,
+    max_price: Option<f32>,
+}
+
+impl Compiled<'_> {
+    fn allows(&self, i: usize) -> bool {
+        if let Some(c) = &self.categories {
+            let id = self.r.item_category[i];
+            if id == NO_CATEGORY || !c[id as usize] {
+                return false;
+            }
+        }
+        let p = self.r.item_price[i];
+        // An unknown price (NaN) fails both bounds.
+        let below = self.min_price.is_some_and(|lo| p.is_nan() || p < lo);
+        let above = self.max_price.is_some_and(|hi| p.is_nan() || p > hi);
+        if below || above {
+            return false;
+        }
+        self.seen.binary_search(&i).is_err() && self.blocked.binary_search(&(i as u32)).is_err()
+    }
+}
+
+impl TrainedModel {
+    /// Builds an HNSW index over the item side of this model, so that [`recommend`](Self::recommend) and
+    /// [`recommend_for_items`](Self::recommend_for_items) retrieve candidates from it (filters applied
+    /// during the search) instead of scoring the whole catalogue. For embedding models — ALS, BPR, GMF
+    /// (retrieved exactly by their dot product) and NeuMF (retrieved by its GMF part, re-ranked by the
+    /// whole network over `max(ef_search, k)` candidates); item-kNN, popularity and content models score
+    /// sparsely and are refused. Worth it from ~100,000 items; the index is not saved in model files
+    /// (rebuild after [`load`](Self::load)).
+    pub fn build_index(&mut self, params: AnnParams) -> Result<()> {
+        self.retrieval = Some(std::sync::Arc::new(Retrieval::build(self, params)?));
+        Ok(())
+    }
+
+    /// The index's parameters, if [`build_index`](Self::build_index) was called.
+    pub fn index_params(&self) -> Option<AnnParams> {
+        self.retrieval.as_ref().map(|r| r.params())
+    }
+
+    /// Changes the index's search breadth (`ef`; larger: better recall, slower). Only while this model is
+    /// not shared (before it is handed to a [`Server`](super::Server) or cloned).
+    pub fn set_ef_search(&mut self, ef: usize) -> Result<()> {
+        if ef == 0 {
+            return Err(RecoError::param("ef_search", "must be at least 1"));
+        }
+        let r =
+            self.retrieval.as_mut().ok_or_else(|| RecoError::NotFitted("no index: call build_index first".into()))?;
+        let r = std::sync::Arc::get_mut(r)
+            .ok_or_else(|| RecoError::param("ef_search", "the index is shared; set it before sharing the model"))?;
+        r.ef_search = ef;
+        Ok(())
+    }
+
+    /// Drops the index: serving goes back to exact scoring.
+    pub fn drop_index(&mut self) {
+        self.retrieval = None;
+    }
+
+    fn compile<'a>(&self, r: &'a Retrieval, filter: &Filter, seen: &'a [usize]) -> Compiled<'a> {
+        let mut blocked: Vec<u32> =
+            filter.exclude.iter().chain(&filter.out_of_stock).filter_map(|id| self.items.get(id)).collect();
+        blocked.sort_unstable();
+        let categories = filter.categories.as_ref().map(|names| {
+            let mut mask = vec![false; r.categories.len()];
+            names.iter().filter_map(|c| r.categories.get(c)).for_each(|&c| mask[c as usize] = true);
+            mask
+        });
+        Compiled { r, seen, blocked, categories, min_price: filter.min_price, max_price: filter.max_price }
+    }
+
+    /// The indexed path of `recommend` / `recommend_for_items`: `user` known, or an item history.
+    pub(super) fn recommend_indexed(
+        &self,
+        r: &Retrieval,
+        user: Option<u32>,
+        hist: &[usize],
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<Recommendation>> {
+        check_k(k)?;
+        let exclude: &[usize] = if filter.exclude_seen { hist } else { &[] };
+        let c = self.compile(r, filter, exclude);
+        if c.categories.as_ref().is_some_and(|m| !m.contains(&true)) {
+            return Ok(Vec::new()); // no item is in any of the requested categories
+        }
+        let allow = |i: usize| c.allows(i);
+        let ef = r.ef_search;
+        let found = match (&r.query, user) {
+            (Query::Factors { users, offset, .. }, Some(u)) => {
+                let mut found =
+                    r.index.search(users.row(u as usize).as_slice().expect("contiguous"), k, Some(ef), Some(&allow))?;
+                found.iter_mut().for_each(|(_, s)| *s += offset);
+                found
+            }
+            (Query::Rerank { users }, Some(u)) => {
+                let pool = ef.max(k);
+                let cand = r.index.search(
+                    users.row(u as usize).as_slice().expect("contiguous"),
+                    pool,
+                    Some(ef),
+                    Some(&allow),
+                )?;
+                let ids: Vec<u32> = cand.iter().map(|c| c.0).collect();
+                let AnyModel::Ncf(n) = &self.model else { unreachable!("re-ranking is built for NCF only") };
+                let mut scored: Vec<(u32, f32)> = ids.iter().copied().zip(n.score_pairs(u, &ids)?).collect();
+                scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                scored.truncate(k);
+                scored
+            }
+            (q, None) => {
+                // An anonymous history: the mean of its items' vectors (the bias coordinate stays 0, as in
+                // exact scoring).
+                let dim = match q {
+                    Query::Factors { users, .. } | Query::Rerank { users } => users.ncols(),
+                };
+                let mut mean = vec![0.0f32; dim];
+                for &i in hist {
+                    mean.iter_mut().zip(r.index.vector(i)).for_each(|(m, v)| *m += v / hist.len() as f32);
+                }
+                if let Query::Factors { bias: true, .. } = q {
+                    mean[dim - 1] = 0.0;
+                }
+                r.index.search(&mean, k, Some(ef), Some(&allow))?
+            }
+        };
+        Ok(found.into_iter().map(|(j, s)| self.rec_with_reason(j, s, hist)).collect())
+    }
+
+    /// The most popular items that pass `filter`, walking the precomputed popularity order.
+    pub(super) fn popular_indexed(&self, r: &Retrieval, k: usize, filter: &Filter) -> Vec<Recommendation> {
+        let c = self.compile(r, filter, &[]);
+        r.popular
+            .iter()
+            .filter(|(i, _)| c.allows(*i as usize))
+            .take(k)
+            .map(|&(i, s)| super::popular_rec(self, i, s))
+            .collect()
+    }
+}
