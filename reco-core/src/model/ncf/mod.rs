@@ -38,7 +38,9 @@ pub enum NcfKind {
 /// `pretrain true` (NeuMF only), `seed 42`. The batch size was chosen on the MovieLens validation split:
 /// 4096 (lr 0.004) beat 256 (lr 0.001) in quality and is 6× faster, because candle's CPU kernels only
 /// spread over both cores once tensors are large (100% → 190% CPU); small batches are bound by per-op
-/// overhead and by the dense embedding-table gradients every step.
+/// overhead. Embedding tables are trained sparsely (only the rows a batch touches, lazy Adam — see the
+/// `sparse` module): dense table gradients and a dense Adam step over every row were what bounded an
+/// epoch on larger catalogues (GMF on Amazon Beauty: 197 s before, see `benches/README.md` for after).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NcfParams {
     kind: NcfKind,
