@@ -209,7 +209,19 @@ impl Ord for Key {
 
 thread_local! {
     /// Per-thread visited stamps: `stamps[i] == generation` means visited in the current search.
-    static VISITED: RefCell<(Vec<u32>, u32)> = const { RefCell::new((Vec::new(), 0)) };
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Per-thread search buffers, reused across searches (no allocation per query once warm).
+#[derive(Default)]
+struct Scratch {
+    /// `stamps[node] == generation`: visited in the current search.
+    stamps: Vec<u32>,
+    generation: u32,
+    candidates: BinaryHeap<Reverse<(Key, u32)>>,
+    results: BinaryHeap<(Key, u32)>,
+    fresh: Vec<u32>,
+    dists: Vec<f32>,
 }
 
 impl std::fmt::Debug for InnerProductIndex {
@@ -375,8 +387,16 @@ impl InnerProductIndex {
         let to_old = &self.graph.to_old;
         let ok = |r: u32| allow.is_none_or(|f| f(to_old[r as usize] as usize));
         let n = self.len();
-        VISITED.with(|v| {
-            let (stamps, generation) = &mut *v.borrow_mut();
+        SCRATCH.with(|v| {
+            // A filter that itself searches (re-entrant use on this thread) gets fresh buffers.
+            let (mut own, mut guard) = (None, v.try_borrow_mut().ok());
+            let scratch: &mut Scratch = match guard.as_deref_mut() {
+                Some(s) => s,
+                None => own.insert(Scratch::default()),
+            };
+            let Scratch { stamps, generation, candidates, results, fresh, dists } = scratch;
+            candidates.clear();
+            results.clear();
             if stamps.len() < n {
                 *stamps = vec![0; n];
                 *generation = 0;
@@ -387,10 +407,6 @@ impl InnerProductIndex {
                 *generation = 1;
             }
             let generation = *generation;
-            let mut candidates: BinaryHeap<Reverse<(Key, u32)>> = BinaryHeap::with_capacity(ef * 4);
-            let mut results: BinaryHeap<(Key, u32)> = BinaryHeap::with_capacity(ef + 1);
-            let mut fresh: Vec<u32> = Vec::with_capacity(64);
-            let mut dists: Vec<f32> = Vec::with_capacity(64);
             let d = -self.score(q, entry);
             stamps[entry as usize] = generation;
             candidates.push(Reverse((Key(d), entry)));
@@ -411,7 +427,7 @@ impl InnerProductIndex {
                 }
                 dists.clear();
                 dists.extend(fresh.iter().map(|&e| -self.score(q, e)));
-                for (&e, &de) in fresh.iter().zip(&dists) {
+                for (&e, &de) in fresh.iter().zip(dists.iter()) {
                     if results.len() < ef || de < bound {
                         candidates.push(Reverse((Key(de), e)));
                         if ok(e) {
@@ -426,7 +442,7 @@ impl InnerProductIndex {
                     }
                 }
             }
-            let mut out: Vec<(u32, f32)> = results.into_iter().map(|(Key(d), r)| (to_old[r as usize], -d)).collect();
+            let mut out: Vec<(u32, f32)> = results.drain().map(|(Key(d), r)| (to_old[r as usize], -d)).collect();
             out.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             out
         })
@@ -501,6 +517,19 @@ mod tests {
         let (recall, recall_f) = (hits as f64 / total as f64, hits_f as f64 / total as f64);
         assert!(recall >= 0.95, "recall@10 {recall}");
         assert!(recall_f >= 0.95, "filtered recall@10 {recall_f}");
+    }
+
+    /// A filter that searches the index itself (same thread) must not trip over the shared buffers.
+    #[test]
+    fn re_entrant_search_from_a_filter() {
+        let items = clustered(500, 8, 5);
+        let index = InnerProductIndex::build(&items, AnnParams::default()).unwrap();
+        let q = items.row(3).to_vec();
+        let inner = |i: usize| index.search(&q, 1, None, None).unwrap()[0].0 as usize != i;
+        let got = index.search(&q, 5, None, Some(&inner)).unwrap();
+        let best = index.search(&q, 1, None, None).unwrap()[0].0;
+        assert_eq!(got.len(), 5);
+        assert!(got.iter().all(|&(i, _)| i != best));
     }
 
     #[test]
