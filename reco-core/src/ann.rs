@@ -237,14 +237,16 @@ impl std::fmt::Debug for InnerProductIndex {
 impl InnerProductIndex {
     /// Builds the index over the rows of `items` (item `i` is row `i`), inserting in parallel.
     pub fn build(items: &Array2<f32>, params: AnnParams) -> Result<Self> {
-        let (index, hnsw) = Self::build_native(items, params)?;
+        let (index, hnsw) = Self::build_with_native(items, params)?;
         // Dropping a large hnsw_rs graph frees one allocation per point and link; let that happen in the
         // background rather than in the caller's build time.
         std::thread::spawn(move || drop(hnsw));
         Ok(index)
     }
 
-    fn build_native(items: &Array2<f32>, params: AnnParams) -> Result<(Self, NativeHnsw)> {
+    /// Builds with hnsw_rs and also returns its graph object (for benchmarks of hnsw_rs' own search;
+    /// query it with [`scale_query`](Self::scale_query)d vectors).
+    pub fn build_with_native(items: &Array2<f32>, params: AnnParams) -> Result<(Self, NativeHnsw)> {
         let (n, d) = items.dim();
         if n == 0 || d == 0 {
             return Err(RecoError::EmptyData("no item vectors to index".into()));
@@ -277,13 +279,6 @@ impl InnerProductIndex {
             vectors.extend_from_slice(items.row(old as usize).to_slice().expect("standard layout"));
         }
         Ok((InnerProductIndex { graph, vectors, dim: d, max_norm: max_sq.sqrt(), params }, hnsw))
-    }
-
-    /// Builds with hnsw_rs and also returns its graph object (for benchmarks of hnsw_rs' own search;
-    /// query it with [`scale_query`](Self::scale_query)d vectors).
-    pub fn build_with_native(items: &Array2<f32>, params: AnnParams) -> Result<(Self, NativeHnsw)> {
-        let (index, hnsw) = Self::build_native(items, params)?;
-        Ok((index, hnsw))
     }
 
     /// Number of indexed items.
