@@ -7,7 +7,7 @@
 use super::{Filter, Recommendation};
 use crate::ann::{AnnParams, InnerProductIndex};
 use crate::error::{RecoError, Result};
-use crate::model::{check_k, AnyModel};
+use crate::model::AnyModel;
 use crate::store::TrainedModel;
 use ndarray::{concatenate, Array2, Axis};
 use std::collections::HashMap;
@@ -187,7 +187,6 @@ impl TrainedModel {
         k: usize,
         filter: &Filter,
     ) -> Result<Vec<Recommendation>> {
-        check_k(k)?;
         let exclude: &[usize] = if filter.exclude_seen { hist } else { &[] };
         let c = self.compile(r, filter, exclude);
         if c.categories.as_ref().is_some_and(|m| !m.contains(&true)) {
@@ -197,19 +196,13 @@ impl TrainedModel {
         let ef = r.ef_search;
         let found = match (&r.query, user) {
             (Query::Factors { users, offset, .. }, Some(u)) => {
-                let mut found =
-                    r.index.search(users.row(u as usize).as_slice().expect("contiguous"), k, Some(ef), Some(&allow))?;
+                let mut found = r.index.search(super::row(users, u as usize), k, Some(ef), Some(&allow))?;
                 found.iter_mut().for_each(|(_, s)| *s += offset);
                 found
             }
             (Query::Rerank { users }, Some(u)) => {
                 let pool = ef.max(k);
-                let cand = r.index.search(
-                    users.row(u as usize).as_slice().expect("contiguous"),
-                    pool,
-                    Some(ef),
-                    Some(&allow),
-                )?;
+                let cand = r.index.search(super::row(users, u as usize), pool, Some(ef), Some(&allow))?;
                 let ids: Vec<u32> = cand.iter().map(|c| c.0).collect();
                 let AnyModel::Ncf(n) = &self.model else { unreachable!("re-ranking is built for NCF only") };
                 let mut scored: Vec<(u32, f32)> = ids.iter().copied().zip(n.score_pairs(u, &ids)?).collect();
@@ -218,11 +211,9 @@ impl TrainedModel {
                 scored
             }
             (q, None) => {
-                // An anonymous history: the mean of its items' vectors (the bias coordinate stays 0, as in
-                // exact scoring).
-                let dim = match q {
-                    Query::Factors { users, .. } | Query::Rerank { users } => users.ncols(),
-                };
+                // An anonymous (non-empty) history: the mean of its items' vectors (the bias coordinate
+                // stays 0, as in exact scoring).
+                let dim = r.index.vector(hist[0]).len();
                 let mut mean = vec![0.0f32; dim];
                 for &i in hist {
                     mean.iter_mut().zip(r.index.vector(i)).for_each(|(m, v)| *m += v / hist.len() as f32);
