@@ -1,5 +1,6 @@
-//! `shopml`: train, evaluate and query shopml's recommenders from the command line.
+//! `shopml`: train, evaluate and query shopml's recommenders and chatbot from the command line.
 
+mod chat;
 mod progress;
 mod reco;
 
@@ -17,6 +18,9 @@ enum Command {
     /// Recommendation: evaluate models, recommend for a customer.
     #[command(subcommand)]
     Reco(Box<reco::RecoCommand>),
+    /// Customer-support chat: train and evaluate intent models.
+    #[command(subcommand)]
+    Chat(chat::ChatCommand),
     /// Train on the shipped Online Retail data and print a customer's top 10 (the README's first command).
     Demo(reco::DemoArgs),
 }
@@ -25,6 +29,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Reco(cmd) => reco::run(*cmd),
+        Command::Chat(cmd) => chat::run(cmd),
         Command::Demo(args) => reco::demo(args),
     };
     if let Err(e) = result {

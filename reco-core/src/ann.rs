@@ -49,7 +49,7 @@ impl Distance<f32> for NegativeDot {
     }
 }
 
-/// Index parameters. Defaults: `m 16, ef_construction 200, ef_search 64`.
+/// Index parameters. Defaults: `m 16, ef_construction 200, ef_search 64, partition_min 5000`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AnnParams {
     /// Links per node and layer (2..=256; hnsw_rs exits the process above 256, so this is checked first).
@@ -58,11 +58,21 @@ pub struct AnnParams {
     pub ef_construction: usize,
     /// Default candidate list size while searching (≥ 1; raised to `k` when smaller).
     pub ef_search: usize,
+    /// Serving only (`TrainedModel::build_index`): a category filter selecting fewer items than this is
+    /// answered by exact scoring of those items; a category with at least this many items (and at most
+    /// half of the catalogue) gets its own sub-index. `usize::MAX` turns both off (every filter is applied
+    /// during the search of the one index).
+    #[serde(default = "default_partition_min")]
+    pub partition_min: usize,
+}
+
+fn default_partition_min() -> usize {
+    5000
 }
 
 impl Default for AnnParams {
     fn default() -> Self {
-        AnnParams { m: 16, ef_construction: 200, ef_search: 64 }
+        AnnParams { m: 16, ef_construction: 200, ef_search: 64, partition_min: default_partition_min() }
     }
 }
 

@@ -66,8 +66,9 @@ pub enum RecoError {
     /// An operation that needs a fitted model was called on one that is not.
     #[error("model is not fitted: {0}")]
     NotFitted(String),
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    /// Reading or writing a file failed (the message is the path; the operating system's reason is the
+    /// error's `source()`, which reporters such as `anyhow`'s `{:#}` print after it).
+    #[error("{path}")]
     Io {
         /// The file involved.
         path: PathBuf,

@@ -189,10 +189,14 @@ fn indexed_serving_equals_exact_scoring_on_a_small_catalogue() {
         },
         Filter { categories: Some(HashSet::from(["no such category".to_string()])), ..Filter::default() },
     ];
-    for name in ["als", "bpr", "gmf", "neumf"] {
+    // partition_min: 1 — every category up to half the catalogue gets a sub-index; 5000 (default) — small
+    // categories are scored exactly; usize::MAX — the filter runs inside the one graph search.
+    for (name, partition_min) in
+        ["als", "bpr", "gmf", "neumf"].into_iter().flat_map(|n| [(n, 1), (n, 5000), (n, usize::MAX)])
+    {
         let exact = trained(name);
         let mut indexed = exact.clone();
-        indexed.build_index(AnnParams { ef_search: 32, ..AnnParams::default() }).unwrap();
+        indexed.build_index(AnnParams { ef_search: 32, partition_min, ..AnnParams::default() }).unwrap();
         assert_eq!(indexed.index_params().unwrap().ef_search, 32);
         for u in ["c0", "c4", "c17", "someone new"] {
             for f in &filters {

@@ -1,0 +1,109 @@
+//! Intent model files: the shared shopml container (magic `SHOPMLCB`, format version, CRC-32) holding
+//! JSON metadata (labels, hyper-parameters, the feature vocabulary and trained WordPiece tokenizer,
+//! temperature, threshold) and the weights as safetensors.
+
+use crate::error::{ChatError, Result};
+use crate::features::{Featurizer, FeaturizerParts};
+use crate::intent::{Classifier, FastIntent, FastIntentParams};
+use model_file::Kind;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The first eight bytes of every shopml intent model file.
+pub const MAGIC: &[u8; 8] = b"SHOPMLCB";
+/// The format version this build writes; it reads this one and older ones.
+pub const FORMAT_VERSION: u32 = 1;
+const KIND: Kind = Kind { magic: *MAGIC, version: FORMAT_VERSION, what: "shopml intent model" };
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    model: String,
+    labels: Vec<String>,
+    params: FastIntentParams,
+    features: FeaturizerParts,
+    heads: usize,
+    temperature: f32,
+    threshold: f32,
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+impl Classifier<FastIntent> {
+    /// The model file's bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let m = &self.model;
+        let meta = Meta {
+            model: "fast".into(),
+            labels: m.labels.clone(),
+            params: m.params.clone(),
+            features: m.featurizer.to_parts()?,
+            heads: m.heads.len(),
+            temperature: self.temperature,
+            threshold: self.threshold,
+        };
+        let meta = serde_json::to_vec(&meta).map_err(|e| ChatError::Backend(e.to_string()))?;
+        let (d, c) = (m.params.dim, m.labels.len());
+        let n = m.featurizer.len();
+        let mut blobs = Vec::new();
+        for (i, h) in m.heads.iter().enumerate() {
+            blobs.push((format!("head{i}.embeddings"), vec![n, d], f32_bytes(&h.embeddings)));
+            blobs.push((format!("head{i}.out_w"), vec![d, c], f32_bytes(&h.out_w)));
+            blobs.push((format!("head{i}.out_b"), vec![c], f32_bytes(&h.out_b)));
+        }
+        let views = blobs
+            .iter()
+            .map(|(name, shape, bytes)| TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.clone(), v)))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| ChatError::Backend(e.to_string()))?;
+        let tensors = safetensors::serialize(views, None).map_err(|e| ChatError::Backend(e.to_string()))?;
+        Ok(KIND.pack(&meta, &tensors))
+    }
+
+    /// Reads a model from bytes (`path` names the source in errors).
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let bad = |reason: String| ChatError::ModelFile { path: path.to_path_buf(), reason };
+        let (meta, tensors) = KIND.unpack(bytes).map_err(|e| bad(e.0))?;
+        let meta: Meta = serde_json::from_slice(meta).map_err(|e| bad(format!("bad metadata: {e}")))?;
+        if meta.model != "fast" {
+            return Err(bad(format!("unknown intent model `{}`", meta.model)));
+        }
+        let st = SafeTensors::deserialize(tensors).map_err(|e| bad(format!("bad tensors: {e}")))?;
+        let featurizer = Featurizer::from_parts(meta.features).map_err(|e| bad(e.to_string()))?;
+        let (d, c, n) = (meta.params.dim, meta.labels.len(), featurizer.len());
+        let get = |name: String, len: usize| -> Result<Vec<f32>> {
+            let t = st.tensor(&name).map_err(|e| bad(format!("{name}: {e}")))?;
+            if t.dtype() != Dtype::F32 || t.data().len() != len * 4 {
+                return Err(bad(format!("{name}: expected {len} f32 values")));
+            }
+            Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect())
+        };
+        let mut heads = Vec::with_capacity(meta.heads);
+        for i in 0..meta.heads {
+            heads.push(crate::intent::fast_head(
+                get(format!("head{i}.embeddings"), n * d)?,
+                get(format!("head{i}.out_w"), d * c)?,
+                get(format!("head{i}.out_b"), c)?,
+            ));
+        }
+        if heads.is_empty() || c < 2 {
+            return Err(bad("no weights or fewer than two labels".into()));
+        }
+        let model = FastIntent { params: meta.params, labels: meta.labels, featurizer, heads };
+        Ok(Classifier { model, temperature: meta.temperature, threshold: meta.threshold })
+    }
+
+    /// Saves to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        model_file::write_atomic(path, &self.to_bytes()?).map_err(|(path, source)| ChatError::Io { path, source })
+    }
+
+    /// Loads from `path`: a truncated, corrupted, foreign or newer-version file is a
+    /// [`ChatError::ModelFile`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| ChatError::Io { path: path.to_path_buf(), source })?;
+        Self::from_bytes(&bytes, path)
+    }
+}

@@ -1,0 +1,273 @@
+//! `shopml chat …`: train, evaluate and use intent classifiers.
+
+use anyhow::{bail, Context, Result};
+use chatbot_core::data::{load_clinc150, load_csv, Example};
+use chatbot_core::eval::{evaluate, Report};
+use chatbot_core::features::FeatureParams;
+use chatbot_core::intent::{Classifier, FastIntent, FastIntentParams, IntentModel};
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Subcommand)]
+pub enum ChatCommand {
+    /// Train the intent model and score it on a test set (JSON with --json).
+    Eval(EvalArgs),
+    /// Train the intent model (calibrated on the validation split) and save it.
+    Train(TrainArgs),
+    /// Classify messages with a saved model (one JSON line each).
+    Classify(ClassifyArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// CSV files with a header (`--train`, `--test`; `--text-col`, `--label-col`).
+    Csv,
+    /// CLINC150's data_full.json (`--train`): train+oos_train trains, val+oos_val calibrates,
+    /// test+oos_test tests.
+    Clinc150,
+}
+
+#[derive(Args)]
+pub struct DataArgs {
+    /// Input format.
+    #[arg(long, value_enum)]
+    format: Format,
+    /// Training file (CLINC150: the whole data_full.json).
+    #[arg(long)]
+    train: PathBuf,
+    /// Test file (CSV only).
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Validation file for calibration (CSV only; default: every 10th example of each intent of --train).
+    #[arg(long)]
+    val: Option<PathBuf>,
+    /// Text column (CSV).
+    #[arg(long, default_value = "utterance")]
+    text_col: String,
+    /// Label column (CSV).
+    #[arg(long, default_value = "intent")]
+    label_col: String,
+}
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// Embedding width.
+    #[arg(long, default_value_t = FastIntentParams::default().dim)]
+    dim: usize,
+    /// Training epochs.
+    #[arg(long, default_value_t = FastIntentParams::default().epochs)]
+    epochs: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = FastIntentParams::default().learning_rate)]
+    lr: f32,
+    /// Seed.
+    #[arg(long, default_value_t = FastIntentParams::default().seed)]
+    seed: u64,
+    /// Examples per mini-batch.
+    #[arg(long, default_value_t = FastIntentParams::default().batch)]
+    batch: usize,
+    /// Weight decay of the output layer.
+    #[arg(long, default_value_t = FastIntentParams::default().weight_decay)]
+    weight_decay: f32,
+    /// Share of features dropped per training step.
+    #[arg(long, default_value_t = FastIntentParams::default().feature_dropout)]
+    dropout: f32,
+    /// Label smoothing ε.
+    #[arg(long, default_value_t = FastIntentParams::default().label_smoothing)]
+    smoothing: f32,
+    /// Ensemble members.
+    #[arg(long, default_value_t = FastIntentParams::default().ensemble)]
+    ensemble: usize,
+    /// Keep the epoch with the best validation accuracy (early stopping).
+    #[arg(long)]
+    early_stop: bool,
+    /// Longest character n-gram (0: none).
+    #[arg(long, default_value_t = FeatureParams::default().char_max)]
+    char_max: usize,
+    /// WordPiece vocabulary size (0: no sub-word features).
+    #[arg(long, default_value_t = FeatureParams::default().wordpiece_vocab)]
+    wordpiece: usize,
+    /// Out-of-scope recall the threshold is tuned to reach on the validation split.
+    #[arg(long, default_value_t = 0.6)]
+    oos_recall: f64,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Write the out-of-scope trade-off curve (threshold, in-scope accuracy, oos recall) as CSV here.
+    #[arg(long)]
+    curve: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Where to write the model file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ClassifyArgs {
+    /// A model file written by `shopml chat train`.
+    #[arg(long)]
+    model: PathBuf,
+    /// The message(s) to classify.
+    #[arg(required = true)]
+    text: Vec<String>,
+}
+
+pub fn run(cmd: ChatCommand) -> Result<()> {
+    match cmd {
+        ChatCommand::Eval(a) => eval(a),
+        ChatCommand::Train(a) => train(a),
+        ChatCommand::Classify(a) => classify(a),
+    }
+}
+
+/// Every 10th example of each label (seeded order) for validation, the rest for training.
+fn split_val(all: Vec<Example>) -> (Vec<Example>, Vec<Example>) {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for e in all {
+        let n = seen.entry(e.label.clone()).or_default();
+        *n += 1;
+        if *n % 10 == 0 {
+            val.push(e)
+        } else {
+            train.push(e)
+        }
+    }
+    (train, val)
+}
+
+/// `(train, validation, test)` per the data arguments; the test split only when `need_test`.
+fn load(a: &DataArgs, need_test: bool) -> Result<(Vec<Example>, Vec<Example>, Vec<Example>)> {
+    match a.format {
+        Format::Clinc150 => {
+            if a.test.is_some() || a.val.is_some() {
+                bail!("--format clinc150 takes its splits from --train (data_full.json); drop --test/--val");
+            }
+            let c = load_clinc150(&a.train)?;
+            Ok((c.train, c.val, c.test))
+        }
+        Format::Csv => {
+            let test = match (&a.test, need_test) {
+                (Some(t), _) => load_csv(t, &a.text_col, &a.label_col)?,
+                (None, true) => bail!("--format csv needs --test FILE"),
+                (None, false) => Vec::new(),
+            };
+            let train = load_csv(&a.train, &a.text_col, &a.label_col)?;
+            let (train, val) = match &a.val {
+                Some(v) => (train, load_csv(v, &a.text_col, &a.label_col)?),
+                None => split_val(train),
+            };
+            Ok((train, val, test))
+        }
+    }
+}
+
+/// Trains and calibrates per the model arguments.
+fn fit(m: &ModelArgs, train: &[Example], val: &[Example]) -> Result<Classifier<FastIntent>> {
+    let params = FastIntentParams {
+        dim: m.dim,
+        epochs: m.epochs,
+        learning_rate: m.lr,
+        seed: m.seed,
+        batch: m.batch,
+        weight_decay: m.weight_decay,
+        feature_dropout: m.dropout,
+        label_smoothing: m.smoothing,
+        ensemble: m.ensemble,
+        features: FeatureParams {
+            char_max: m.char_max,
+            char_min: if m.char_max == 0 { 0 } else { FeatureParams::default().char_min.min(m.char_max) },
+            wordpiece_vocab: m.wordpiece,
+            ..FeatureParams::default()
+        },
+    };
+    let model = if m.early_stop { params.fit_validated(train, val)? } else { params.fit(train)? };
+    let mut clf = Classifier::new(model);
+    clf.calibrate(val, m.oos_recall)?;
+    Ok(clf)
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let (train, val, _) = load(&a.data, false)?;
+    let t = Instant::now();
+    let clf = fit(&a.model, &train, &val)?;
+    clf.save(&a.out)?;
+    eprintln!(
+        "trained on {} messages ({} intents) in {:.1} s; threshold {:.3}; saved {}",
+        train.len(),
+        clf.model.labels().len(),
+        t.elapsed().as_secs_f64(),
+        clf.threshold,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn classify(a: ClassifyArgs) -> Result<()> {
+    let clf = Classifier::<FastIntent>::load(&a.model)?;
+    for text in &a.text {
+        let i = clf.classify(text)?;
+        let v =
+            serde_json::json!({"text": text, "intent": i.label, "confidence": i.confidence, "in_scope": i.in_scope});
+        println!("{v}");
+    }
+    Ok(())
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let (train, val, test) = load(&a.data, true)?;
+    let t = Instant::now();
+    let clf = fit(&a.model, &train, &val)?;
+    let train_seconds = t.elapsed().as_secs_f64();
+    let report = evaluate(&clf, &test)?;
+    if let Some(path) = &a.curve {
+        let mut out = String::from("threshold,in_scope_accuracy,oos_recall,oos_precision\n");
+        for p in &report.curve {
+            out += &format!("{},{},{},{}\n", p.threshold, p.in_scope_accuracy, p.oos_recall, p.oos_precision);
+        }
+        std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;
+    }
+    print(&report, train_seconds, clf.model.features(), a.json)
+}
+
+fn print(r: &Report, train_seconds: f64, features: usize, json: bool) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(r)?;
+        let o = v.as_object_mut().expect("object");
+        o.remove("curve");
+        o.insert("train_seconds".into(), train_seconds.into());
+        o.insert("features".into(), features.into());
+        println!("{v}");
+        return Ok(());
+    }
+    println!("test messages      {}", r.n);
+    println!("accuracy           {:.4}", r.accuracy);
+    println!("in-scope accuracy  {:.4}", r.in_scope_accuracy);
+    if let (Some(rec), Some(prec)) = (r.oos_recall, r.oos_precision) {
+        println!("oos recall         {rec:.4}   precision {prec:.4}   (threshold {:.3})", r.threshold);
+    }
+    println!("macro-F1           {:.4}", r.macro_f1);
+    println!("train              {train_seconds:.1} s ({features} features, temperature {:.3})", r.temperature);
+    println!("latency            p50 {:.1} µs, p99 {:.1} µs", r.latency_us.p50, r.latency_us.p99);
+    println!("errors             {}", r.errors.len());
+    for m in r.errors.iter().take(20) {
+        println!("  {:?}: {} → {} ({:.2})", m.text, m.gold, m.predicted, m.confidence);
+    }
+    Ok(())
+}
