@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod entities;
 pub mod error;
 pub mod eval;
 pub mod features;

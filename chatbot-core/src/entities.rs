@@ -1,0 +1,477 @@
+//! Entities in a customer's message: order numbers, e-mail addresses, amounts of money and price ranges
+//! ("under 50 dollars", "between £10 and 20"), quantities, dates (relative to a given day) and products
+//! of the store's catalog, matched with typo tolerance ("hart shaped lantern").
+//!
+//! Patterns are `regex`es over the raw text (symbols such as `#`, `@`, `£` matter); product matching works
+//! on normalised words: each message word is matched to the catalog's vocabulary exactly or within a
+//! Damerau–Levenshtein distance of 1 (words of 4–6 letters) or 2 (longer) — `strsim` — and products are
+//! ranked by the IDF mass of their matched words.
+
+use crate::text::{normalize, words};
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use regex::Regex;
+use std::collections::HashMap;
+
+/// An amount of money.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Money {
+    /// The amount.
+    pub amount: f64,
+    /// ISO code when the message says (`USD`, `GBP`, `EUR`).
+    pub currency: Option<&'static str>,
+}
+
+/// A price constraint: at least `min`, at most `max`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct PriceRange {
+    /// Lower bound.
+    pub min: Option<f64>,
+    /// Upper bound.
+    pub max: Option<f64>,
+}
+
+/// A catalog product the message mentions.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ProductMatch {
+    /// The product's id.
+    pub id: String,
+    /// Its name in the catalog.
+    pub name: String,
+    /// Share of the product name's IDF mass the message matched (0..1).
+    pub score: f32,
+}
+
+/// Everything found in one message.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Entities {
+    /// Order numbers (as written, without a leading `#`).
+    pub order_numbers: Vec<String>,
+    /// E-mail addresses (lower case).
+    pub emails: Vec<String>,
+    /// Amounts of money.
+    pub money: Vec<Money>,
+    /// A price range, when the message states one.
+    pub price: Option<PriceRange>,
+    /// Quantities ("3 mugs", "two boxes").
+    pub quantities: Vec<u32>,
+    /// Dates.
+    pub dates: Vec<NaiveDate>,
+    /// Catalog products, best first.
+    pub products: Vec<ProductMatch>,
+}
+
+/// Finds [`Entities`]; build once, use from any thread.
+#[derive(Debug)]
+pub struct Extractor {
+    email: Regex,
+    order: Regex,
+    money: Regex,
+    between: Regex,
+    upper: Regex,
+    lower: Regex,
+    quantity: Regex,
+    iso_date: Regex,
+    dmy_date: Regex,
+    catalog: Option<Catalog>,
+}
+
+#[derive(Debug)]
+struct Catalog {
+    products: Vec<(String, String, Vec<u32>)>,
+    vocab: Vec<String>,
+    index: HashMap<String, u32>,
+    idf: Vec<f32>,
+    postings: Vec<Vec<u32>>,
+}
+
+const NUM: &str = r"(\d{1,7}(?:[.,]\d{1,2})?)";
+const STOP: &[&str] = &[
+    "the",
+    "and",
+    "for",
+    "with",
+    "you",
+    "your",
+    "have",
+    "any",
+    "can",
+    "are",
+    "want",
+    "need",
+    "looking",
+    "some",
+    "what",
+    "how",
+    "show",
+    "find",
+    "please",
+    "under",
+    "over",
+    "between",
+    "than",
+    "less",
+    "more",
+    "buy",
+    "get",
+    "order",
+    "price",
+    "dollars",
+    "pounds",
+    "euros",
+    "cheap",
+    "cheaper",
+    "something",
+    "like",
+    "would",
+    "that",
+];
+
+impl Default for Extractor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Extractor {
+    /// An extractor without a catalog (no product matching).
+    pub fn new() -> Self {
+        let re = |p: &str| Regex::new(p).expect("valid built-in pattern");
+        let cur = r"(?:[$£€]|usd|gbp|eur)";
+        let unit = r"(?:dollars?|bucks|usd|pounds?|quid|gbp|euros?|eur)";
+        Extractor {
+            email: re(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b"),
+            order: re(r"(?i)(?:#\s?([a-z]{0,4}-?\d{3,12})\b|\b((?:[a-z]{2,4}-)?\d{5,12})\b)"),
+            money: re(&format!(r"(?i)(?:({cur})\s?{NUM}|{NUM}\s?({cur}|{unit})\b)")),
+            between: re(&format!(r"(?i)\b(?:between|from)\s+{cur}?\s?{NUM}\s*{unit}?\s*(?:and|to|-)\s*{cur}?\s?{NUM}")),
+            upper: re(&format!(
+                r"(?i)\b(?:under|below|less than|cheaper than|up to|at most|no more than|max(?:imum)?|within)\s+{cur}?\s?{NUM}"
+            )),
+            lower: re(&format!(r"(?i)\b(?:over|above|more than|at least|min(?:imum)?)\s+{cur}?\s?{NUM}")),
+            quantity: re(
+                r"(?i)\b(\d{1,3}|one|two|three|four|five|six|seven|eight|nine|ten|twelve|a dozen)\s+(?:x\s+)?([a-z]{3,})",
+            ),
+            iso_date: re(r"\b(\d{4})-(\d{2})-(\d{2})\b"),
+            dmy_date: re(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b"),
+            catalog: None,
+        }
+    }
+
+    /// Adds a catalog of `(id, name)` products to match against.
+    pub fn with_catalog<I, S>(mut self, products: I) -> Self
+    where
+        I: IntoIterator<Item = (S, S)>,
+        S: Into<String>,
+    {
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let mut vocab = Vec::new();
+        let mut list = Vec::new();
+        for (id, name) in products {
+            let name: String = name.into();
+            let mut ws: Vec<u32> = words(&normalize(&name))
+                .filter(|w| w.len() >= 2)
+                .map(|w| {
+                    let next = index.len() as u32;
+                    *index.entry(w.to_string()).or_insert_with(|| {
+                        vocab.push(w.to_string());
+                        next
+                    })
+                })
+                .collect();
+            ws.sort_unstable();
+            ws.dedup();
+            list.push((id.into(), name, ws));
+        }
+        let mut postings = vec![Vec::new(); vocab.len()];
+        for (p, (_, _, ws)) in list.iter().enumerate() {
+            ws.iter().for_each(|&w| postings[w as usize].push(p as u32));
+        }
+        let n = list.len().max(1) as f32;
+        let idf = postings.iter().map(|p| (n / p.len().max(1) as f32).ln() + 1.0).collect();
+        self.catalog = Some(Catalog { products: list, vocab, index, idf, postings });
+        self
+    }
+
+    /// The entities of `text`; relative dates ("tomorrow", "friday") are resolved from `today`.
+    pub fn extract(&self, text: &str, today: NaiveDate) -> Entities {
+        let text: String = text.chars().take(crate::text::MAX_CHARS).collect();
+        let mut e = Entities::default();
+        let mut taken: Vec<(usize, usize)> = Vec::new();
+        for m in self.email.find_iter(&text) {
+            e.emails.push(m.as_str().to_lowercase());
+            taken.push((m.start(), m.end()));
+        }
+        for c in self.iso_date.captures_iter(&text) {
+            let d = NaiveDate::from_ymd_opt(num(&c[1]) as i32, num(&c[2]) as u32, num(&c[3]) as u32);
+            if let Some(d) = d {
+                e.dates.push(d);
+                let m = c.get(0).expect("match");
+                taken.push((m.start(), m.end()));
+            }
+        }
+        for c in self.dmy_date.captures_iter(&text) {
+            // day/month/year, the British order of the shop's data
+            if let Some(d) = NaiveDate::from_ymd_opt(num(&c[3]) as i32, num(&c[2]) as u32, num(&c[1]) as u32) {
+                e.dates.push(d);
+                let m = c.get(0).expect("match");
+                taken.push((m.start(), m.end()));
+            }
+        }
+        let mut range = PriceRange::default();
+        if let Some(c) = self.between.captures(&text) {
+            let (a, b) = (amount(&c[1]), amount(&c[2]));
+            (range.min, range.max) = (Some(a.min(b)), Some(a.max(b)));
+        }
+        if let Some(c) = self.upper.captures(&text) {
+            range.max = range.max.or(Some(amount(&c[1])));
+        }
+        if let Some(c) = self.lower.captures(&text) {
+            range.min = range.min.or(Some(amount(&c[1])));
+        }
+        if range != PriceRange::default() {
+            e.price = Some(range);
+        }
+        for c in self.money.captures_iter(&text) {
+            let m = c.get(0).expect("match");
+            let (sym, value) = match (c.get(1), c.get(2)) {
+                (Some(s), Some(v)) => (s.as_str(), v.as_str()),
+                _ => (c.get(4).map_or("", |s| s.as_str()), c.get(3).map_or("0", |v| v.as_str())),
+            };
+            e.money.push(Money { amount: amount(value), currency: currency(sym) });
+            taken.push((m.start(), m.end()));
+        }
+        let overlaps = |s: usize, t: usize, taken: &[(usize, usize)]| taken.iter().any(|&(a, b)| s < b && a < t);
+        for c in self.order.captures_iter(&text) {
+            let m = c.get(0).expect("match");
+            if overlaps(m.start(), m.end(), &taken) {
+                continue;
+            }
+            let id = c.get(1).or(c.get(2)).expect("one group").as_str().to_uppercase();
+            if !e.order_numbers.contains(&id) {
+                e.order_numbers.push(id);
+            }
+            taken.push((m.start(), m.end()));
+        }
+        for c in self.quantity.captures_iter(&text) {
+            let m = c.get(0).expect("match");
+            let unit = c[2].to_lowercase();
+            if overlaps(m.start(), m.end(), &taken) || is_money_or_time_word(&unit) {
+                continue;
+            }
+            if let Some(q) = quantity(&c[1].to_lowercase()) {
+                e.quantities.push(q);
+            }
+        }
+        let norm = normalize(&text);
+        e.dates.extend(relative_dates(&norm, today));
+        if let Some(cat) = &self.catalog {
+            e.products = cat.find(&norm, 3);
+        }
+        e
+    }
+}
+
+fn num(s: &str) -> u64 {
+    s.parse().unwrap_or(0)
+}
+
+fn amount(s: &str) -> f64 {
+    let s: String = s.chars().filter(|c| c.is_ascii_digit() || *c == '.' || *c == ',').collect();
+    s.replace(',', ".").parse().unwrap_or(0.0)
+}
+
+fn currency(s: &str) -> Option<&'static str> {
+    match s.to_lowercase().as_str() {
+        "$" | "usd" | "dollar" | "dollars" | "bucks" => Some("USD"),
+        "£" | "gbp" | "pound" | "pounds" | "quid" => Some("GBP"),
+        "€" | "eur" | "euro" | "euros" => Some("EUR"),
+        _ => None,
+    }
+}
+
+fn is_money_or_time_word(w: &str) -> bool {
+    currency(w).is_some()
+        || ["days", "weeks", "months", "years", "hours", "minutes", "times", "percent", "day", "week", "month"]
+            .contains(&w)
+}
+
+fn quantity(w: &str) -> Option<u32> {
+    let words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
+    match w {
+        "twelve" | "a dozen" => Some(12),
+        _ => words.iter().position(|x| *x == w).map(|i| i as u32 + 1).or_else(|| w.parse().ok().filter(|&q| q > 0)),
+    }
+}
+
+/// "today", "tomorrow", "yesterday", "in 3 days", weekday names (the next such day), "21 november".
+fn relative_dates(norm: &str, today: NaiveDate) -> Vec<NaiveDate> {
+    let ws: Vec<&str> = words(norm).collect();
+    let mut out = Vec::new();
+    const MONTHS: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    for (i, w) in ws.iter().enumerate() {
+        let weekday = match *w {
+            "today" => Some(today),
+            "tomorrow" => Some(today + Duration::days(1)),
+            "yesterday" => Some(today - Duration::days(1)),
+            "days" if i >= 2 && ws[i - 2] == "in" => ws[i - 1].parse::<i64>().ok().map(|n| today + Duration::days(n)),
+            _ => w.parse::<Weekday>().ok().filter(|_| w.len() > 3).map(|wd| {
+                let ahead = (7 + wd.num_days_from_monday() as i64 - today.weekday().num_days_from_monday() as i64) % 7;
+                today + Duration::days(if ahead == 0 { 7 } else { ahead })
+            }),
+        };
+        if let Some(d) = weekday {
+            out.push(d);
+            continue;
+        }
+        if let Some(m) = MONTHS.iter().position(|m| m == w) {
+            let day = [i.checked_sub(1), Some(i + 1)]
+                .into_iter()
+                .flatten()
+                .filter_map(|j| ws.get(j))
+                .find_map(|d| d.trim_end_matches(|c: char| c.is_alphabetic()).parse::<u32>().ok());
+            if let Some(d) = day.and_then(|d| NaiveDate::from_ymd_opt(today.year(), m as u32 + 1, d)) {
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
+impl Catalog {
+    /// The catalog word closest to `w`: itself, or within the edit budget of its length.
+    fn word(&self, w: &str) -> Option<u32> {
+        if let Some(&i) = self.index.get(w) {
+            return Some(i);
+        }
+        let budget = match w.chars().count() {
+            0..=3 => return None,
+            4..=6 => 1,
+            _ => 2,
+        };
+        self.vocab
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.len().abs_diff(w.len()) <= budget)
+            .map(|(i, v)| (i, strsim::damerau_levenshtein(w, v)))
+            .filter(|&(_, d)| d <= budget)
+            .min_by_key(|&(i, d)| (d, std::cmp::Reverse((self.idf[i] * 1000.0) as u32)))
+            .map(|(i, _)| i as u32)
+    }
+
+    fn find(&self, norm: &str, k: usize) -> Vec<ProductMatch> {
+        let mut matched: Vec<u32> =
+            words(norm).filter(|w| w.len() >= 3 && !STOP.contains(w)).filter_map(|w| self.word(w)).collect();
+        matched.sort_unstable();
+        matched.dedup();
+        let mut score: HashMap<u32, f32> = HashMap::new();
+        for &w in &matched {
+            for &p in &self.postings[w as usize] {
+                *score.entry(p).or_default() += self.idf[w as usize];
+            }
+        }
+        let asked: f32 = matched.iter().map(|&w| self.idf[w as usize]).sum();
+        let mut ranked: Vec<(u32, f32)> = score
+            .into_iter()
+            .map(|(p, s)| {
+                let own: f32 = self.products[p as usize].2.iter().map(|&w| self.idf[w as usize]).sum();
+                // how much of the request the product covers, and how much of the product the request names
+                (p, 0.7 * s / asked.max(1e-6) + 0.3 * s / own.max(1e-6))
+            })
+            .filter(|&(_, s)| s >= 0.5)
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked
+            .into_iter()
+            .take(k)
+            .map(|(p, s)| {
+                let (id, name, _) = &self.products[p as usize];
+                ProductMatch { id: id.clone(), name: name.clone(), score: s }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 21).unwrap() // a Saturday
+    }
+
+    #[test]
+    fn orders_emails_money_and_ranges() {
+        let x = Extractor::new();
+        let e = x.extract("Where is order #48213? Mail me at Ann.Lee@example.co.uk", day());
+        assert_eq!(e.order_numbers, ["48213"]);
+        assert_eq!(e.emails, ["ann.lee@example.co.uk"]);
+        let e = x.extract("my order number is ORD-1234567", day());
+        assert_eq!(e.order_numbers, ["ORD-1234567"]);
+        let e = x.extract("show me mugs under 50 dollars", day());
+        assert_eq!(e.price, Some(PriceRange { min: None, max: Some(50.0) }));
+        assert_eq!(e.money, [Money { amount: 50.0, currency: Some("USD") }]);
+        let e = x.extract("something between £10 and 20", day());
+        assert_eq!(e.price, Some(PriceRange { min: Some(10.0), max: Some(20.0) }));
+        assert!(e.order_numbers.is_empty(), "{e:?}");
+        let e = x.extract("over €7.50 please", day());
+        assert_eq!(e.price, Some(PriceRange { min: Some(7.5), max: None }));
+        assert_eq!(e.money[0].currency, Some("EUR"));
+    }
+
+    #[test]
+    fn quantities_and_dates() {
+        let x = Extractor::new();
+        let e = x.extract("I need 3 mugs and two teapots by tomorrow", day());
+        assert_eq!(e.quantities, [3, 2]);
+        assert_eq!(e.dates, [NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()]);
+        let e = x.extract("delivered on 2026-12-01 or 05/12/2026, maybe friday or 24 december", day());
+        let want = [(2026, 12, 1), (2026, 12, 5), (2026, 11, 27), (2026, 12, 24)];
+        assert_eq!(e.dates, want.map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap()));
+        let e = x.extract("it took 3 days and cost 20 dollars", day());
+        assert!(e.quantities.is_empty(), "{e:?}");
+    }
+
+    #[test]
+    fn products_with_typos() {
+        let x = Extractor::new().with_catalog([
+            ("85123A", "WHITE HANGING HEART T-LIGHT HOLDER"),
+            ("71053", "WHITE METAL LANTERN"),
+            ("22423", "REGENCY CAKESTAND 3 TIER"),
+            ("21730", "GLASS STAR FROSTED T-LIGHT HOLDER"),
+        ]);
+        let e = x.extract("do you have the white hangng hart t-light holder?", day());
+        assert_eq!(e.products[0].id, "85123A", "{:?}", e.products);
+        let e = x.extract("a regency cakestnd", day());
+        assert_eq!(e.products[0].id, "22423");
+        let e = x.extract("hello there", day());
+        assert!(e.products.is_empty());
+    }
+
+    #[test]
+    fn hostile_input_never_panics() {
+        let x = Extractor::new().with_catalog([("1", "MUG")]);
+        for t in [
+            "",
+            "   ",
+            "🙂🙂",
+            "\u{0}\u{1b}[0m",
+            "где мой заказ 12345",
+            &"#1234567 ".repeat(20_000),
+            "99999999999999999999 dollars",
+        ] {
+            let _ = x.extract(t, day());
+        }
+    }
+}
