@@ -23,11 +23,16 @@ impl Example {
     }
 }
 
-/// Reads a CSV file with a header, taking the text and the label from the named columns. Rows with an
-/// empty text or label are errors (with their row number), as is text that is not UTF-8.
+/// Reads a CSV file (`.gz` too) with a header, taking the text and the label from the named columns.
+/// Rows with an empty text or label are errors (with their row number), as is text that is not UTF-8.
 pub fn load_csv(path: &Path, text_col: &str, label_col: &str) -> Result<Vec<Example>> {
     let io = |source| ChatError::Io { path: path.to_path_buf(), source };
     let file = std::fs::File::open(path).map_err(io)?;
+    let file: Box<dyn std::io::Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
     let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(file);
     let parse = |line: usize, reason: String| ChatError::Parse { path: path.to_path_buf(), line, reason };
     let headers = r.headers().map_err(|e| parse(1, e.to_string()))?.clone();
@@ -53,6 +58,31 @@ pub fn load_csv(path: &Path, text_col: &str, label_col: &str) -> Result<Vec<Exam
         return Err(ChatError::Data(format!("{}: no rows", path.display())));
     }
     Ok(out)
+}
+
+/// The shop assistant's training data as the repository ships it under `datasets/`: Bitext's
+/// customer-support intents (`bitext-customer-support/train.csv.gz`), `search_product` / `recommend` /
+/// `greeting` (`shop-intents/extra.csv`) and CLINC150's out-of-scope utterances as `oos`
+/// (`clinc150-oos/oos.csv`). Returns `(train, validation)`: every 10th in-scope example and the
+/// `oos_val` utterances validate (calibration and the out-of-scope threshold).
+pub fn load_shop_intents(datasets: &Path) -> Result<(Vec<Example>, Vec<Example>)> {
+    let bitext = load_csv(&datasets.join("bitext-customer-support/train.csv.gz"), "utterance", "intent")?;
+    let extra = load_csv(&datasets.join("shop-intents/extra.csv"), "utterance", "intent")?;
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for (i, e) in bitext.into_iter().chain(extra).enumerate() {
+        if i % 10 == 0 {
+            val.push(e)
+        } else {
+            train.push(e)
+        }
+    }
+    let oos_path = datasets.join("clinc150-oos/oos.csv");
+    let oos = load_csv(&oos_path, "utterance", "split")?;
+    for e in oos {
+        let into = if e.label == "oos_val" { &mut val } else { &mut train };
+        into.push(Example { text: e.text, label: OOS.into() });
+    }
+    Ok((train, val))
 }
 
 /// CLINC150 (`data_full.json`): each split with its out-of-scope part appended, labelled [`OOS`].

@@ -4,8 +4,8 @@
 //!
 //! Patterns are `regex`es over the raw text (symbols such as `#`, `@`, `£` matter); product matching works
 //! on normalised words: each message word is matched to the catalog's vocabulary exactly or within a
-//! Damerau–Levenshtein distance of 1 (words of 4–6 letters) or 2 (longer) — `strsim` — and products are
-//! ranked by the IDF mass of their matched words.
+//! Damerau–Levenshtein distance of 1 (words of 4–6 letters) or 2 (longer) — `strsim` — after dropping a
+//! plural `s` on both sides, and products are ranked by the IDF mass of their matched words.
 
 use crate::text::{normalize, words};
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
@@ -171,8 +171,9 @@ impl Extractor {
                 .filter(|w| w.len() >= 2)
                 .map(|w| {
                     let next = index.len() as u32;
-                    *index.entry(w.to_string()).or_insert_with(|| {
-                        vocab.push(w.to_string());
+                    let key = storefront::search_key(w);
+                    *index.entry(key.clone()).or_insert_with(|| {
+                        vocab.push(key);
                         next
                     })
                 })
@@ -189,6 +190,21 @@ impl Extractor {
         let idf = postings.iter().map(|p| (n / p.len().max(1) as f32).ln() + 1.0).collect();
         self.catalog = Some(Catalog { products: list, vocab, index, idf, postings });
         self
+    }
+
+    /// The words of normalised text with each one that is close to a catalog word (see the module
+    /// docs) replaced by that word: a typo-corrected product query ("hangng hart" → "hanging heart").
+    /// Without a catalog, the words unchanged.
+    pub fn correct(&self, norm: &str) -> String {
+        words(norm)
+            .map(|w| match &self.catalog {
+                Some(c) if w.len() >= 3 => {
+                    c.word(&storefront::search_key(w)).map_or(w, |i| c.vocab[i as usize].as_str())
+                }
+                _ => w,
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The entities of `text`; relative dates ("tomorrow", "friday") are resolved from `today`.
@@ -371,8 +387,10 @@ impl Catalog {
     }
 
     fn find(&self, norm: &str, k: usize) -> Vec<ProductMatch> {
-        let mut matched: Vec<u32> =
-            words(norm).filter(|w| w.len() >= 3 && !STOP.contains(w)).filter_map(|w| self.word(w)).collect();
+        let mut matched: Vec<u32> = words(norm)
+            .filter(|w| w.len() >= 3 && !STOP.contains(w))
+            .filter_map(|w| self.word(&storefront::search_key(w)))
+            .collect();
         matched.sort_unstable();
         matched.dedup();
         let mut score: HashMap<u32, f32> = HashMap::new();

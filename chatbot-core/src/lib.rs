@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod dialogue;
 pub mod entities;
 pub mod error;
 pub mod eval;

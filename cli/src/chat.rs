@@ -1,13 +1,15 @@
 //! `shopml chat …`: train, evaluate and use intent classifiers.
 
 use anyhow::{bail, Context, Result};
-use chatbot_core::data::{load_clinc150, load_csv, Example};
+use chatbot_core::data::{load_clinc150, load_csv, load_shop_intents, Example};
+use chatbot_core::dialogue::{Assistant, BotConfig};
 use chatbot_core::eval::{evaluate, Report};
 use chatbot_core::features::FeatureParams;
 use chatbot_core::intent::{Classifier, FastIntent, FastIntentParams, IntentModel};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Instant;
+use storefront::{MemoryStore, Store};
 
 #[derive(Subcommand)]
 pub enum ChatCommand {
@@ -17,6 +19,27 @@ pub enum ChatCommand {
     Train(TrainArgs),
     /// Classify messages with a saved model (one JSON line each).
     Classify(ClassifyArgs),
+    /// Talk to the assistant over the demo store (the shipped Online Retail data), one message per line.
+    Repl(ReplArgs),
+    /// Print the default assistant configuration (intents → behaviour, reply templates) as JSON, to
+    /// edit and pass back with `repl --config`.
+    Config,
+}
+
+#[derive(Args)]
+pub struct ReplArgs {
+    /// An intent model from `shopml chat train` (default: train one on the shipped data, ~30 s).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The signed-in customer (an Online Retail CustomerID; none: a guest).
+    #[arg(long)]
+    customer: Option<String>,
+    /// Assistant configuration (JSON, as `shopml chat config` prints).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print each reply as one JSON object (text, intent, confidence, entities, action).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -133,6 +156,11 @@ pub fn run(cmd: ChatCommand) -> Result<()> {
         ChatCommand::Eval(a) => eval(a),
         ChatCommand::Train(a) => train(a),
         ChatCommand::Classify(a) => classify(a),
+        ChatCommand::Repl(a) => repl(a),
+        ChatCommand::Config => {
+            println!("{}", serde_json::to_string_pretty(&BotConfig::default())?);
+            Ok(())
+        }
     }
 }
 
@@ -216,6 +244,77 @@ fn train(a: TrainArgs) -> Result<()> {
         clf.threshold,
         a.out.display()
     );
+    Ok(())
+}
+
+/// The intent model trained on the shipped data with default parameters.
+fn shipped_model() -> Result<Classifier<FastIntent>> {
+    let (train, val) = load_shop_intents(&crate::reco::shipped("datasets")?)?;
+    let mut clf = Classifier::new(FastIntentParams::default().fit(&train)?);
+    clf.calibrate(&val, 0.6)?;
+    Ok(clf)
+}
+
+fn demo_store() -> Result<Store> {
+    let path = crate::reco::shipped("datasets/online-retail/online_retail.csv.gz")?;
+    let store = MemoryStore::from_online_retail(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Store::from_one(store))
+}
+
+/// The README demo's chat part: a short conversation with customer `customer` over the demo store.
+pub fn demo_chat(customer: &str) -> Result<()> {
+    let t = Instant::now();
+    let clf = shipped_model()?;
+    let store = demo_store()?;
+    println!(
+        "\nchat: intent model trained on the shipped data in {:.1} s ({} intents)",
+        t.elapsed().as_secs_f64(),
+        clf.model.labels().len()
+    );
+    let newest = store.orders.orders(customer).ok().and_then(|o| o.first().map(|o| o.id.clone()));
+    let bot = Assistant::new(clf, store, BotConfig::default())?;
+    let mut script = vec!["hi!".to_string(), "where is my order?".to_string()];
+    script.extend(newest);
+    script.push("do you have a hart shaped t-light holder under 5 pounds?".into());
+    for text in &script {
+        let r = bot.reply("demo", Some(customer), text)?;
+        println!("customer {customer}: {text}\nassistant: {}", r.text);
+    }
+    Ok(())
+}
+
+fn repl(a: ReplArgs) -> Result<()> {
+    use std::io::BufRead;
+    let clf = match &a.model {
+        Some(p) => Classifier::<FastIntent>::load(p)?,
+        None => {
+            eprintln!("training the intent model on the shipped data (pass --model FILE to skip) …");
+            shipped_model()?
+        }
+    };
+    let config = match &a.config {
+        Some(p) => BotConfig::load(p)?,
+        None => BotConfig::default(),
+    };
+    let bot = Assistant::new(clf, demo_store()?, config)?;
+    let who = a.customer.as_deref().unwrap_or("guest");
+    eprintln!("talking as customer {who}; an empty line or Ctrl-D ends");
+    let stdin = std::io::stdin();
+    for line in stdin.lock().split(b'\n') {
+        let line = line?;
+        // invalid UTF-8 from a pipe is shown, not fatal
+        let text = String::from_utf8_lossy(&line);
+        if text.trim().is_empty() {
+            break;
+        }
+        let r = bot.reply("repl", a.customer.as_deref(), &text)?;
+        if a.json {
+            println!("{}", serde_json::to_string(&r)?);
+        } else {
+            println!("{}", r.text);
+            eprintln!("  [{} {:.2} {:?}]", r.intent.as_deref().unwrap_or("-"), r.confidence, r.action);
+        }
+    }
     Ok(())
 }
 

@@ -354,13 +354,19 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         data.interactions.len(),
         trained.model.name()
     );
-    print_recommendations(&trained, &a.user, 10, &Filter::default(), false)
+    print_recommendations(&trained, &a.user, 10, &Filter::default(), false)?;
+    crate::chat::demo_chat(&a.user)
 }
 
-/// `datasets/online-retail/online_retail.csv.gz`, looked up from the current directory upwards and then
-/// from the source tree this binary was built from.
+/// `datasets/online-retail/online_retail.csv.gz` of this repository.
 fn shipped_online_retail() -> Result<PathBuf> {
-    let rel = Path::new("datasets/online-retail/online_retail.csv.gz");
+    shipped("datasets/online-retail/online_retail.csv.gz")
+}
+
+/// A path shipped with the repository (`rel` from its root), looked up from the current directory upwards
+/// and then in the source tree this binary was built from.
+pub(crate) fn shipped(rel: &str) -> Result<PathBuf> {
+    let rel = Path::new(rel);
     let mut dir = std::env::current_dir().ok();
     while let Some(d) = dir {
         if d.join(rel).exists() {

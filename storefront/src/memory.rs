@@ -1,0 +1,287 @@
+//! [`MemoryStore`]: the demo store, in memory, built from Online Retail's invoices.
+
+use crate::{Catalog, Order, OrderStatus, Orders, Policies, PriceFilter, Product, Recommendations, Result, StoreError};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::RwLock;
+
+/// An in-memory store: products, orders per customer, popularity, fixed policies.
+#[derive(Debug)]
+pub struct MemoryStore {
+    products: Vec<Product>,
+    by_id: HashMap<String, usize>,
+    /// Customer → orders, newest first.
+    orders: RwLock<HashMap<String, Vec<Order>>>,
+    /// Product indices, best-selling first.
+    popular: Vec<usize>,
+}
+
+fn words(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(crate::search_key)
+}
+
+impl MemoryStore {
+    /// A store from products and `(customer, order)` pairs.
+    pub fn new(products: Vec<Product>, orders: Vec<(String, Order)>, sales: &HashMap<String, f64>) -> Self {
+        let by_id = products.iter().enumerate().map(|(i, p)| (p.id.clone(), i)).collect();
+        let mut by_customer: HashMap<String, Vec<Order>> = HashMap::new();
+        for (c, o) in orders {
+            by_customer.entry(c).or_default().push(o);
+        }
+        by_customer.values_mut().for_each(|os| os.sort_by(|a, b| b.placed.cmp(&a.placed).then(b.id.cmp(&a.id))));
+        let mut popular: Vec<usize> = (0..products.len()).collect();
+        let sold = |i: usize| sales.get(&products[i].id).copied().unwrap_or(0.0);
+        popular.sort_by(|&a, &b| sold(b).total_cmp(&sold(a)).then(a.cmp(&b)));
+        MemoryStore { products, by_id, orders: RwLock::new(by_customer), popular }
+    }
+
+    /// The demo store from an Online Retail CSV (`.gz` fine): every stock code a product (its latest
+    /// name and price, category = the name's last word, stock 10 + a seeded amount), every invoice of a
+    /// customer an order. Each customer's newest order is *Paid* (so it can be cancelled in a demo),
+    /// the one before *Shipped*, older ones *Delivered*; cancelled invoices (`C…`) are skipped.
+    pub fn from_online_retail(path: &Path) -> std::io::Result<Self> {
+        let file = std::fs::File::open(path)?;
+        let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+            Box::new(flate2::read::GzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
+        let mut rdr = csv::Reader::from_reader(reader);
+        let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        let headers = rdr.headers().map_err(|e| bad(e.to_string()))?.clone();
+        let col = |name: &str| headers.iter().position(|h| h == name).ok_or_else(|| bad(format!("no column {name}")));
+        let (inv, code, desc, qty, date, price, cust) = (
+            col("InvoiceNo")?,
+            col("StockCode")?,
+            col("Description")?,
+            col("Quantity")?,
+            col("InvoiceDate")?,
+            col("UnitPrice")?,
+            col("CustomerID")?,
+        );
+        let mut products: HashMap<String, Product> = HashMap::new();
+        let mut sales: HashMap<String, f64> = HashMap::new();
+        let mut invoices: HashMap<String, (String, Order)> = HashMap::new();
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| bad(e.to_string()))?;
+            let id = rec[code].trim().to_string();
+            if rec[inv].starts_with('C') || !id.starts_with(|c: char| c.is_ascii_digit()) {
+                continue;
+            }
+            let (q, p) = (rec[qty].parse::<i64>().unwrap_or(0), rec[price].parse::<f64>().unwrap_or(0.0));
+            let name = rec[desc].trim();
+            if q <= 0 || p <= 0.0 || name.is_empty() {
+                continue;
+            }
+            let category = name.split_whitespace().last().map(str::to_string);
+            let stock = 10 + (id.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 90);
+            products.insert(id.clone(), Product { id: id.clone(), name: name.to_string(), price: p, category, stock });
+            *sales.entry(id.clone()).or_default() += q as f64;
+            let customer = rec[cust].trim().trim_end_matches(".0").to_string();
+            if customer.is_empty() {
+                continue;
+            }
+            let entry = invoices.entry(rec[inv].to_string()).or_insert_with(|| {
+                let o = Order {
+                    id: rec[inv].to_string(),
+                    status: OrderStatus::Delivered,
+                    lines: Vec::new(),
+                    total: 0.0,
+                    placed: rec[date].to_string(),
+                };
+                (customer.clone(), o)
+            });
+            entry.1.lines.push((id, q as u32));
+            entry.1.total += q as f64 * p;
+        }
+        let mut products: Vec<Product> = products.into_values().collect();
+        products.sort_by(|a, b| a.id.cmp(&b.id));
+        let store = MemoryStore::new(products, invoices.into_values().collect(), &sales);
+        for orders in store.orders.write().expect("fresh lock").values_mut() {
+            for (i, o) in orders.iter_mut().enumerate() {
+                o.status = match i {
+                    0 => OrderStatus::Paid,
+                    1 => OrderStatus::Shipped,
+                    _ => OrderStatus::Delivered,
+                };
+                o.total = (o.total * 100.0).round() / 100.0;
+            }
+        }
+        Ok(store)
+    }
+
+    /// Number of products.
+    pub fn len(&self) -> usize {
+        self.products.len()
+    }
+
+    /// Whether the catalog is empty.
+    pub fn is_empty(&self) -> bool {
+        self.products.is_empty()
+    }
+
+    fn lock_err<T>(_: T) -> StoreError {
+        StoreError::Unavailable("order table lock poisoned".into())
+    }
+}
+
+impl Catalog for MemoryStore {
+    fn search(&self, query: &str, price: PriceFilter, limit: usize) -> Result<Vec<Product>> {
+        let q: Vec<String> = words(query).filter(|w| w.len() > 1).collect();
+        let ok = |p: &Product| price.min.is_none_or(|m| p.price >= m) && price.max.is_none_or(|m| p.price <= m);
+        let mut hits: Vec<(usize, usize)> = self
+            .products
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| ok(p))
+            .map(|(i, p)| (i, words(&p.name).filter(|w| q.contains(w)).count()))
+            .filter(|&(_, n)| n > 0 || q.is_empty())
+            .collect();
+        let rank: HashMap<usize, usize> = self.popular.iter().enumerate().map(|(r, &i)| (i, r)).collect();
+        hits.sort_by(|a, b| b.1.cmp(&a.1).then(rank[&a.0].cmp(&rank[&b.0])));
+        Ok(hits.into_iter().take(limit).map(|(i, _)| self.products[i].clone()).collect())
+    }
+
+    fn product(&self, id: &str) -> Result<Option<Product>> {
+        Ok(self.by_id.get(id).map(|&i| self.products[i].clone()))
+    }
+
+    fn names(&self) -> Result<Vec<(String, String)>> {
+        Ok(self.products.iter().map(|p| (p.id.clone(), p.name.clone())).collect())
+    }
+}
+
+impl Orders for MemoryStore {
+    fn order(&self, customer: &str, id: &str) -> Result<Order> {
+        let orders = self.orders.read().map_err(Self::lock_err)?;
+        let id = id.trim_start_matches('#');
+        orders
+            .get(customer)
+            .and_then(|os| os.iter().find(|o| o.id.eq_ignore_ascii_case(id)))
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    fn orders(&self, customer: &str) -> Result<Vec<Order>> {
+        Ok(self.orders.read().map_err(Self::lock_err)?.get(customer).cloned().unwrap_or_default())
+    }
+
+    fn cancel(&self, customer: &str, id: &str) -> Result<Order> {
+        let mut orders = self.orders.write().map_err(Self::lock_err)?;
+        let id = id.trim_start_matches('#');
+        let o = orders
+            .get_mut(customer)
+            .and_then(|os| os.iter_mut().find(|o| o.id.eq_ignore_ascii_case(id)))
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        match o.status {
+            OrderStatus::Created | OrderStatus::Paid => {
+                o.status = OrderStatus::Cancelled;
+                Ok(o.clone())
+            }
+            status => Err(StoreError::NotAllowed {
+                order: o.id.clone(),
+                status,
+                reason: "only orders that have not shipped can be cancelled".into(),
+            }),
+        }
+    }
+}
+
+impl Recommendations for MemoryStore {
+    /// Best sellers the customer has not bought, in stock.
+    fn recommend(&self, customer: Option<&str>, k: usize) -> Result<Vec<Product>> {
+        let bought: std::collections::HashSet<String> = match customer {
+            Some(c) => self.orders(c)?.into_iter().flat_map(|o| o.lines.into_iter().map(|l| l.0)).collect(),
+            None => Default::default(),
+        };
+        Ok(self
+            .popular
+            .iter()
+            .map(|&i| &self.products[i])
+            .filter(|p| p.stock > 0 && !bought.contains(&p.id))
+            .take(k)
+            .cloned()
+            .collect())
+    }
+}
+
+impl Policies for MemoryStore {
+    fn policy(&self, topic: &str) -> Option<String> {
+        let text = match topic {
+            "refund" => "Returns are accepted within 30 days of delivery; refunds reach your card 5–10 working days after we receive the item.",
+            "cancellation" => "Orders can be cancelled free of charge until they ship.",
+            "shipping" => "Standard delivery takes 3–5 working days in the UK, 7–14 days abroad; express delivery takes 1–2 days.",
+            "payment" => "We accept Visa, Mastercard, American Express, PayPal and bank transfer.",
+            _ => return None,
+        };
+        Some(text.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> MemoryStore {
+        let p = |id: &str, name: &str, price: f64| Product {
+            id: id.into(),
+            name: name.into(),
+            price,
+            category: None,
+            stock: 5,
+        };
+        let o = |id: &str, status, placed: &str| Order {
+            id: id.into(),
+            status,
+            lines: vec![("1".into(), 1)],
+            total: 3.0,
+            placed: placed.into(),
+        };
+        let sales = HashMap::from([("2".to_string(), 10.0), ("1".to_string(), 5.0)]);
+        MemoryStore::new(
+            vec![p("1", "WHITE MUG", 3.0), p("2", "RED TEAPOT", 12.0), p("3", "WHITE TEAPOT", 25.0)],
+            vec![
+                ("ann".into(), o("100", OrderStatus::Paid, "2011-01-02")),
+                ("ann".into(), o("90", OrderStatus::Shipped, "2011-01-01")),
+                ("bob".into(), o("200", OrderStatus::Paid, "2011-01-03")),
+            ],
+            &sales,
+        )
+    }
+
+    #[test]
+    fn search_filters_by_price_and_ranks_by_words_then_sales() {
+        let s = store();
+        let r = s.search("white teapot", PriceFilter::default(), 10).unwrap();
+        assert_eq!(r.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["3", "2", "1"]);
+        let r = s.search("teapots", PriceFilter { min: None, max: Some(20.0) }, 10).unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].id, "2");
+    }
+
+    #[test]
+    fn orders_belong_to_their_customer_and_cancel_only_before_shipping() {
+        let s = store();
+        assert_eq!(s.order("ann", "#100").unwrap().status, OrderStatus::Paid);
+        assert_eq!(s.order("bob", "100"), Err(StoreError::NotFound("100".into())));
+        assert!(matches!(s.cancel("ann", "90"), Err(StoreError::NotAllowed { .. })));
+        assert_eq!(s.cancel("bob", "100"), Err(StoreError::NotFound("100".into())));
+        assert_eq!(s.cancel("ann", "100").unwrap().status, OrderStatus::Cancelled);
+        assert_eq!(s.orders("ann").unwrap()[0].id, "100");
+        let recs = s.recommend(Some("ann"), 5).unwrap();
+        assert!(recs.iter().all(|p| p.id != "1"));
+        assert_eq!(recs[0].id, "2");
+    }
+
+    #[test]
+    fn demo_store_from_the_shipped_online_retail_data() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/online-retail/online_retail.csv.gz");
+        let s = MemoryStore::from_online_retail(&path).unwrap();
+        assert!(s.len() > 3000, "{}", s.len());
+        let os = s.orders("17850").unwrap();
+        assert_eq!(os[0].status, OrderStatus::Paid);
+        assert!(os.iter().skip(2).all(|o| o.status == OrderStatus::Delivered));
+        assert!(s.product("85123A").unwrap().unwrap().name.contains("HEART"));
+    }
+}
