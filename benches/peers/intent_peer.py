@@ -97,11 +97,12 @@ def fasttext_run(train, test):
     labels = [l.replace("__label__", "") for l in model.get_labels()]
     index = {l: i for i, l in enumerate(labels)}
     probs = np.zeros((len(test), len(labels)))
+    # fasttext-wheel's `predict` wrapper breaks on numpy 2 (np.array(copy=False)); its C++ binding
+    # `model.f.predict(text, k, threshold, on_unicode_error)` returns [(prob, label), ...] directly.
     for r, (t, _) in enumerate(test):
-        ls, ps = model.predict(t.replace("\n", " "), k=-1)
-        for l, p in zip(ls, ps):
+        for p, l in model.f.predict(t.replace("\n", " ") + "\n", -1, 0.0, "strict"):
             probs[r, index[l.replace("__label__", "")]] = p
-    lat = latency(lambda t: model.predict(t, k=1), [t for t, _ in test])
+    lat = latency(lambda t: model.f.predict(t + "\n", 1, 0.0, "strict"), [t for t, _ in test])
     return probs, labels, secs, lat
 
 

@@ -1,6 +1,7 @@
 //! Intent model files: the shared shopml container (magic `SHOPMLCB`, format version, CRC-32) holding
 //! JSON metadata (labels, hyper-parameters, the feature vocabulary and trained WordPiece tokenizer,
-//! temperature, threshold) and the weights as safetensors.
+//! temperature, threshold) and the weights as safetensors (the `features × labels` table the trained
+//! ensemble folds into, and the bias).
 
 use crate::error::{ChatError, Result};
 use crate::features::{Featurizer, FeaturizerParts};
@@ -22,7 +23,6 @@ struct Meta {
     labels: Vec<String>,
     params: FastIntentParams,
     features: FeaturizerParts,
-    heads: usize,
     temperature: f32,
     threshold: f32,
 }
@@ -40,19 +40,15 @@ impl Classifier<FastIntent> {
             labels: m.labels.clone(),
             params: m.params.clone(),
             features: m.featurizer.to_parts()?,
-            heads: m.heads.len(),
             temperature: self.temperature,
             threshold: self.threshold,
         };
         let meta = serde_json::to_vec(&meta).map_err(|e| ChatError::Backend(e.to_string()))?;
-        let (d, c) = (m.params.dim, m.labels.len());
-        let n = m.featurizer.len();
-        let mut blobs = Vec::new();
-        for (i, h) in m.heads.iter().enumerate() {
-            blobs.push((format!("head{i}.embeddings"), vec![n, d], f32_bytes(&h.embeddings)));
-            blobs.push((format!("head{i}.out_w"), vec![d, c], f32_bytes(&h.out_w)));
-            blobs.push((format!("head{i}.out_b"), vec![c], f32_bytes(&h.out_b)));
-        }
+        let (n, c) = (m.featurizer.len(), m.labels.len());
+        let blobs = [
+            ("weights".to_string(), vec![n, c], f32_bytes(&m.weights)),
+            ("bias".to_string(), vec![c], f32_bytes(&m.bias)),
+        ];
         let views = blobs
             .iter()
             .map(|(name, shape, bytes)| TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.clone(), v)))
@@ -72,7 +68,7 @@ impl Classifier<FastIntent> {
         }
         let st = SafeTensors::deserialize(tensors).map_err(|e| bad(format!("bad tensors: {e}")))?;
         let featurizer = Featurizer::from_parts(meta.features).map_err(|e| bad(e.to_string()))?;
-        let (d, c, n) = (meta.params.dim, meta.labels.len(), featurizer.len());
+        let (c, n) = (meta.labels.len(), featurizer.len());
         let get = |name: String, len: usize| -> Result<Vec<f32>> {
             let t = st.tensor(&name).map_err(|e| bad(format!("{name}: {e}")))?;
             if t.dtype() != Dtype::F32 || t.data().len() != len * 4 {
@@ -80,18 +76,11 @@ impl Classifier<FastIntent> {
             }
             Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect())
         };
-        let mut heads = Vec::with_capacity(meta.heads);
-        for i in 0..meta.heads {
-            heads.push(crate::intent::fast_head(
-                get(format!("head{i}.embeddings"), n * d)?,
-                get(format!("head{i}.out_w"), d * c)?,
-                get(format!("head{i}.out_b"), c)?,
-            ));
+        if c < 2 {
+            return Err(bad("fewer than two labels".into()));
         }
-        if heads.is_empty() || c < 2 {
-            return Err(bad("no weights or fewer than two labels".into()));
-        }
-        let model = FastIntent { params: meta.params, labels: meta.labels, featurizer, heads };
+        let (weights, bias) = (get("weights".into(), n * c)?, get("bias".into(), c)?);
+        let model = FastIntent { params: meta.params, labels: meta.labels, featurizer, weights, bias };
         Ok(Classifier { model, temperature: meta.temperature, threshold: meta.threshold })
     }
 

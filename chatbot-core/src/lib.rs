@@ -1,7 +1,9 @@
 //! # chatbot-core
 //!
-//! shopml's customer-support assistant engine: text normalisation, intent classification with
-//! calibrated confidence and out-of-scope detection, evaluation.
+//! shopml's customer-support assistant engine: text normalisation ([`text`]), features ([`features`]),
+//! intent classification with calibrated confidence and out-of-scope detection ([`intent`]), entities
+//! ([`entities`]), multi-turn dialogue grounded in a store through the `storefront` traits
+//! ([`dialogue`]), evaluation ([`eval`]), loaders ([`data`]) and model files ([`file`]).
 //!
 //! ```
 //! use chatbot_core::data::Example;

@@ -7,7 +7,6 @@ mod calibrate;
 mod fast;
 
 pub use calibrate::{fit_temperature, tune_threshold, ThresholdPoint};
-pub(crate) use fast::fast_head;
 pub use fast::{FastIntent, FastIntentParams};
 
 use crate::data::{Example, OOS};
