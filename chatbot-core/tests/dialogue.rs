@@ -83,6 +83,27 @@ fn cancel_with_confirmation_and_with_decline() {
 }
 
 #[test]
+fn change_address_asks_for_it_and_confirms() {
+    let (bot, store) = assistant();
+    let paid = store.orders.orders(CUSTOMER).unwrap()[0].id.clone();
+    let r = bot.reply("d", Some(CUSTOMER), &format!("I need to change the shipping address of order {paid}")).unwrap();
+    assert_eq!(r.action, Action::AskSlot { slot: "address".into() }, "{r:?}");
+    let r = bot.reply("d", Some(CUSTOMER), "12 High Street, Leeds LS1 4AB").unwrap();
+    let want = Action::ConfirmAddress { order: paid.clone(), address: "12 High Street, Leeds LS1 4AB".into() };
+    assert_eq!(r.action, want, "{r:?}");
+    let r = bot.reply("d", Some(CUSTOMER), "yes please").unwrap();
+    assert_eq!(r.action, Action::AddressChanged { order: paid.clone() }, "{r:?}");
+    assert_eq!(store.orders.order(CUSTOMER, &paid).unwrap().ship_to, "12 High Street, Leeds LS1 4AB");
+    // declined: the address stays
+    let r = bot.reply("e", Some(CUSTOMER), &format!("change delivery address for order {paid}")).unwrap();
+    assert_eq!(r.action, Action::AskSlot { slot: "address".into() }, "{r:?}");
+    bot.reply("e", Some(CUSTOMER), "1 Other Road").unwrap();
+    let r = bot.reply("e", Some(CUSTOMER), "no").unwrap();
+    assert_eq!(r.action, Action::AddressDeclined { order: paid.clone() });
+    assert_eq!(store.orders.order(CUSTOMER, &paid).unwrap().ship_to, "12 High Street, Leeds LS1 4AB");
+}
+
+#[test]
 fn product_search_with_a_price_range_and_a_typo_and_recommendations() {
     let (bot, store) = assistant();
     let r = bot.reply("s", None, "do you have the white hangng hart t-light holder under 5 pounds?").unwrap();

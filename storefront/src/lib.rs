@@ -86,6 +86,8 @@ pub struct Order {
     pub total: f64,
     /// When it was placed (as the store writes it).
     pub placed: String,
+    /// Where it ships to.
+    pub ship_to: String,
 }
 
 /// What a store operation can fail with.
@@ -105,6 +107,9 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The request itself is unusable (e.g. an empty address).
+    #[error("invalid request: {0}")]
+    Invalid(String),
     /// The operation needs a signed-in customer.
     #[error("this needs a signed-in customer")]
     NotSignedIn,
@@ -143,6 +148,8 @@ pub trait Orders: Send + Sync {
     fn orders(&self, customer: &str) -> Result<Vec<Order>>;
     /// Cancels `customer`'s order `id` (only before shipping).
     fn cancel(&self, customer: &str, id: &str) -> Result<Order>;
+    /// Changes where `customer`'s order `id` ships to (only before shipping).
+    fn change_address(&self, customer: &str, id: &str, address: &str) -> Result<Order>;
 }
 
 /// Recommendations for a customer (or anyone).

@@ -51,6 +51,7 @@ impl MemoryStore {
         let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
         let headers = rdr.headers().map_err(|e| bad(e.to_string()))?.clone();
         let col = |name: &str| headers.iter().position(|h| h == name).ok_or_else(|| bad(format!("no column {name}")));
+        let country = headers.iter().position(|h| h == "Country");
         let (inv, code, desc, qty, date, price, cust) = (
             col("InvoiceNo")?,
             col("StockCode")?,
@@ -89,6 +90,7 @@ impl MemoryStore {
                     lines: Vec::new(),
                     total: 0.0,
                     placed: rec[date].to_string(),
+                    ship_to: country.map_or(String::new(), |c| rec[c].to_string()),
                 };
                 (customer.clone(), o)
             });
@@ -168,6 +170,21 @@ impl Orders for MemoryStore {
     }
 
     fn cancel(&self, customer: &str, id: &str) -> Result<Order> {
+        self.before_shipping(customer, id, "be cancelled", |o| o.status = OrderStatus::Cancelled)
+    }
+
+    fn change_address(&self, customer: &str, id: &str, address: &str) -> Result<Order> {
+        let address = address.trim();
+        if address.is_empty() || address.chars().count() > 300 {
+            return Err(StoreError::Invalid("an address must have 1 to 300 characters".into()));
+        }
+        self.before_shipping(customer, id, "change address", |o| o.ship_to = address.to_string())
+    }
+}
+
+impl MemoryStore {
+    /// Applies `change` to `customer`'s order `id` if it has not shipped.
+    fn before_shipping(&self, customer: &str, id: &str, what: &str, change: impl FnOnce(&mut Order)) -> Result<Order> {
         let mut orders = self.orders.write().map_err(Self::lock_err)?;
         let id = id.trim_start_matches('#');
         let o = orders
@@ -176,13 +193,13 @@ impl Orders for MemoryStore {
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         match o.status {
             OrderStatus::Created | OrderStatus::Paid => {
-                o.status = OrderStatus::Cancelled;
+                change(o);
                 Ok(o.clone())
             }
             status => Err(StoreError::NotAllowed {
                 order: o.id.clone(),
                 status,
-                reason: "only orders that have not shipped can be cancelled".into(),
+                reason: format!("only orders that have not shipped can {what}"),
             }),
         }
     }
@@ -237,6 +254,7 @@ mod tests {
             lines: vec![("1".into(), 1)],
             total: 3.0,
             placed: placed.into(),
+            ship_to: "UK".into(),
         };
         let sales = HashMap::from([("2".to_string(), 10.0), ("1".to_string(), 5.0)]);
         MemoryStore::new(
@@ -267,6 +285,9 @@ mod tests {
         assert_eq!(s.order("bob", "100"), Err(StoreError::NotFound("100".into())));
         assert!(matches!(s.cancel("ann", "90"), Err(StoreError::NotAllowed { .. })));
         assert_eq!(s.cancel("bob", "100"), Err(StoreError::NotFound("100".into())));
+        assert_eq!(s.change_address("ann", "100", " 1 Main St, Leeds ").unwrap().ship_to, "1 Main St, Leeds");
+        assert!(matches!(s.change_address("ann", "90", "x"), Err(StoreError::NotAllowed { .. })));
+        assert!(matches!(s.change_address("ann", "100", "  "), Err(StoreError::Invalid(_))));
         assert_eq!(s.cancel("ann", "100").unwrap().status, OrderStatus::Cancelled);
         assert_eq!(s.orders("ann").unwrap()[0].id, "100");
         let recs = s.recommend(Some("ann"), 5).unwrap();

@@ -17,6 +17,8 @@ pub enum Behaviour {
     CancelOrder,
     /// Where a refund stands (asks for the order number).
     RefundStatus,
+    /// Change an order's shipping address (asks for the order number and the address, then confirms).
+    ChangeAddress,
     /// Search the catalog (product names and price range from the message).
     SearchProducts,
     /// Recommend products.
@@ -82,6 +84,7 @@ impl Default for BotConfig {
         add(&["track_order"], Behaviour::TrackOrder, None, "track an order");
         add(&["cancel_order"], Behaviour::CancelOrder, None, "cancel an order");
         add(&["get_refund", "track_refund"], Behaviour::RefundStatus, None, "a refund");
+        add(&["change_shipping_address"], Behaviour::ChangeAddress, None, "change a shipping address");
         add(&["search_product"], Behaviour::SearchProducts, None, "find a product");
         add(&["recommend"], Behaviour::Recommend, None, "get recommendations");
         add(&["check_refund_policy"], Behaviour::Policy("refund".into()), None, "our refund policy");
@@ -97,7 +100,6 @@ impl Default for BotConfig {
         );
         for (l, title) in [
             ("change_order", "change an order"),
-            ("change_shipping_address", "change a shipping address"),
             ("check_invoice", "check an invoice"),
             ("get_invoice", "get an invoice"),
             ("complaint", "make a complaint"),
@@ -128,6 +130,11 @@ impl Default for BotConfig {
                 ("not_cancelled", "Okay, I won't cancel order {order}."),
                 ("cannot_cancel", "Order {order} is {status}, so it can no longer be cancelled. {policy}"),
                 ("refund_status", "Order {order} is {status}. {policy}"),
+                ("ask_address", "Order {order} is {status}. What is the new shipping address?"),
+                ("confirm_address", "Ship order {order} to \"{address}\"? (yes/no)"),
+                ("address_changed", "Done: order {order} will ship to \"{address}\"."),
+                ("address_unchanged", "Okay, order {order} keeps its address."),
+                ("cannot_change_address", "Order {order} is {status}, so its address can no longer be changed."),
                 ("products", "Here is what I found: {products}"),
                 ("no_products", "I couldn't find a matching product{price}. Could you describe it differently?"),
                 ("recommendations", "You might like: {products}"),

@@ -40,6 +40,23 @@ pub enum Action {
         /// The order.
         order: String,
     },
+    /// Asked to confirm a new shipping address.
+    ConfirmAddress {
+        /// The order.
+        order: String,
+        /// The new address.
+        address: String,
+    },
+    /// Changed an order's shipping address.
+    AddressChanged {
+        /// The order.
+        order: String,
+    },
+    /// The customer declined the address change.
+    AddressDeclined {
+        /// The order.
+        order: String,
+    },
     /// Cancelled an order.
     Cancelled {
         /// The order.
@@ -87,7 +104,12 @@ pub struct Reply {
 #[derive(Debug, Clone)]
 enum Pending {
     OrderNumber(Behaviour),
+    /// The new shipping address for this order.
+    Address(String),
+    /// Cancel this order?
     Confirm(String),
+    /// Ship this order to this address?
+    ConfirmAddress(String, String),
 }
 
 #[derive(Debug)]
@@ -157,6 +179,29 @@ impl<M: IntentModel> Assistant<M> {
                 return Ok(out);
             }
         }
+        if let Some(Pending::ConfirmAddress(order, address)) = &pending {
+            if is_one_of(&norm, YES) {
+                self.change_address(customer, order, address, &mut out);
+                self.put_pending(conversation, None, now, Some(0));
+                return Ok(out);
+            }
+            if is_one_of(&norm, NO) {
+                out.text = self.config.render("address_unchanged", &[("order", order.clone())]);
+                out.action = Action::AddressDeclined { order: order.clone() };
+                self.put_pending(conversation, None, now, Some(0));
+                return Ok(out);
+            }
+        }
+        // A pending address: the message is the address (what else could it be — an intent would be
+        // misread from "12 High Street").
+        if let Some(Pending::Address(order)) = &pending {
+            let address: String = text.trim().chars().filter(|c| !c.is_control()).take(300).collect();
+            let vars = [("order", order.clone()), ("address", address.clone())];
+            out.text = self.config.render("confirm_address", &vars);
+            out.action = Action::ConfirmAddress { order: order.clone(), address: address.clone() };
+            self.put_pending(conversation, Some(Pending::ConfirmAddress(order.clone(), address)), now, Some(0));
+            return Ok(out);
+        }
         // A pending order number: a message carrying one answers it, whatever its intent.
         if let (Some(Pending::OrderNumber(b)), Some(order)) = (&pending, out.entities.order_numbers.first().cloned()) {
             let next = self.order_action(b, customer, &order, &mut out);
@@ -198,7 +243,10 @@ impl<M: IntentModel> Assistant<M> {
     ) -> Option<Pending> {
         let title = cfg.title.clone().unwrap_or_else(|| label.replace('_', " "));
         match &cfg.behaviour {
-            b @ (Behaviour::TrackOrder | Behaviour::CancelOrder | Behaviour::RefundStatus) => {
+            b @ (Behaviour::TrackOrder
+            | Behaviour::CancelOrder
+            | Behaviour::RefundStatus
+            | Behaviour::ChangeAddress) => {
                 if customer.is_none() {
                     out.text = self.config.render("sign_in", &[]);
                     return None;
@@ -292,8 +340,17 @@ impl<M: IntentModel> Assistant<M> {
                 out.action = Action::ConfirmCancel { order: o.id.clone() };
                 Some(Pending::Confirm(o.id))
             }
-            Behaviour::CancelOrder | Behaviour::RefundStatus => {
-                let key = if *b == Behaviour::CancelOrder { "cannot_cancel" } else { "refund_status" };
+            Behaviour::ChangeAddress if matches!(o.status, OrderStatus::Created | OrderStatus::Paid) => {
+                out.text = self.config.render("ask_address", &vars);
+                out.action = Action::AskSlot { slot: "address".into() };
+                Some(Pending::Address(o.id))
+            }
+            Behaviour::CancelOrder | Behaviour::RefundStatus | Behaviour::ChangeAddress => {
+                let key = match b {
+                    Behaviour::CancelOrder => "cannot_cancel",
+                    Behaviour::ChangeAddress => "cannot_change_address",
+                    _ => "refund_status",
+                };
                 let mut vars = vars;
                 vars.push(("policy", self.store.policies.policy("refund").unwrap_or_default()));
                 out.text = self.config.render(key, &vars);
@@ -318,17 +375,35 @@ impl<M: IntentModel> Assistant<M> {
                 out.text = self.config.render("cancelled", &order_vars(&o));
                 out.action = Action::Cancelled { order: o.id };
             }
-            Err(StoreError::NotAllowed { status, .. }) => {
-                let vars = [
-                    ("order", order.to_string()),
-                    ("status", status.describe().to_string()),
-                    ("policy", String::new()),
-                ];
-                out.text = self.config.render("cannot_cancel", &vars);
-                out.action = Action::OrderStatus { order: order.to_string() };
+            Err(StoreError::NotAllowed { status, .. }) => self.not_allowed("cannot_cancel", order, status, out),
+            Err(_) => self.store_error(out),
+        }
+    }
+
+    fn change_address(&self, customer: Option<&str>, order: &str, address: &str, out: &mut Reply) {
+        let Some(customer) = customer else {
+            out.text = self.config.render("sign_in", &[]);
+            return;
+        };
+        match self.store.orders.change_address(customer, order, address) {
+            Ok(o) => {
+                out.text = self.config.render("address_changed", &[("order", o.id.clone()), ("address", o.ship_to)]);
+                out.action = Action::AddressChanged { order: o.id };
+            }
+            Err(StoreError::NotAllowed { status, .. }) => self.not_allowed("cannot_change_address", order, status, out),
+            Err(StoreError::Invalid(why)) => {
+                out.text = format!("{why}.");
+                out.action = Action::None;
             }
             Err(_) => self.store_error(out),
         }
+    }
+
+    /// The store refused a change because of the order's status.
+    fn not_allowed(&self, key: &str, order: &str, status: OrderStatus, out: &mut Reply) {
+        let vars = [("order", order.to_string()), ("status", status.describe().to_string()), ("policy", String::new())];
+        out.text = self.config.render(key, &vars);
+        out.action = Action::OrderStatus { order: order.to_string() };
     }
 
     fn store_error(&self, out: &mut Reply) {
