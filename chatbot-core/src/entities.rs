@@ -58,6 +58,8 @@ pub struct Entities {
     pub dates: Vec<NaiveDate>,
     /// Catalog products, best first.
     pub products: Vec<ProductMatch>,
+    /// Store categories named in the message (as the store spells them).
+    pub categories: Vec<String>,
 }
 
 /// Finds [`Entities`]; build once, use from any thread.
@@ -73,6 +75,8 @@ pub struct Extractor {
     iso_date: Regex,
     dmy_date: Regex,
     catalog: Option<Catalog>,
+    /// Category name → its words as search keys.
+    categories: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug)]
@@ -153,7 +157,27 @@ impl Extractor {
             iso_date: re(r"\b(\d{4})-(\d{2})-(\d{2})\b"),
             dmy_date: re(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b"),
             catalog: None,
+            categories: Vec::new(),
         }
+    }
+
+    /// Adds the store's category names: a message naming one (all its words, each exactly or within
+    /// one edit for words of five letters or more) gets it in [`Entities::categories`].
+    pub fn with_categories<I, S>(mut self, categories: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.categories = categories
+            .into_iter()
+            .map(|c| {
+                let c: String = c.into();
+                let keys = words(&normalize(&c)).map(storefront::search_key).collect();
+                (c, keys)
+            })
+            .filter(|(_, k): &(String, Vec<String>)| !k.is_empty())
+            .collect();
+        self
     }
 
     /// Adds a catalog of `(id, name)` products to match against.
@@ -281,6 +305,15 @@ impl Extractor {
         e.dates.extend(relative_dates(&norm, today));
         if let Some(cat) = &self.catalog {
             e.products = cat.find(&norm, 3);
+        }
+        if !self.categories.is_empty() {
+            let keys: Vec<String> = words(&norm).map(storefront::search_key).collect();
+            let close = |a: &str, b: &str| a == b || (b.len() >= 5 && strsim::damerau_levenshtein(a, b) <= 1);
+            for (name, ws) in &self.categories {
+                if ws.iter().all(|w| keys.iter().any(|k| close(k, w))) {
+                    e.categories.push(name.clone());
+                }
+            }
         }
         e
     }
@@ -475,6 +508,10 @@ mod tests {
         assert_eq!(e.products[0].id, "22423");
         let e = x.extract("hello there", day());
         assert!(e.products.is_empty());
+        let x = Extractor::new().with_categories(["MUG", "LANTERN", "CAKE STAND"]);
+        let e = x.extract("any lanterns or mugs? maybe a cake stnd", day());
+        assert_eq!(e.categories, ["MUG", "LANTERN", "CAKE STAND"]);
+        assert!(x.extract("a mugshot", day()).categories.is_empty());
     }
 
     #[test]

@@ -138,6 +138,10 @@ pub trait Catalog: Send + Sync {
     fn product(&self, id: &str) -> Result<Option<Product>>;
     /// `(id, name)` of every product (for typo-tolerant name matching).
     fn names(&self) -> Result<Vec<(String, String)>>;
+    /// The store's category names (for matching them in messages; none by default).
+    fn categories(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 /// The current customer's orders.

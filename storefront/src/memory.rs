@@ -152,6 +152,13 @@ impl Catalog for MemoryStore {
     fn names(&self) -> Result<Vec<(String, String)>> {
         Ok(self.products.iter().map(|p| (p.id.clone(), p.name.clone())).collect())
     }
+
+    fn categories(&self) -> Result<Vec<String>> {
+        let mut c: Vec<String> = self.products.iter().filter_map(|p| p.category.clone()).collect();
+        c.sort();
+        c.dedup();
+        Ok(c)
+    }
 }
 
 impl Orders for MemoryStore {

@@ -133,10 +133,12 @@ const YES: &[&str] = &["yes", "y", "yeah", "yep", "sure", "ok", "okay", "please"
 const NO: &[&str] = &["no", "n", "nope", "dont", "don't", "stop", "keep", "cancel that", "never mind", "nevermind"];
 
 impl<M: IntentModel> Assistant<M> {
-    /// An assistant; the catalog's product names are indexed for entity matching.
+    /// An assistant; the catalog's product and category names are indexed for entity matching.
     pub fn new(classifier: Classifier<M>, store: Store, config: BotConfig) -> Result<Self> {
-        let names = store.catalog.names().map_err(|e| crate::error::ChatError::Backend(e.to_string()))?;
-        let extractor = Extractor::new().with_catalog(names);
+        let backend = |e: StoreError| crate::error::ChatError::Backend(e.to_string());
+        let names = store.catalog.names().map_err(backend)?;
+        let categories = store.catalog.categories().map_err(backend)?;
+        let extractor = Extractor::new().with_catalog(names).with_categories(categories);
         Ok(Assistant { classifier, extractor, store, config, conversations: Mutex::new(HashMap::new()) })
     }
 
