@@ -29,7 +29,7 @@ pub fn load_csv(path: &Path, text_col: &str, label_col: &str) -> Result<Vec<Exam
     let io = |source| ChatError::Io { path: path.to_path_buf(), source };
     let file = std::fs::File::open(path).map_err(io)?;
     let file: Box<dyn std::io::Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::GzDecoder::new(file))
+        Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
         Box::new(file)
     };

@@ -145,7 +145,7 @@ impl Extractor {
         Extractor {
             email: re(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b"),
             order: re(r"(?i)(?:#\s?([a-z]{0,4}-?\d{3,12})\b|\b((?:[a-z]{2,4}-)?\d{5,12})\b)"),
-            money: re(&format!(r"(?i)(?:({cur})\s?{NUM}|{NUM}\s?({cur}|{unit})\b)")),
+            money: re(&format!(r"(?i)(?:({cur})\s?{NUM}|\b{NUM}\s?({cur}|{unit})\b)")),
             between: re(&format!(r"(?i)\b(?:between|from)\s+{cur}?\s?{NUM}\s*{unit}?\s*(?:and|to|-)\s*{cur}?\s?{NUM}")),
             upper: re(&format!(
                 r"(?i)\b(?:under|below|less than|cheaper than|up to|at most|no more than|max(?:imum)?|within)\s+{cur}?\s?{NUM}"
@@ -172,10 +172,15 @@ impl Extractor {
             .into_iter()
             .map(|c| {
                 let c: String = c.into();
-                let keys = words(&normalize(&c)).map(storefront::search_key).collect();
+                let keys: Vec<String> = words(&normalize(&c)).map(storefront::search_key).collect();
                 (c, keys)
             })
-            .filter(|(_, k): &(String, Vec<String>)| !k.is_empty())
+            // "IT", "A", "12345": not names a customer uses for a category
+            .filter(|(_, k): &(String, Vec<String>)| {
+                !k.is_empty()
+                    && k.iter()
+                        .all(|w| w.len() >= 3 && !STOP.contains(&w.as_str()) && !w.chars().all(|c| c.is_ascii_digit()))
+            })
             .collect();
         self
     }
@@ -257,15 +262,27 @@ impl Extractor {
             }
         }
         let mut range = PriceRange::default();
-        if let Some(c) = self.between.captures(&text) {
+        // "within 30 days", "between 3 and 5 weeks": numbers with another unit are not prices.
+        let not_money = |end: usize| {
+            let next = text[end..].split_whitespace().next().unwrap_or("").to_lowercase();
+            let next = next.trim_matches(|c: char| !c.is_alphanumeric());
+            is_money_or_time_word(next) && currency(next).is_none()
+        };
+        if let Some(c) = self.between.captures(&text).filter(|c| !not_money(c.get(0).expect("match").end())) {
             let (a, b) = (amount(&c[1]), amount(&c[2]));
             (range.min, range.max) = (Some(a.min(b)), Some(a.max(b)));
+            let m = c.get(0).expect("match");
+            taken.push((m.start(), m.end()));
         }
-        if let Some(c) = self.upper.captures(&text) {
+        if let Some(c) = self.upper.captures(&text).filter(|c| !not_money(c.get(0).expect("match").end())) {
             range.max = range.max.or(Some(amount(&c[1])));
+            let m = c.get(0).expect("match");
+            taken.push((m.start(), m.end()));
         }
-        if let Some(c) = self.lower.captures(&text) {
+        if let Some(c) = self.lower.captures(&text).filter(|c| !not_money(c.get(0).expect("match").end())) {
             range.min = range.min.or(Some(amount(&c[1])));
+            let m = c.get(0).expect("match");
+            taken.push((m.start(), m.end()));
         }
         if range != PriceRange::default() {
             e.price = Some(range);
@@ -374,7 +391,11 @@ fn relative_dates(norm: &str, today: NaiveDate) -> Vec<NaiveDate> {
             "today" => Some(today),
             "tomorrow" => Some(today + Duration::days(1)),
             "yesterday" => Some(today - Duration::days(1)),
-            "days" if i >= 2 && ws[i - 2] == "in" => ws[i - 1].parse::<i64>().ok().map(|n| today + Duration::days(n)),
+            "days" if i >= 2 && ws[i - 2] == "in" => ws[i - 1]
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| n <= 3650)
+                .and_then(|n| today.checked_add_days(chrono::Days::new(n))),
             _ => w.parse::<Weekday>().ok().filter(|_| w.len() > 3).map(|wd| {
                 let ahead = (7 + wd.num_days_from_monday() as i64 - today.weekday().num_days_from_monday() as i64) % 7;
                 today + Duration::days(if ahead == 0 { 7 } else { ahead })
@@ -492,6 +513,15 @@ mod tests {
         assert_eq!(e.dates, want.map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap()));
         let e = x.extract("it took 3 days and cost 20 dollars", day());
         assert!(e.quantities.is_empty(), "{e:?}");
+        let e = x.extract("can i return it within 30 days? between 3 and 5 weeks?", day());
+        assert_eq!(e.price, None, "{e:?}");
+        let e = x.extract("arrive in 99999999999 days", day());
+        assert!(e.dates.is_empty());
+        // no amount read out of the middle of a longer number or word
+        let e = x.extract("12345678 dollars or abc12 usd", day());
+        assert!(e.money.is_empty(), "{e:?}");
+        let e = x.extract("1234567 dollars", day());
+        assert_eq!(e.money, [Money { amount: 1234567.0, currency: Some("USD") }], "{e:?}");
     }
 
     #[test]
@@ -512,6 +542,8 @@ mod tests {
         let e = x.extract("any lanterns or mugs? maybe a cake stnd", day());
         assert_eq!(e.categories, ["MUG", "LANTERN", "CAKE STAND"]);
         assert!(x.extract("a mugshot", day()).categories.is_empty());
+        let x = Extractor::new().with_categories(["IT", "CAN", "12345", "MUG"]);
+        assert_eq!(x.extract("can you track it? a mug", day()).categories, ["MUG"]);
     }
 
     #[test]

@@ -79,6 +79,9 @@ impl Classifier<FastIntent> {
         if c < 2 {
             return Err(bad("fewer than two labels".into()));
         }
+        if !(meta.temperature.is_finite() && meta.temperature > 0.0 && meta.threshold.is_finite()) {
+            return Err(bad(format!("bad temperature {} or threshold {}", meta.temperature, meta.threshold)));
+        }
         let (weights, bias) = (get("weights".into(), n * c)?, get("bias".into(), c)?);
         let model = FastIntent { params: meta.params, labels: meta.labels, featurizer, weights, bias };
         Ok(Classifier { model, temperature: meta.temperature, threshold: meta.threshold })

@@ -190,7 +190,7 @@ fn indexed_serving_equals_exact_scoring_on_a_small_catalogue() {
         Filter { categories: Some(HashSet::from(["no such category".to_string()])), ..Filter::default() },
     ];
     // partition_min: 1 — every category up to half the catalogue gets a sub-index; 5000 (default) — small
-    // categories are scored exactly; usize::MAX — the filter runs inside the one graph search.
+    // categories are scored exactly; usize::MAX — partitions off, the filter runs inside the one graph search.
     for (name, partition_min) in
         ["als", "bpr", "gmf", "neumf"].into_iter().flat_map(|n| [(n, 1), (n, 5000), (n, usize::MAX)])
     {

@@ -43,7 +43,7 @@ impl MemoryStore {
     pub fn from_online_retail(path: &Path) -> std::io::Result<Self> {
         let file = std::fs::File::open(path)?;
         let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-            Box::new(flate2::read::GzDecoder::new(file))
+            Box::new(flate2::read::MultiGzDecoder::new(file))
         } else {
             Box::new(file)
         };

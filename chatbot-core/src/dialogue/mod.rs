@@ -129,8 +129,8 @@ pub struct Assistant<M: IntentModel> {
     conversations: Mutex<HashMap<String, Conversation>>,
 }
 
-const YES: &[&str] = &["yes", "y", "yeah", "yep", "sure", "ok", "okay", "please", "confirm", "correct", "do it"];
-const NO: &[&str] = &["no", "n", "nope", "dont", "don't", "stop", "keep", "cancel that", "never mind", "nevermind"];
+const YES: &[&str] = &["yes", "y", "yeah", "yep", "sure", "ok", "okay", "confirm", "correct", "do it", "go ahead"];
+const NO: &[&str] = &["no", "n", "nope", "not", "dont", "stop", "keep", "never", "nevermind", "wait", "abort"];
 
 impl<M: IntentModel> Assistant<M> {
     /// An assistant; the catalog's product and category names are indexed for entity matching.
@@ -169,12 +169,12 @@ impl<M: IntentModel> Assistant<M> {
         }
         // A pending confirmation: yes / no, or anything else drops it.
         if let Some(Pending::Confirm(order)) = &pending {
-            if is_one_of(&norm, YES) {
+            if says_yes(&norm) {
                 self.cancel(customer, order, &mut out);
                 self.put_pending(conversation, None, now, Some(0));
                 return Ok(out);
             }
-            if is_one_of(&norm, NO) {
+            if says_no(&norm) {
                 out.text = self.config.render("not_cancelled", &[("order", order.clone())]);
                 out.action = Action::CancelDeclined { order: order.clone() };
                 self.put_pending(conversation, None, now, Some(0));
@@ -182,12 +182,12 @@ impl<M: IntentModel> Assistant<M> {
             }
         }
         if let Some(Pending::ConfirmAddress(order, address)) = &pending {
-            if is_one_of(&norm, YES) {
+            if says_yes(&norm) {
                 self.change_address(customer, order, address, &mut out);
                 self.put_pending(conversation, None, now, Some(0));
                 return Ok(out);
             }
-            if is_one_of(&norm, NO) {
+            if says_no(&norm) {
                 out.text = self.config.render("address_unchanged", &[("order", order.clone())]);
                 out.action = Action::AddressDeclined { order: order.clone() };
                 self.put_pending(conversation, None, now, Some(0));
@@ -196,7 +196,7 @@ impl<M: IntentModel> Assistant<M> {
         }
         // A pending address: the message is the address (what else could it be — an intent would be
         // misread from "12 High Street").
-        if let Some(Pending::Address(order)) = &pending {
+        if let Some(Pending::Address(order)) = &pending.clone().filter(|_| !says_no(&norm)) {
             let address: String = text.trim().chars().filter(|c| !c.is_control()).take(300).collect();
             let vars = [("order", order.clone()), ("address", address.clone())];
             out.text = self.config.render("confirm_address", &vars);
@@ -524,7 +524,34 @@ fn content_words(norm: &str) -> String {
         .join(" ")
 }
 
-fn is_one_of(norm: &str, words: &[&str]) -> bool {
-    let norm = norm.trim_end_matches(" please");
-    words.contains(&norm) || words.iter().any(|w| norm.starts_with(&format!("{w} ")))
+/// Whether `norm` contains one of `list` (a word, or a phrase of words).
+fn mentions(norm: &str, list: &[&str]) -> bool {
+    let padded = format!(" {norm} ");
+    list.iter().any(|w| padded.contains(&format!(" {w} ")))
+}
+
+/// A confirmation answer that says no: a negation anywhere ("please don't", "ok no", "yes, wait").
+fn says_no(norm: &str) -> bool {
+    mentions(norm, NO)
+}
+
+/// A plain yes: a yes word and no negation — nothing changes on anything less.
+fn says_yes(norm: &str) -> bool {
+    mentions(norm, YES) && !says_no(norm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plain_yes_confirms() {
+        for yes in ["yes", "yes please", "ok go ahead", "sure", "y"] {
+            assert!(says_yes(yes) && !says_no(yes), "{yes}");
+        }
+        for no in ["please dont", "ok no", "yes wait", "no thanks", "never mind", "not sure", "keep it"] {
+            assert!(!says_yes(no) && says_no(no), "{no}");
+        }
+        assert!(!says_yes("please") && !says_no("12 high street"));
+    }
 }

@@ -36,8 +36,9 @@ pub struct FastIntentParams {
     pub weight_decay: f32,
     /// Seed of the initialisation and the shuffling.
     pub seed: u64,
-    /// Members of the ensemble (each a model with its own seed; logits averaged). Features are
-    /// computed once per message, so each extra member costs one embedding sum at inference.
+    /// Members of the ensemble (each a model with its own seed, trained on its own thread; logits
+    /// averaged). The members fold into one table after training (see `fold`), so inference costs the
+    /// same whatever this is.
     pub ensemble: usize,
     /// Label smoothing ε: the target puts 1 − ε on the gold intent and ε spread over all (0: plain
     /// cross-entropy). Keeps the model from becoming certain, which out-of-scope thresholds need.

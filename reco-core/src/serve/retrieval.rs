@@ -142,10 +142,16 @@ impl Retrieval {
         let Some(mask) = &c.categories else {
             return self.index.search(q, k, Some(ef), Some(&allow));
         };
+        if min == usize::MAX {
+            return self.index.search(q, k, Some(ef), Some(&allow)); // partitions off
+        }
         let cats: Vec<usize> = (0..mask.len()).filter(|&c| mask[c]).collect();
-        let total: usize = cats.iter().map(|&c| self.members[c].len()).sum();
-        let split = cats.iter().all(|&c| self.partitions[c].is_some() || self.members[c].len() < min);
-        if total >= min && !split {
+        // Exact scoring is bounded: only categories without a sub-index are scored item by item, and
+        // only while they add up to fewer than `min` items; otherwise the one filtered graph search.
+        let unindexed: usize =
+            cats.iter().filter(|&&c| self.partitions[c].is_none()).map(|&c| self.members[c].len()).sum();
+        let indexable = cats.iter().all(|&c| self.partitions[c].is_some() || self.members[c].len() < min);
+        if unindexed >= min || !indexable {
             return self.index.search(q, k, Some(ef), Some(&allow));
         }
         let mut found: Vec<(u32, f32)> = Vec::new();
@@ -276,7 +282,7 @@ impl TrainedModel {
             }
             (Query::Rerank { users }, Some(u)) => {
                 let pool = ef.max(k);
-                let cand = r.retrieve(super::row(users, u as usize), pool, ef.max(pool), &c)?;
+                let cand = r.retrieve(super::row(users, u as usize), pool, ef, &c)?;
                 let ids: Vec<u32> = cand.iter().map(|c| c.0).collect();
                 let AnyModel::Ncf(n) = &self.model else { unreachable!("re-ranking is built for NCF only") };
                 let mut scored: Vec<(u32, f32)> = ids.iter().copied().zip(n.score_pairs(u, &ids)?).collect();
