@@ -164,7 +164,7 @@ pub fn run(cmd: ChatCommand) -> Result<()> {
     }
 }
 
-/// Every 10th example of each label (seeded order) for validation, the rest for training.
+/// Every 10th example of each label (in file order) for validation, the rest for training.
 fn split_val(all: Vec<Example>) -> (Vec<Example>, Vec<Example>) {
     let mut seen = std::collections::HashMap::<String, usize>::new();
     let (mut train, mut val) = (Vec::new(), Vec::new());

@@ -15,6 +15,9 @@ pub struct MemoryStore {
     orders: RwLock<HashMap<String, Vec<Order>>>,
     /// Product indices, best-selling first.
     popular: Vec<usize>,
+    /// Per product: its name's words as search keys, and its rank in `popular` (computed once, not per query).
+    name_keys: Vec<Vec<String>>,
+    rank: Vec<usize>,
 }
 
 fn words(s: &str) -> impl Iterator<Item = String> + '_ {
@@ -33,7 +36,10 @@ impl MemoryStore {
         let mut popular: Vec<usize> = (0..products.len()).collect();
         let sold = |i: usize| sales.get(&products[i].id).copied().unwrap_or(0.0);
         popular.sort_by(|&a, &b| sold(b).total_cmp(&sold(a)).then(a.cmp(&b)));
-        MemoryStore { products, by_id, orders: RwLock::new(by_customer), popular }
+        let name_keys = products.iter().map(|p| words(&p.name).collect()).collect();
+        let mut rank = vec![0; products.len()];
+        popular.iter().enumerate().for_each(|(r, &i)| rank[i] = r);
+        MemoryStore { products, by_id, orders: RwLock::new(by_customer), popular, name_keys, rank }
     }
 
     /// The demo store from an Online Retail CSV (`.gz` fine): every stock code a product (its latest
@@ -137,11 +143,10 @@ impl Catalog for MemoryStore {
             .iter()
             .enumerate()
             .filter(|(_, p)| ok(p))
-            .map(|(i, p)| (i, words(&p.name).filter(|w| q.contains(w)).count()))
+            .map(|(i, _)| (i, self.name_keys[i].iter().filter(|w| q.contains(w)).count()))
             .filter(|&(_, n)| n > 0 || q.is_empty())
             .collect();
-        let rank: HashMap<usize, usize> = self.popular.iter().enumerate().map(|(r, &i)| (i, r)).collect();
-        hits.sort_by(|a, b| b.1.cmp(&a.1).then(rank[&a.0].cmp(&rank[&b.0])));
+        hits.sort_by(|a, b| b.1.cmp(&a.1).then(self.rank[a.0].cmp(&self.rank[b.0])));
         Ok(hits.into_iter().take(limit).map(|(i, _)| self.products[i].clone()).collect())
     }
 

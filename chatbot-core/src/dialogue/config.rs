@@ -36,7 +36,8 @@ pub enum Behaviour {
 pub struct IntentConfig {
     /// What to do.
     pub behaviour: Behaviour,
-    /// Reply template for [`Behaviour::Answer`] (and a prefix for others); `{name}` variables.
+    /// Reply template for [`Behaviour::Answer`] (other behaviours use the named `replies`); `{intent}`
+    /// is replaced by the intent's title.
     #[serde(default)]
     pub reply: Option<String>,
     /// Shown to the customer instead of the model's label (e.g. in clarifying questions).
