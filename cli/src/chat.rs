@@ -1,7 +1,7 @@
 //! `shopml chat …`: train, evaluate and use intent classifiers.
 
 use anyhow::{bail, Context, Result};
-use chatbot_core::data::{load_clinc150, load_csv, load_shop_intents, Example};
+use chatbot_core::data::{load_clinc150, load_csv, split_validation, Example};
 use chatbot_core::dialogue::{Assistant, BotConfig};
 use chatbot_core::eval::{evaluate, Report};
 use chatbot_core::features::FeatureParams;
@@ -164,22 +164,6 @@ pub fn run(cmd: ChatCommand) -> Result<()> {
     }
 }
 
-/// Every 10th example of each label (in file order) for validation, the rest for training.
-fn split_val(all: Vec<Example>) -> (Vec<Example>, Vec<Example>) {
-    let mut seen = std::collections::HashMap::<String, usize>::new();
-    let (mut train, mut val) = (Vec::new(), Vec::new());
-    for e in all {
-        let n = seen.entry(e.label.clone()).or_default();
-        *n += 1;
-        if *n % 10 == 0 {
-            val.push(e)
-        } else {
-            train.push(e)
-        }
-    }
-    (train, val)
-}
-
 /// `(train, validation, test)` per the data arguments; the test split only when `need_test`.
 fn load(a: &DataArgs, need_test: bool) -> Result<(Vec<Example>, Vec<Example>, Vec<Example>)> {
     match a.format {
@@ -199,7 +183,7 @@ fn load(a: &DataArgs, need_test: bool) -> Result<(Vec<Example>, Vec<Example>, Ve
             let train = load_csv(&a.train, &a.text_col, &a.label_col)?;
             let (train, val) = match &a.val {
                 Some(v) => (train, load_csv(v, &a.text_col, &a.label_col)?),
-                None => split_val(train),
+                None => split_validation(train, 10),
             };
             Ok((train, val, test))
         }
@@ -249,10 +233,7 @@ fn train(a: TrainArgs) -> Result<()> {
 
 /// The intent model trained on the shipped data with default parameters.
 fn shipped_model() -> Result<Classifier<FastIntent>> {
-    let (train, val) = load_shop_intents(&crate::reco::shipped("datasets")?)?;
-    let mut clf = Classifier::new(FastIntentParams::default().fit(&train)?);
-    clf.calibrate(&val, 0.6)?;
-    Ok(clf)
+    Ok(chatbot_core::intent::train_shop_assistant(&crate::reco::shipped("datasets")?)?)
 }
 
 fn demo_store() -> Result<Store> {

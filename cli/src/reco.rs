@@ -195,6 +195,7 @@ fn eval(a: EvalArgs) -> Result<()> {
     let on_step = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
+        true
     };
     let run = if cold {
         run_cold_start(&data, &p, a.cold_fraction, a.k, a.seed, &on_step)?
@@ -256,6 +257,7 @@ fn fit(data: &Dataset, m: &ModelArgs) -> Result<(TrainedModel, f64)> {
     let on_step = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
+        true
     };
     let start = Instant::now();
     let trained = TrainedModel::fit(data, &p, &on_step)?;
@@ -363,20 +365,10 @@ fn shipped_online_retail() -> Result<PathBuf> {
     shipped("datasets/online-retail/online_retail.csv.gz")
 }
 
-/// A path shipped with the repository (`rel` from its root), looked up from the current directory upwards
-/// and then in the source tree this binary was built from.
+/// A path shipped with the repository (`rel` from its root; `datasets/…`), found as
+/// `storefront::shipped::datasets_dir` finds the datasets folder.
 pub(crate) fn shipped(rel: &str) -> Result<PathBuf> {
-    let rel = Path::new(rel);
-    let mut dir = std::env::current_dir().ok();
-    while let Some(d) = dir {
-        if d.join(rel).exists() {
-            return Ok(d.join(rel));
-        }
-        dir = d.parent().map(Path::to_path_buf);
-    }
-    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel);
-    if built.exists() {
-        return Ok(built);
-    }
-    bail!("cannot find {} (run from the shopml repository, or pass --data)", rel.display())
+    let datasets = storefront::shipped::datasets_dir(None).map_err(|e| anyhow::anyhow!("{e} (or pass --data)"))?;
+    let rel = Path::new(rel).strip_prefix("datasets").unwrap_or(Path::new(rel));
+    Ok(datasets.join(rel))
 }

@@ -63,6 +63,9 @@ pub enum RecoError {
     /// Training failed numerically (diverged to NaN/inf): lower the learning rate or raise regularisation.
     #[error("training diverged: {0}")]
     Diverged(String),
+    /// The caller's progress callback asked to stop (e.g. Ctrl-C); nothing was changed.
+    #[error("interrupted")]
+    Interrupted,
     /// An operation that needs a fitted model was called on one that is not.
     #[error("model is not fitted: {0}")]
     NotFitted(String),

@@ -10,7 +10,7 @@ use std::path::Path;
 fn content_ranks_products_popularity_cannot() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/online-retail/online_retail.csv.gz");
     let (data, _) = load_online_retail(&path).unwrap();
-    let run = |name: &str| run_cold_start(&data, &AnyParams::new(name).unwrap(), 0.1, 10, 42, &|_, _| {}).unwrap();
+    let run = |name: &str| run_cold_start(&data, &AnyParams::new(name).unwrap(), 0.1, 10, 42, &|_, _| true).unwrap();
     let pop = run("pop");
     let content = run("content");
     assert!(pop.report.users_evaluated > 1000, "{}", pop.report.users_evaluated);

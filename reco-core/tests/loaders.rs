@@ -159,13 +159,13 @@ fn duplicates_single_interaction_users_and_k_zero() {
     // b has one item: trained on, never evaluated
     assert_eq!(split.test.iter().map(|&(u, _)| u).collect::<Vec<_>>(), vec![0, 2]);
     let pop = AnyParams::new("pop").unwrap();
-    let run = run_loo(&d, &pop, Protocol::LooFull, 1, 0, Target::Test, &|_, _| {}).unwrap();
+    let run = run_loo(&d, &pop, Protocol::LooFull, 1, 0, Target::Test, &|_, _| true).unwrap();
     assert_eq!(run.report.users_evaluated, 2);
     assert!(matches!(
-        run_loo(&d, &pop, Protocol::LooFull, 0, 0, Target::Test, &|_, _| {}),
+        run_loo(&d, &pop, Protocol::LooFull, 0, 0, Target::Test, &|_, _| true),
         Err(RecoError::InvalidParameter { .. })
     ));
-    let model = pop.fit(&reco_core::model::FitInput::new(&m, &d.item_meta), &|_, _| {}).unwrap();
+    let model = pop.fit(&reco_core::model::FitInput::new(&m, &d.item_meta), &|_, _| true).unwrap();
     assert!(matches!(model.recommend(0, 0, None), Err(RecoError::InvalidParameter { .. })));
     assert!(matches!(model.recommend(99, 3, None), Err(RecoError::UnknownUser(_))));
 }

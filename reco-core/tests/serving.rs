@@ -47,7 +47,7 @@ fn trained(model: &str) -> TrainedModel {
             p = p.set(k, v).unwrap();
         }
     }
-    TrainedModel::fit(&shop(), &p, &|_, _| {}).unwrap()
+    TrainedModel::fit(&shop(), &p, &|_, _| true).unwrap()
 }
 
 fn all_scores(m: &TrainedModel) -> Vec<Vec<f32>> {
@@ -296,4 +296,49 @@ fn server_and_models_are_send_and_sync() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Server>();
     send_sync::<TrainedModel>();
+}
+
+/// The top-10 lists (with scores) of every user of the committed model files, as reco-core serves
+/// them. The Python and Node bindings check the same file, so all three hosts agree on one model file.
+fn parity_lists() -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for name in ["itemknn", "als"] {
+        let m = TrainedModel::load(&fixture(&format!("shop-{name}-v1.shopml"))).unwrap();
+        let mut users = serde_json::Map::new();
+        for u in m.users.ids() {
+            let recs = m.recommend(u, 10, &Filter::default()).unwrap();
+            users.insert(u.clone(), recs.into_iter().map(|r| serde_json::json!([r.item, r.score])).collect());
+        }
+        out.insert(name.to_string(), users.into());
+    }
+    out.into()
+}
+
+#[test]
+fn parity_lists_match_the_committed_file() {
+    let path = fixture("parity-top10.json");
+    if std::env::var("SHOPML_WRITE_FIXTURES").is_ok() {
+        std::fs::write(&path, serde_json::to_string_pretty(&parity_lists()).unwrap()).unwrap();
+    }
+    let want: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let got = parity_lists();
+    // Same ids in the same order; scores equal up to JSON's decimal round trip.
+    let flat = |v: &serde_json::Value| -> Vec<(String, String, String, f64)> {
+        let mut out = Vec::new();
+        for (model, users) in v.as_object().unwrap() {
+            for (user, list) in users.as_object().unwrap() {
+                for pair in list.as_array().unwrap() {
+                    let item = pair[0].as_str().unwrap().to_string();
+                    out.push((model.clone(), user.clone(), item, pair[1].as_f64().unwrap()));
+                }
+            }
+        }
+        out
+    };
+    let (got, want) = (flat(&got), flat(&want));
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!((&g.0, &g.1, &g.2), (&w.0, &w.1, &w.2));
+        assert!((g.3 - w.3).abs() <= 1e-6 * w.3.abs().max(1.0), "{g:?} vs {w:?}");
+    }
 }

@@ -157,7 +157,18 @@ impl BotConfig {
     /// `shopml chat config` output (the default written as JSON).
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|source| ChatError::Io { path: path.to_path_buf(), source })?;
-        let c: BotConfig = serde_json::from_slice(&bytes).map_err(|e| ChatError::Parse {
+        let text = String::from_utf8(bytes).map_err(|e| ChatError::Parse {
+            path: path.to_path_buf(),
+            line: 0,
+            reason: format!("not UTF-8: {e}"),
+        })?;
+        Self::from_json(&text, path)
+    }
+
+    /// Parses a JSON configuration (as [`load`](Self::load) reads it); `source` names it in errors.
+    pub fn from_json(text: &str, source: &Path) -> Result<Self> {
+        let path = source;
+        let c: BotConfig = serde_json::from_str(text).map_err(|e| ChatError::Parse {
             path: path.to_path_buf(),
             line: e.line(),
             reason: e.to_string(),

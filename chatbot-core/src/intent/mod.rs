@@ -140,3 +140,13 @@ pub fn softmax(logits: &[f32], t: f32) -> Vec<f32> {
     e.iter_mut().for_each(|x| *x /= s);
     e
 }
+
+/// The shop assistant's intent model: [`FastIntentParams::default`] trained on the repository's shipped
+/// data ([`crate::data::load_shop_intents`] of `datasets`), calibrated for 60% out-of-scope recall on its
+/// validation part. What the CLI demo, the bindings and the shop train when given no model file.
+pub fn train_shop_assistant(datasets: &std::path::Path) -> Result<Classifier<FastIntent>> {
+    let (train, val) = crate::data::load_shop_intents(datasets)?;
+    let mut clf = Classifier::new(FastIntentParams::default().fit(&train)?);
+    clf.calibrate(&val, 0.6)?;
+    Ok(clf)
+}

@@ -13,7 +13,7 @@ const MAX_USERS: usize = 5_000;
 /// The content weight of a hybrid that maximises HR@10 + NDCG@10 (full ranking) on `valid`, over the grid
 /// 0, 0.1, …, 1; ties go to the smaller weight. Both parts are fitted once on `input.train`.
 pub fn tune_hybrid_weight(h: &HybridParams, input: &FitInput<'_>, valid: &[(u32, u32)]) -> Result<f32> {
-    let cf = Arc::new(h.cf.fit(input, &|_, _| {})?);
+    let cf = Arc::new(h.cf.fit(input, &|_, _| true)?);
     let content = Arc::new(h.content.fit(input.train, input.items)?);
     let mut pairs = valid.to_vec();
     if pairs.len() > MAX_USERS {

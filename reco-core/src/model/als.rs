@@ -88,7 +88,7 @@ impl AlsParams {
 
     /// Fits on `train` (users × items).
     pub fn fit(&self, train: &InteractionMatrix) -> Result<MatrixFactorization> {
-        self.fit_with_progress(train, &|_, _| {})
+        self.fit_with_progress(train, &|_, _| true)
     }
 
     /// Fits on `train`, calling `progress(iteration, iterations)` after each alternation.
@@ -106,7 +106,7 @@ impl AlsParams {
         for it in 0..self.iterations {
             solve(&cu, &y.view(), &mut x, self.regularization, self.cg_steps);
             solve(&ci, &x.view(), &mut y, self.regularization, self.cg_steps);
-            progress(it + 1, self.iterations);
+            super::report(progress, it + 1, self.iterations)?;
         }
         Ok(MatrixFactorization { name: "als", user_factors: x, item_factors: y, item_bias: None })
     }

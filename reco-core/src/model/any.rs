@@ -85,6 +85,23 @@ impl AnyParams {
         })
     }
 
+    /// The model's name as [`AnyParams::new`] takes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AnyParams::Pop(_) => "pop",
+            AnyParams::ItemKnn(..) => "itemknn",
+            AnyParams::Als(_) => "als",
+            AnyParams::Bpr(_) => "bpr",
+            AnyParams::Content(_) => "content",
+            AnyParams::Hybrid(_) => "hybrid",
+            AnyParams::Ncf(p) => match p.kind() {
+                NcfKind::Gmf => "gmf",
+                NcfKind::Mlp => "mlp",
+                NcfKind::NeuMf => "neumf",
+            },
+        }
+    }
+
     /// The parameter names `set` accepts for this model.
     pub fn keys(&self) -> &'static [&'static str] {
         match self {
@@ -304,10 +321,10 @@ mod tests {
             sprs::TriMat::from_triplets((2, 2), vec![0, 1], vec![0, 1], vec![1.0f32; 2]).to_csr(),
         );
         let items = vec![ItemMeta::default(); 2];
-        assert!(knn.fit(&FitInput::new(&m, &items), &|_, _| {}).is_err());
+        assert!(knn.fit(&FitInput::new(&m, &items), &|_, _| true).is_err());
         let h = AnyParams::new("hybrid").unwrap().set("cf", "itemknn").unwrap().set("neighbours", "5").unwrap();
         assert!(h.clone().set("cf", "hybrid").is_err());
-        assert!(h.clone().set("weight", "2").unwrap().fit(&FitInput::new(&m, &items), &|_, _| {}).is_err());
+        assert!(h.clone().set("weight", "2").unwrap().fit(&FitInput::new(&m, &items), &|_, _| true).is_err());
         assert!(AnyParams::new("content").unwrap().set("text", "maybe").is_err());
     }
 }

@@ -91,7 +91,7 @@ impl BprParams {
 
     /// Fits on `train`.
     pub fn fit(&self, train: &InteractionMatrix) -> Result<MatrixFactorization> {
-        self.fit_with_progress(train, &|_, _| {})
+        self.fit_with_progress(train, &|_, _| true)
     }
 
     /// Fits on `train`, calling `progress(epoch, epochs)` after each epoch.
@@ -173,7 +173,7 @@ impl BprParams {
                     self.regularization
                 )));
             }
-            progress(epoch + 1, self.epochs);
+            super::report(progress, epoch + 1, self.epochs)?;
         }
         let user_factors = Array2::from_shape_vec((nu, f), xu).expect("shape");
         let item_factors = Array2::from_shape_vec((ni, f), yi).expect("shape");

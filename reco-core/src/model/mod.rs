@@ -38,8 +38,18 @@ use crate::data::InteractionMatrix;
 use crate::error::{RecoError, Result};
 use ndarray::ArrayViewMut2;
 
-/// Progress callback: `(done, total)` steps (iterations or epochs).
-pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+/// Progress callback: `(done, total)` steps (iterations or epochs). Return `false` to stop: the fit
+/// then ends after the current step with [`RecoError::Interrupted`] (how Ctrl-C reaches a long fit from
+/// the bindings). `&|_, _| true` runs to the end silently.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) -> bool + Sync);
+
+/// Calls `progress`, turning a `false` into [`RecoError::Interrupted`].
+pub(crate) fn report(progress: Progress<'_>, done: usize, total: usize) -> Result<()> {
+    match progress(done, total) {
+        true => Ok(()),
+        false => Err(RecoError::Interrupted),
+    }
+}
 
 /// A fitted model that scores every item for a known user. Higher scores are better.
 pub trait Recommender: Send + Sync {

@@ -10,7 +10,7 @@
 //! for (u, i) in [("ann", "tea"), ("ann", "cup"), ("bob", "tea"), ("bob", "pot"), ("cy", "cup"), ("cy", "pot")] {
 //!     data.push(u, i, 0, EventKind::Purchase, 1.0)?;
 //! }
-//! let server = Server::new(TrainedModel::fit(&data, &AnyParams::new("itemknn")?, &|_, _| {})?);
+//! let server = Server::new(TrainedModel::fit(&data, &AnyParams::new("itemknn")?, &|_, _| true)?);
 //! let recs = server.recommend("ann", 1, &Filter::default())?;
 //! assert_eq!(recs[0].item, "pot");
 //! println!("{}", recs[0].reason.as_deref().unwrap_or(""));
@@ -138,6 +138,13 @@ impl TrainedModel {
         score_items(&self.model, &hist, &mut scores);
         self.apply(&mut scores, filter, if filter.exclude_seen { &hist } else { &[] });
         Ok(self.finish(&scores, k, &hist))
+    }
+
+    /// [`recommend`](Self::recommend) for each of `users`, in parallel (rayon); one result per user, in
+    /// order.
+    pub fn recommend_many(&self, users: &[String], k: usize, filter: &Filter) -> Vec<Result<Vec<Recommendation>>> {
+        use rayon::prelude::*;
+        users.par_iter().map(|u| self.recommend(u, k, filter)).collect()
     }
 
     /// The `k` items most similar to `item`: item-kNN neighbours, or cosine of ALS/BPR item factors.

@@ -9,7 +9,7 @@
 //! for (u, i) in [("ann", "tea"), ("ann", "cup"), ("bob", "tea"), ("bob", "pot")] {
 //!     data.push(u, i, 0, EventKind::Purchase, 1.0)?;
 //! }
-//! let trained = TrainedModel::fit(&data, &AnyParams::new("itemknn")?, &|_, _| {})?;
+//! let trained = TrainedModel::fit(&data, &AnyParams::new("itemknn")?, &|_, _| true)?;
 //! let dir = tempfile::tempdir().unwrap();
 //! trained.save(&dir.path().join("model.shopml"))?;
 //! let back = TrainedModel::load(&dir.path().join("model.shopml"))?;

@@ -186,6 +186,11 @@ fn backend(e: candle_core::Error) -> RecoError {
 }
 
 impl NcfParams {
+    /// Which network these parameters train.
+    pub fn kind(&self) -> NcfKind {
+        self.kind
+    }
+
     /// GMF predictive factors (0..=1024; 0 only for MLP).
     pub fn factors(mut self, v: usize) -> Self {
         self.factors = v;
@@ -249,7 +254,7 @@ impl NcfParams {
 
     /// Fits on `train`.
     pub fn fit(&self, train: &InteractionMatrix) -> Result<Ncf> {
-        self.fit_with_progress(train, &|_, _| {})
+        self.fit_with_progress(train, &|_, _| true)
     }
 
     /// Fits on `train`, calling `progress(epoch, total epochs)` (pre-training epochs included).
@@ -337,7 +342,7 @@ impl NcfParams {
                     epoch + 1
                 )));
             }
-            progress(epoch + 1, self.epochs);
+            super::report(progress, epoch + 1, self.epochs)?;
         }
         for (var, table) in tables.iter().flatten() {
             table.store(var).map_err(backend)?;

@@ -1,0 +1,798 @@
+//! `shopml.Dataset` and `shopml.Recommender`: reco-core's `Dataset`, `TrainedModel` and serving behind
+//! Python conversions.
+
+use crate::convert::{self, Ids};
+use crate::errors::{self, invalid, ModelClosedError, NotFittedError};
+use numpy::{PyArray1, PyArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
+use reco_core::ann::AnnParams;
+use reco_core::data::{Dataset, EventKind};
+use reco_core::eval::{self as pipeline, Protocol};
+use reco_core::model::AnyParams;
+use reco_core::serve::{Filter, Recommendation};
+use reco_core::store::TrainedModel;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Interactions (who touched what, when, how much) plus item metadata, ready to fit on.
+///
+/// Build one with `Dataset.from_arrays`, `Dataset.from_csr`, `Dataset.from_frame` or `Dataset.load`;
+/// add categories, prices and texts with `with_items`. Ids are non-negative integers or strings.
+#[pyclass(name = "Dataset", module = "shopml", frozen)]
+pub struct PyDataset {
+    pub(crate) data: Dataset,
+    pub(crate) user_int: bool,
+    pub(crate) item_int: bool,
+}
+
+fn push_all(
+    users: &Ids,
+    items: &Ids,
+    weights: Option<&[f32]>,
+    times: Option<&[i64]>,
+    kinds: Option<&[EventKind]>,
+) -> PyResult<Dataset> {
+    convert::check_len(items.len(), users.len(), "items")?;
+    let mut data = Dataset::new("python");
+    for i in 0..users.len() {
+        let w = weights.map_or(1.0, |w| w[i]);
+        // Without timestamps the input order is the time order (leave-one-out holds out the last).
+        let t = times.map_or(i as i64, |t| t[i]);
+        let kind = kinds.map_or(EventKind::Purchase, |k| k[i]);
+        data.push(&users.text(i), &items.text(i), t, kind, w).map_err(|e| invalid(format!("row {i}: {e}")))?;
+    }
+    Ok(data)
+}
+
+fn event_kinds(obj: Option<&Bound<'_, PyAny>>, n: usize) -> PyResult<Option<Vec<EventKind>>> {
+    let Some(texts) = convert::texts(obj, "kinds", n)? else { return Ok(None) };
+    texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let t = t.unwrap_or_default();
+            EventKind::parse(&t).ok_or_else(|| {
+                invalid(format!("kinds[{i}] = {t:?}: not one of view, search-click, add-to-cart, purchase"))
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()
+        .map(Some)
+}
+
+#[pymethods]
+impl PyDataset {
+    /// Interactions from parallel 1-D arrays (numpy, lists, pandas/polars column values).
+    ///
+    /// `users`, `items`: ids (non-negative ints or str). `weights`: positive finite floats (default 1).
+    /// `timestamps`: ints or `datetime64` (default: the row order). `kinds`: `"view"`, `"search-click"`,
+    /// `"add-to-cart"` or `"purchase"` per row (default purchase).
+    #[staticmethod]
+    #[pyo3(signature = (users, items, weights=None, timestamps=None, kinds=None))]
+    fn from_arrays(
+        py: Python<'_>,
+        users: &Bound<'_, PyAny>,
+        items: &Bound<'_, PyAny>,
+        weights: Option<&Bound<'_, PyAny>>,
+        timestamps: Option<&Bound<'_, PyAny>>,
+        kinds: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let users = convert::ids(users, "users")?;
+        let items = convert::ids(items, "items")?;
+        let n = users.len();
+        let weights = convert::floats(weights, "weights", n)?;
+        let times = convert::timestamps(timestamps, "timestamps", n)?;
+        let kinds = event_kinds(kinds, n)?;
+        let data = py.detach(|| push_all(&users, &items, weights.as_deref(), times.as_deref(), kinds.as_deref()))?;
+        Ok(PyDataset { data, user_int: users.is_int(), item_int: items.is_int() })
+    }
+
+    /// Interactions from a users × items sparse matrix (scipy CSR/CSC/COO …, as `implicit` takes it):
+    /// row index = user id, column index = item id, stored value = weight.
+    #[staticmethod]
+    fn from_csr(py: Python<'_>, matrix: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let m = match matrix.getattr("tocsr") {
+            Ok(f) => f.call0()?,
+            Err(_) => return Err(invalid("matrix: expected a scipy.sparse matrix (users × items)")),
+        };
+        let indptr = convert::ids(&m.getattr("indptr")?, "matrix.indptr")?;
+        let indices = convert::ids(&m.getattr("indices")?, "matrix.indices")?;
+        let (Ids::Int(indptr), Ids::Int(indices)) = (indptr, indices) else {
+            return Err(invalid("matrix: index arrays are not integers"));
+        };
+        let weights = convert::floats(Some(&m.getattr("data")?), "matrix.data", indices.len())?.unwrap_or_default();
+        let mut users = Vec::with_capacity(indices.len());
+        for (u, w) in indptr.windows(2).enumerate() {
+            users.extend(std::iter::repeat_n(u as i64, (w[1] - w[0]).max(0) as usize));
+        }
+        let (users, items) = (Ids::Int(users), Ids::Int(indices));
+        let times = vec![0; items.len()];
+        let data = py.detach(|| push_all(&users, &items, Some(&weights), Some(&times), None))?;
+        Ok(PyDataset { data, user_int: true, item_int: true })
+    }
+
+    /// Interactions from a pandas or polars DataFrame, by column name. Columns are read with
+    /// `.to_numpy()`, so any frame library with that method works.
+    #[staticmethod]
+    #[pyo3(signature = (frame, user="user", item="item", weight=None, time=None, kind=None))]
+    fn from_frame(
+        py: Python<'_>,
+        frame: &Bound<'_, PyAny>,
+        user: &str,
+        item: &str,
+        weight: Option<&str>,
+        time: Option<&str>,
+        kind: Option<&str>,
+    ) -> PyResult<Self> {
+        let col = |name: &str| -> PyResult<Bound<'_, PyAny>> {
+            let column = frame.get_item(name).map_err(|_| {
+                let have = frame
+                    .getattr("columns")
+                    .and_then(|c| c.str())
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|_| "?".into());
+                invalid(format!("frame has no column `{name}` (columns: {have})"))
+            })?;
+            column.call_method0("to_numpy")
+        };
+        let (u, i) = (col(user)?, col(item)?);
+        let w = weight.map(col).transpose()?;
+        let t = time.map(col).transpose()?;
+        let k = kind.map(col).transpose()?;
+        Self::from_arrays(py, &u, &i, w.as_ref(), t.as_ref(), k.as_ref())
+    }
+
+    /// Reads a file in one of the core loaders' formats: `"online-retail"` (UCI Online Retail CSV,
+    /// `.gz` fine), `"s3rec"` (sequences + `_item2attributes.json`), `"movielens"` (`u.data`).
+    #[staticmethod]
+    #[pyo3(signature = (path, format="online-retail"))]
+    fn load(py: Python<'_>, path: PathBuf, format: &str) -> PyResult<Self> {
+        let fmt: reco_core::io::Format = format.parse().map_err(errors::reco)?;
+        if fmt == reco_core::io::Format::Table {
+            return Err(invalid("format: read CSV/Parquet tables with pandas or polars, then Dataset.from_frame"));
+        }
+        let data =
+            py.detach(|| reco_core::io::load(&path, fmt, &reco_core::io::Columns::default())).map_err(errors::reco)?;
+        let (user_int, item_int) = (convert::all_int(data.users.ids()), convert::all_int(data.items.ids()));
+        Ok(PyDataset { data, user_int, item_int })
+    }
+
+    /// A copy with item metadata set: `categories` (str), `prices` (float), `texts` (titles /
+    /// descriptions, for content models) per id of `items`. Ids not yet seen are added as items without
+    /// interactions (cold-start items that content models can still recommend). `None` entries are left
+    /// unset.
+    #[pyo3(signature = (items, categories=None, prices=None, texts=None))]
+    fn with_items(
+        &self,
+        items: &Bound<'_, PyAny>,
+        categories: Option<&Bound<'_, PyAny>>,
+        prices: Option<&Bound<'_, PyAny>>,
+        texts: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let ids = convert::ids(items, "items")?;
+        if !self.data.interactions.is_empty() && ids.len() > 0 && ids.is_int() != self.item_int {
+            return Err(invalid(format!(
+                "items: this dataset's item ids are {}",
+                if self.item_int { "ints" } else { "str" }
+            )));
+        }
+        let n = ids.len();
+        let categories = convert::texts(categories, "categories", n)?;
+        let prices = convert::floats(prices, "prices", n)?;
+        let texts = convert::texts(texts, "texts", n)?;
+        if let Some(p) = prices.as_ref().and_then(|p| p.iter().position(|x| !x.is_finite() || *x < 0.0)) {
+            return Err(invalid(format!("prices[{p}]: must be finite and ≥ 0")));
+        }
+        let mut data = self.data.clone();
+        for i in 0..n {
+            let j = data.item_index(&ids.text(i)) as usize;
+            let meta = &mut data.item_meta[j];
+            if let Some(c) = categories.as_ref().and_then(|c| c[i].clone()) {
+                meta.category = Some(c);
+            }
+            if let Some(p) = &prices {
+                meta.price = Some(p[i]);
+            }
+            if let Some(t) = texts.as_ref().and_then(|t| t[i].clone()) {
+                meta.text = Some(t);
+            }
+        }
+        let item_int = if self.data.items.is_empty() { ids.is_int() } else { self.item_int };
+        Ok(PyDataset { data, user_int: self.user_int, item_int })
+    }
+
+    /// Leave-one-out split as the evaluations use it: each user's last new item (by time) is held out.
+    /// Returns `(train, test_users, test_items)`: a `Dataset` without the held-out interactions (same ids
+    /// and item metadata) and the held-out pairs as id arrays — for scoring another library on exactly
+    /// the same split.
+    fn leave_one_out<'py>(&self, py: Python<'py>) -> PyResult<(Self, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let split = reco_core::data::split::leave_one_out(&self.data).map_err(errors::reco)?;
+        let users = split.test.iter().map(|&(u, _)| self.data.users.id(u));
+        let test_users = convert::id_array(py, users, split.test.len(), self.user_int)?;
+        let items = split.test.iter().map(|&(_, i)| self.data.items.id(i));
+        let test_items = convert::id_array(py, items, split.test.len(), self.item_int)?;
+        let train = Dataset { interactions: split.train, ..self.data.clone() };
+        Ok((PyDataset { data: train, user_int: self.user_int, item_int: self.item_int }, test_users, test_items))
+    }
+
+    /// The interactions as `(users, items, weights, timestamps)` arrays (e.g. to build another
+    /// library's matrix from the same data).
+    fn to_arrays<'py>(&self, py: Python<'py>) -> PyResult<Columns<'py>> {
+        let d = &self.data;
+        let n = d.interactions.len();
+        let users = convert::id_array(py, d.interactions.iter().map(|x| d.users.id(x.user)), n, self.user_int)?;
+        let items = convert::id_array(py, d.interactions.iter().map(|x| d.items.id(x.item)), n, self.item_int)?;
+        let weights = PyArray1::from_vec(py, d.interactions.iter().map(|x| x.weight).collect()).into_any();
+        let times = PyArray1::from_vec(py, d.interactions.iter().map(|x| x.timestamp).collect()).into_any();
+        Ok((users, items, weights, times))
+    }
+
+    /// Number of distinct users.
+    #[getter]
+    fn n_users(&self) -> usize {
+        self.data.n_users()
+    }
+
+    /// Number of distinct items (with or without interactions).
+    #[getter]
+    fn n_items(&self) -> usize {
+        self.data.n_items()
+    }
+
+    /// Number of interactions.
+    fn __len__(&self) -> usize {
+        self.data.interactions.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Dataset({} interactions, {} users, {} items)",
+            self.data.interactions.len(),
+            self.data.n_users(),
+            self.data.n_items()
+        )
+    }
+}
+
+/// `(users, items, weights, timestamps)` arrays.
+type Columns<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>);
+
+/// A fitted model plus which kind of ids its users and items have on the Python side.
+pub struct Fitted {
+    pub model: TrainedModel,
+    pub user_int: bool,
+    pub item_int: bool,
+}
+
+enum State {
+    Unfitted,
+    Fitted(Arc<Fitted>),
+    Closed,
+}
+
+/// A recommendation model: hyper-parameters, and after `fit` (or `Recommender.load`) the fitted model.
+///
+/// `Recommender(model="als", **params)`; `model` is one of pop, itemknn, als, bpr, gmf, mlp, neumf,
+/// content, hybrid. Hyper-parameters are keyword arguments (see `shopml.ALS` etc. for each model's).
+/// Thread-safe: fitting or indexing swaps the model in while other threads keep serving.
+#[pyclass(name = "Recommender", module = "shopml", frozen)]
+pub struct PyRecommender {
+    params: AnyParams,
+    state: RwLock<State>,
+}
+
+fn param_text(key: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(b) = v.cast::<pyo3::types::PyBool>() {
+        return Ok(b.is_true().to_string());
+    }
+    if let Ok(s) = v.cast::<PyString>() {
+        return Ok(s.to_str()?.to_owned());
+    }
+    if let Ok(i) = v.extract::<i64>() {
+        return Ok(i.to_string());
+    }
+    if let Ok(f) = v.extract::<f64>() {
+        return Ok(f.to_string());
+    }
+    if let Ok(list) = v.extract::<Vec<i64>>() {
+        return Ok(list.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("-"));
+    }
+    Err(invalid(format!("{key}: {} is not a number, bool, str or list of ints", v.repr()?)))
+}
+
+fn repr(v: &Bound<'_, PyAny>) -> String {
+    v.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+fn k_arg(k: &Bound<'_, PyAny>) -> PyResult<usize> {
+    match k.extract::<i64>() {
+        Ok(v) if v >= 1 && !k.is_instance_of::<pyo3::types::PyBool>() => Ok(usize::try_from(v).unwrap_or(usize::MAX)),
+        Ok(v) => Err(invalid(format!("k: must be at least 1, got {v}"))),
+        Err(_) => Err(invalid(format!("k: expected a positive int, got {}", k.repr()?))),
+    }
+}
+
+/// Progress for a fit: Ctrl-C is checked after every step (iteration / epoch); `show` prints a line
+/// to `sys.stderr` or calls a `(done, total)` callable. The first Python error stops the fit.
+struct FitProgress {
+    label: String,
+    show: Option<Py<PyAny>>,
+    print: bool,
+    error: Mutex<Option<PyErr>>,
+}
+
+impl FitProgress {
+    fn new(label: String, show: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let (print, show) = match show {
+            Some(s) if s.is_callable() => (false, Some(s.clone().unbind())),
+            Some(s) => (s.is_truthy()?, None),
+            None => (false, None),
+        };
+        Ok(FitProgress { label, show, print, error: Mutex::new(None) })
+    }
+
+    fn step(&self, done: usize, total: usize) -> bool {
+        Python::attach(|py| {
+            let r = py.check_signals().and_then(|_| {
+                if let Some(cb) = &self.show {
+                    cb.call1(py, (done, total))?;
+                } else if self.print {
+                    let end = if done >= total { "\n" } else { "" };
+                    let line = format!("\r{}: {done}/{total}{end}", self.label);
+                    py.import("sys")?.getattr("stderr")?.call_method1("write", (line,))?;
+                }
+                Ok(())
+            });
+            match r {
+                Ok(()) => true,
+                Err(e) => {
+                    if let Ok(mut slot) = self.error.lock() {
+                        slot.get_or_insert(e);
+                    }
+                    false
+                }
+            }
+        })
+    }
+
+    /// The Python error that stopped the fit, else the core error converted.
+    fn error(&self, e: reco_core::RecoError) -> PyErr {
+        match self.error.lock().ok().and_then(|mut s| s.take()) {
+            Some(py_err) => py_err,
+            None => errors::reco(e),
+        }
+    }
+}
+
+fn build_filter(
+    filter_already_seen: bool,
+    categories: Option<&Bound<'_, PyAny>>,
+    exclude: Option<&Bound<'_, PyAny>>,
+    out_of_stock: Option<&Bound<'_, PyAny>>,
+    min_price: Option<f32>,
+    max_price: Option<f32>,
+) -> PyResult<Filter> {
+    let set = |obj: Option<&Bound<'_, PyAny>>, what: &str| -> PyResult<HashSet<String>> {
+        match obj.filter(|o| !o.is_none()) {
+            None => Ok(HashSet::new()),
+            Some(o) => {
+                let ids = convert::ids(o, what)?;
+                Ok((0..ids.len()).map(|i| ids.text(i).into_owned()).collect())
+            }
+        }
+    };
+    let categories = match categories.filter(|o| !o.is_none()) {
+        None => None,
+        Some(c) if c.is_instance_of::<PyString>() => Some(HashSet::from([c.extract::<String>()?])),
+        Some(c) => Some(
+            c.extract::<Vec<String>>()
+                .map_err(|_| invalid(format!("categories: expected a str or a list of str, got {}", repr(c))))?
+                .into_iter()
+                .collect(),
+        ),
+    };
+    Ok(Filter {
+        exclude_seen: filter_already_seen,
+        categories,
+        min_price,
+        max_price,
+        out_of_stock: set(out_of_stock, "out_of_stock")?,
+        exclude: set(exclude, "exclude")?,
+    })
+}
+
+impl PyRecommender {
+    fn fitted(&self) -> PyResult<Arc<Fitted>> {
+        match &*self.state.read().map_err(|_| invalid("model lock poisoned"))? {
+            State::Fitted(f) => Ok(f.clone()),
+            State::Unfitted => Err(NotFittedError::new_err("call fit(...) first, or Recommender.load(path)")),
+            State::Closed => Err(ModelClosedError::new_err("this model was closed")),
+        }
+    }
+
+    fn set(&self, f: Fitted) -> PyResult<()> {
+        let mut s = self.state.write().map_err(|_| invalid("model lock poisoned"))?;
+        if matches!(*s, State::Closed) {
+            return Err(ModelClosedError::new_err("this model was closed"));
+        }
+        *s = State::Fitted(Arc::new(f));
+        Ok(())
+    }
+
+    fn from_model(model: TrainedModel) -> Self {
+        let user_int = convert::all_int(model.users.ids());
+        let item_int = convert::all_int(model.items.ids());
+        PyRecommender {
+            params: model.params.clone(),
+            state: RwLock::new(State::Fitted(Arc::new(Fitted { model, user_int, item_int }))),
+        }
+    }
+
+    fn batch<'py>(
+        &self,
+        py: Python<'py>,
+        f: &Fitted,
+        users: &Bound<'py, PyAny>,
+        k: usize,
+        filter: &Filter,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let ids = convert::ids(users, "users")?;
+        if ids.len() > 0 && ids.is_int() != f.user_int {
+            return Err(invalid(format!(
+                "users: this model's user ids are {}",
+                if f.user_int { "ints" } else { "str" }
+            )));
+        }
+        let keys: Vec<String> = (0..ids.len()).map(|i| ids.text(i).into_owned()).collect();
+        let width = k.min(f.model.items.len());
+        let lists = py.detach(|| f.model.recommend_many(&keys, k, filter));
+        let mut flat_ids: Vec<&str> = Vec::with_capacity(keys.len() * width);
+        let mut flat_scores = Vec::with_capacity(keys.len() * width);
+        let lists: Vec<Vec<Recommendation>> = lists.into_iter().collect::<Result<_, _>>().map_err(errors::reco)?;
+        for list in &lists {
+            for j in 0..width {
+                flat_ids.push(list.get(j).map_or("", |r| r.item.as_str()));
+                flat_scores.push(list.get(j).map_or(f32::NAN, |r| r.score));
+            }
+        }
+        let shape = [keys.len(), width];
+        let ids = convert::id_array(py, flat_ids.into_iter(), keys.len() * width, f.item_int)?;
+        let ids = ids.call_method1("reshape", (shape,))?;
+        let scores = PyArray1::from_vec(py, flat_scores).reshape(shape)?.into_any();
+        Ok((ids, scores))
+    }
+}
+
+#[pymethods]
+impl PyRecommender {
+    #[new]
+    #[pyo3(signature = (model="als", **params))]
+    fn new(model: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let mut p = AnyParams::new(model).map_err(errors::reco)?;
+        if let Some(params) = params {
+            for (k, v) in params.iter() {
+                let key: String = k.extract()?;
+                if v.is_none() {
+                    continue; // None: keep the default
+                }
+                p = p.set(&key, &param_text(&key, &v)?).map_err(errors::reco)?;
+            }
+        }
+        Ok(PyRecommender { params: p, state: RwLock::new(State::Unfitted) })
+    }
+
+    /// Fits on `data` (a `Dataset`, or a users × items scipy.sparse matrix) and returns `self`.
+    ///
+    /// `show_progress`: `True` prints `model: step/total` to stderr; a callable gets `(done, total)`.
+    /// The GIL is released while fitting; Ctrl-C stops the fit after the current iteration and raises
+    /// `KeyboardInterrupt`, leaving the model as it was.
+    #[pyo3(signature = (data, show_progress=None))]
+    fn fit<'py>(
+        slf: &Bound<'py, Self>,
+        data: &Bound<'py, PyAny>,
+        show_progress: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, Self>> {
+        let py = slf.py();
+        let owned;
+        let ds: &PyDataset = match data.cast::<PyDataset>() {
+            Ok(d) => d.get(),
+            Err(_) if data.hasattr("tocsr")? => {
+                owned = Bound::new(py, PyDataset::from_csr(py, data)?)?;
+                owned.get()
+            }
+            Err(_) => return Err(invalid("data: expected a shopml.Dataset or a scipy.sparse matrix")),
+        };
+        let me = slf.get();
+        if matches!(*me.state.read().map_err(|_| invalid("model lock poisoned"))?, State::Closed) {
+            return Err(ModelClosedError::new_err("this model was closed"));
+        }
+        let progress = FitProgress::new(format!("fit {}", me.params_name()), show_progress)?;
+        let model = py
+            .detach(|| TrainedModel::fit(&ds.data, &me.params, &|d, t| progress.step(d, t)))
+            .map_err(|e| progress.error(e))?;
+        me.set(Fitted { model, user_int: ds.user_int, item_int: ds.item_int })?;
+        Ok(slf.clone())
+    }
+
+    /// The `k` best items for `user` as `(ids, scores)` numpy arrays, best first.
+    ///
+    /// `user` may also be a list/array of users: then both arrays are 2-D (one row per user; rows with
+    /// fewer than `k` results are padded with id -1 / "" and score NaN) and users are served in parallel
+    /// with the GIL released. A user the model never saw gets popular items. Filters:
+    /// `filter_already_seen` (items the user interacted with), `categories` (keep only these),
+    /// `exclude` and `out_of_stock` (item ids to leave out), `min_price` / `max_price`.
+    #[pyo3(signature = (user, k=None, *, filter_already_seen=true, categories=None, exclude=None,
+                        out_of_stock=None, min_price=None, max_price=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn recommend<'py>(
+        &self,
+        py: Python<'py>,
+        user: &Bound<'py, PyAny>,
+        k: Option<&Bound<'py, PyAny>>,
+        filter_already_seen: bool,
+        categories: Option<&Bound<'py, PyAny>>,
+        exclude: Option<&Bound<'py, PyAny>>,
+        out_of_stock: Option<&Bound<'py, PyAny>>,
+        min_price: Option<f32>,
+        max_price: Option<f32>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let f = self.fitted()?;
+        let k = k.map(k_arg).transpose()?.unwrap_or(10);
+        let filter = build_filter(filter_already_seen, categories, exclude, out_of_stock, min_price, max_price)?;
+        if !convert::is_scalar_id(user) {
+            return self.batch(py, &f, user, k, &filter);
+        }
+        let key = convert::key(user, f.user_int, "user")?;
+        let recs = f.model.recommend(&key, k, &filter).map_err(errors::reco)?;
+        convert::results(py, &recs, f.item_int)
+    }
+
+    /// Recommendations for an anonymous session from the items it touched (most recent history).
+    #[pyo3(signature = (items, k=None, *, filter_already_seen=true, categories=None, exclude=None,
+                        out_of_stock=None, min_price=None, max_price=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn recommend_items<'py>(
+        &self,
+        py: Python<'py>,
+        items: &Bound<'py, PyAny>,
+        k: Option<&Bound<'py, PyAny>>,
+        filter_already_seen: bool,
+        categories: Option<&Bound<'py, PyAny>>,
+        exclude: Option<&Bound<'py, PyAny>>,
+        out_of_stock: Option<&Bound<'py, PyAny>>,
+        min_price: Option<f32>,
+        max_price: Option<f32>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let f = self.fitted()?;
+        let k = k.map(k_arg).transpose()?.unwrap_or(10);
+        let filter = build_filter(filter_already_seen, categories, exclude, out_of_stock, min_price, max_price)?;
+        let ids = convert::ids(items, "items")?;
+        let keys: Vec<String> = (0..ids.len()).map(|i| ids.text(i).into_owned()).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let recs = f.model.recommend_for_items(&refs, k, &filter).map_err(errors::reco)?;
+        convert::results(py, &recs, f.item_int)
+    }
+
+    /// The `k` items most similar to `item` as `(ids, scores)`.
+    #[pyo3(signature = (item, k=None))]
+    fn similar_items<'py>(
+        &self,
+        py: Python<'py>,
+        item: &Bound<'py, PyAny>,
+        k: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let f = self.fitted()?;
+        let k = k.map(k_arg).transpose()?.unwrap_or(10);
+        let key = convert::key(item, f.item_int, "item")?;
+        let recs = f.model.similar_items(&key, k).map_err(errors::reco)?;
+        convert::results(py, &recs, f.item_int)
+    }
+
+    /// Why an item was recommended to a user, where the model can say ("because you bought …"); the
+    /// reasons of `recommend(user, k)` in order.
+    #[pyo3(signature = (user, k=None))]
+    fn explain(&self, user: &Bound<'_, PyAny>, k: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Option<String>>> {
+        let f = self.fitted()?;
+        let k = k.map(k_arg).transpose()?.unwrap_or(10);
+        let key = convert::key(user, f.user_int, "user")?;
+        let recs = f.model.recommend(&key, k, &Filter::default()).map_err(errors::reco)?;
+        Ok(recs.into_iter().map(|r| r.reason).collect())
+    }
+
+    /// Evaluates these hyper-parameters on `data` and returns a dict of metrics (hr, ndcg, precision,
+    /// recall, f1, mrr, coverage, users, fit_seconds, eval_seconds). Fits its own copy on the split: the
+    /// model's fitted state is not touched.
+    ///
+    /// `protocol`: `"loo-full"` (held-out last item vs every item), `"loo-sampled"` (vs 99 sampled
+    /// negatives) or `"cold-items"` (`cold_fraction` of the items held out entirely).
+    #[pyo3(signature = (data, protocol="loo-full", k=10, seed=42, split="test", cold_fraction=0.1))]
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyDataset>,
+        protocol: &str,
+        k: usize,
+        seed: u64,
+        split: &str,
+        cold_fraction: f64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let data = &data.get().data;
+        let params = &self.params;
+        let run = if protocol == "cold-items" {
+            py.detach(|| pipeline::run_cold_start(data, params, cold_fraction, k, seed, &|_, _| true))
+        } else {
+            let proto: Protocol = protocol.parse().map_err(errors::reco)?;
+            let target: pipeline::Target = split.parse().map_err(errors::reco)?;
+            py.detach(|| pipeline::run_loo(data, params, proto, k, seed, target, &|_, _| true))
+        }
+        .map_err(errors::reco)?;
+        let m = &run.report.metrics;
+        let d = PyDict::new(py);
+        d.set_item("model", self.params_name())?;
+        d.set_item("protocol", run.report.protocol)?;
+        d.set_item("k", run.report.k)?;
+        for (key, v) in [
+            ("hr", m.hr),
+            ("ndcg", m.ndcg),
+            ("precision", m.precision),
+            ("recall", m.recall),
+            ("f1", m.f1),
+            ("mrr", m.mrr),
+        ] {
+            d.set_item(key, v)?;
+        }
+        d.set_item("coverage", run.report.coverage)?;
+        d.set_item("users", run.report.users_evaluated)?;
+        d.set_item("fit_seconds", run.fit_seconds)?;
+        d.set_item("eval_seconds", run.eval_seconds)?;
+        Ok(d)
+    }
+
+    /// Builds an HNSW index over the item vectors so that `recommend` retrieves candidates instead of
+    /// scoring every item (large catalogues). The GIL is released; the indexed model is swapped in.
+    #[pyo3(signature = (m=None, ef_construction=None, ef_search=None))]
+    fn build_index(
+        &self,
+        py: Python<'_>,
+        m: Option<usize>,
+        ef_construction: Option<usize>,
+        ef_search: Option<usize>,
+    ) -> PyResult<()> {
+        let f = self.fitted()?;
+        let d = AnnParams::default();
+        let params = AnnParams {
+            m: m.unwrap_or(d.m),
+            ef_construction: ef_construction.unwrap_or(d.ef_construction),
+            ef_search: ef_search.unwrap_or(d.ef_search),
+            ..d
+        };
+        let mut model = f.model.clone();
+        py.detach(|| model.build_index(params)).map_err(errors::reco)?;
+        self.set(Fitted { model, user_int: f.user_int, item_int: f.item_int })
+    }
+
+    /// Saves the fitted model to one file (magic, version, checksum; atomic write).
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let f = self.fitted()?;
+        py.detach(|| f.model.save(&path)).map_err(errors::reco)
+    }
+
+    /// Loads a model file written by `save` (or `shopml reco train --out`).
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let model = py.detach(|| TrainedModel::load(&path)).map_err(errors::reco)?;
+        Ok(Self::from_model(model))
+    }
+
+    /// Releases the fitted model; any later call raises `ModelClosedError`.
+    fn close(&self) -> PyResult<()> {
+        *self.state.write().map_err(|_| invalid("model lock poisoned"))? = State::Closed;
+        Ok(())
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        _t: Option<Bound<'_, PyAny>>,
+        _v: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close()?;
+        Ok(false)
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let me = slf.get();
+        let params = serde_json::to_string(&me.params).map_err(|e| invalid(e.to_string()))?;
+        let restore = py.import("shopml._shopml")?.getattr("_restore_recommender")?;
+        let args = match &*me.state.read().map_err(|_| invalid("model lock poisoned"))? {
+            State::Unfitted => (params, None::<Bound<'py, PyBytes>>, false, false).into_pyobject(py)?,
+            State::Fitted(f) => {
+                let bytes = f.model.to_bytes().map_err(errors::reco)?;
+                (params, Some(PyBytes::new(py, &bytes)), f.user_int, f.item_int).into_pyobject(py)?
+            }
+            State::Closed => return Err(ModelClosedError::new_err("a closed model cannot be pickled")),
+        };
+        Ok((restore, args))
+    }
+
+    /// The model's name (`als`, `bpr`, …).
+    #[getter]
+    fn model(&self) -> &'static str {
+        self.params_name()
+    }
+
+    /// The hyper-parameters (as the model file stores them).
+    #[getter]
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        // `{"model": "als", "params": {...}}` → `{...}`: the model's name is `model`.
+        let json = match serde_json::to_value(&self.params).map_err(|e| invalid(e.to_string()))? {
+            serde_json::Value::Object(mut m) => m.remove("params").unwrap_or_default(),
+            v => v,
+        };
+        py.import("json")?.call_method1("loads", (json.to_string(),))
+    }
+
+    /// Whether the model is fitted (and not closed).
+    #[getter]
+    fn is_fitted(&self) -> bool {
+        self.fitted().is_ok()
+    }
+
+    /// Users of the fitted model (numpy array of their ids).
+    #[getter]
+    fn user_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let f = self.fitted()?;
+        let ids = f.model.users.ids();
+        convert::id_array(py, ids.iter().map(String::as_str), ids.len(), f.user_int)
+    }
+
+    /// Items of the fitted model (numpy array of their ids).
+    #[getter]
+    fn item_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let f = self.fitted()?;
+        let ids = f.model.items.ids();
+        convert::id_array(py, ids.iter().map(String::as_str), ids.len(), f.item_int)
+    }
+
+    fn __repr__(&self) -> String {
+        let state = match self.state.read().as_deref() {
+            Ok(State::Fitted(f)) => format!("fitted, {} users, {} items", f.model.users.len(), f.model.items.len()),
+            Ok(State::Unfitted) => "not fitted".into(),
+            _ => "closed".into(),
+        };
+        format!("Recommender(model={:?}, {state})", self.params_name())
+    }
+}
+
+impl PyRecommender {
+    fn params_name(&self) -> &'static str {
+        self.params.name()
+    }
+}
+
+/// Pickle support: rebuilds a `Recommender` from `__reduce__`'s state.
+#[pyfunction]
+pub fn _restore_recommender(
+    params: &str,
+    model: Option<&Bound<'_, PyBytes>>,
+    user_int: bool,
+    item_int: bool,
+) -> PyResult<PyRecommender> {
+    let params: AnyParams = serde_json::from_str(params).map_err(|e| invalid(format!("pickled parameters: {e}")))?;
+    let state = match model {
+        None => State::Unfitted,
+        Some(b) => {
+            let model =
+                TrainedModel::from_bytes(b.as_bytes(), std::path::Path::new("<pickle>")).map_err(errors::reco)?;
+            State::Fitted(Arc::new(Fitted { model, user_int, item_int }))
+        }
+    };
+    Ok(PyRecommender { params, state: RwLock::new(state) })
+}

@@ -1,0 +1,207 @@
+import json
+import pickle
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import shopml
+from conftest import BASKETS, FIXTURES
+
+
+def test_recommend_returns_numpy_ids_and_scores(fitted):
+    ids, scores = fitted.recommend(100, k=2)
+    assert ids.dtype == np.int64 and scores.dtype == np.float32
+    assert len(ids) == len(scores) == 2
+    assert not set(ids.tolist()) & set(BASKETS[100]), "seen items are filtered by default"
+    assert set(ids.tolist()) <= set(range(6)), "tea shoppers get tea things"
+    assert np.all(np.diff(scores) <= 0), "best first"
+
+
+def test_filters(fitted):
+    ids, _ = fitted.recommend(100, k=12, filter_already_seen=False)
+    assert set(BASKETS[100]) <= set(ids.tolist())
+    ids, _ = fitted.recommend(100, k=12, categories=["garden"])
+    assert ids.size and set(ids.tolist()) <= set(range(6, 12))
+    ids, _ = fitted.recommend(100, k=12, categories="garden", exclude=[6, 7], out_of_stock=[8])
+    assert not {6, 7, 8} & set(ids.tolist())
+    ids, _ = fitted.recommend(100, k=12, filter_already_seen=False, min_price=2.5, max_price=4.5)
+    assert set(ids.tolist()) == {2, 3}
+
+
+def test_batch_recommend_is_2d_and_matches_single_calls(fitted):
+    users = np.array([100, 200, 999])
+    ids, scores = fitted.recommend(users, k=2)
+    assert ids.shape == scores.shape == (3, 2)
+    for row, u in enumerate(users):
+        one, s = fitted.recommend(int(u), k=2)
+        assert ids[row].tolist() == one.tolist()
+        np.testing.assert_allclose(scores[row], s)
+    # Fewer results than k: padded with -1 / NaN.
+    ids, scores = fitted.recommend([100], k=12)
+    assert ids.shape == (1, 12) and (ids[0] == -1).sum() == 4 and np.isnan(scores[0]).sum() == 4
+
+
+def test_similar_items_and_sessions(fitted):
+    ids, scores = fitted.similar_items(0, k=3)
+    assert 0 not in ids.tolist() and set(ids.tolist()) <= set(range(6))
+    ids, _ = fitted.recommend_items([6, 7], k=3)
+    assert set(ids.tolist()) <= set(range(6, 12))
+
+
+def test_unknown_user_gets_popular_items(fitted):
+    ids, _ = fitted.recommend(123456, k=3)
+    assert len(ids) == 3
+
+
+def test_string_ids_round_trip(arrays):
+    users, items = arrays
+    d = shopml.Dataset.from_arrays([f"u{u}" for u in users], [f"i{i}" for i in items])
+    m = shopml.ALS(factors=8, iterations=5).fit(d)
+    ids, scores = m.recommend("u100", k=2)
+    assert ids.dtype == object and all(isinstance(i, str) and i.startswith("i") for i in ids)
+    assert m.user_ids.dtype == object
+
+
+def test_csr_input_matches_arrays(arrays):
+    sparse = pytest.importorskip("scipy.sparse")
+    users, items = arrays
+    m = sparse.csr_matrix((np.ones(len(users), dtype=np.float32), (users - 0, items)), shape=(203, 12))
+    a = shopml.ItemKNN().fit(m)
+    b = shopml.ItemKNN().fit(shopml.Dataset.from_arrays(users, items))
+    for u in BASKETS:
+        assert a.recommend(u, k=5)[0].tolist() == b.recommend(u, k=5)[0].tolist()
+
+
+def test_pandas_frame(arrays):
+    pd = pytest.importorskip("pandas")
+    users, items = arrays
+    df = pd.DataFrame({"customer": users, "product": items, "qty": np.ones(len(users))})
+    d = shopml.Dataset.from_frame(df, user="customer", item="product", weight="qty")
+    assert len(d) == len(users) and d.n_users == 6
+    with pytest.raises(shopml.InvalidInputError, match="no column `user`"):
+        shopml.Dataset.from_frame(df)
+
+
+def test_polars_frame(arrays):
+    pl = pytest.importorskip("polars")
+    users, items = arrays
+    d = shopml.Dataset.from_frame(pl.DataFrame({"user": users, "item": items}))
+    assert len(d) == len(users)
+
+
+def test_save_load_and_pickle_give_identical_scores(fitted, tmp_path):
+    path = tmp_path / "m.shopml"
+    fitted.save(path)
+    back = shopml.Recommender.load(path)
+    clone = pickle.loads(pickle.dumps(fitted))
+    for u in BASKETS:
+        want = fitted.recommend(u, k=5)
+        for m in (back, clone):
+            got = m.recommend(u, k=5)
+            assert got[0].tolist() == want[0].tolist()
+            np.testing.assert_array_equal(got[1], want[1])
+    unfitted = pickle.loads(pickle.dumps(shopml.ALS(factors=8)))
+    assert not unfitted.is_fitted and unfitted.params["factors"] == 8
+
+
+def test_committed_model_file_gives_the_rust_lists():
+    """Parity: the lists reco-core's own test checks for the committed model files (Rust side:
+    `reco-core/tests/serving.rs::parity_lists_match_the_committed_file`)."""
+    expected = json.loads((FIXTURES / "parity-top10.json").read_text())
+    for name, users in expected.items():
+        m = shopml.Recommender.load(FIXTURES / f"shop-{name}-v1.shopml")
+        for user, want in users.items():
+            ids, scores = m.recommend(user, k=10)
+            assert ids.tolist() == [i for i, _ in want], (name, user)
+            np.testing.assert_allclose(scores, [s for _, s in want], rtol=1e-6)
+
+
+def test_evaluate_returns_metrics(dataset):
+    r = shopml.ItemKNN().evaluate(dataset, protocol="loo-full", k=5)
+    assert set(r) >= {"hr", "ndcg", "precision", "recall", "f1", "mrr", "coverage", "users", "fit_seconds"}
+    assert 0.0 <= r["ndcg"] <= r["hr"] <= 1.0 and r["users"] == 6
+    cold = shopml.Content().evaluate(dataset, protocol="cold-items", k=5, cold_fraction=0.2)
+    assert cold["protocol"] == "cold-items"
+
+
+def test_models_fit_with_keyword_parameters(dataset):
+    for m in [
+        shopml.Popularity(),
+        shopml.ALS(factors=8, iterations=3),
+        shopml.BPR(factors=8, epochs=3),
+        shopml.GMF(factors=8, epochs=2),
+        shopml.NeuMF(factors=8, tower=[16, 8], epochs=2, pretrain=False),
+        shopml.Content(),
+        shopml.Hybrid(weight=0.5, factors=8),
+    ]:
+        ids, _ = m.fit(dataset).recommend(100, k=2)
+        assert len(ids) == 2, m
+
+
+def test_progress_callback_and_interrupt(dataset):
+    steps = []
+    shopml.ALS(factors=4, iterations=3).fit(dataset, show_progress=lambda d, t: steps.append((d, t)))
+    assert steps == [(1, 3), (2, 3), (3, 3)]
+
+    def stop(done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+    m = shopml.ALS(factors=4, iterations=50)
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(dataset, show_progress=stop)
+    assert not m.is_fitted, "an interrupted fit leaves the model as it was"
+
+
+def big():
+    rng = np.random.default_rng(7)
+    return shopml.Dataset.from_arrays(rng.integers(0, 3000, 60_000), rng.integers(0, 2000, 60_000))
+
+
+def test_ctrl_c_interrupts_a_long_fit():
+    import _thread
+
+    dataset = big()
+    m = shopml.ALS(factors=64, iterations=1000)
+    threading.Timer(0.3, _thread.interrupt_main).start()
+    t = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(dataset)
+    assert time.perf_counter() - t < 10
+    assert not m.is_fitted
+
+
+def test_fit_releases_the_gil():
+    dataset = big()
+    m = shopml.ALS(factors=32, iterations=20)
+    done = threading.Event()
+    ticks = 0
+
+    def fit():
+        m.fit(dataset)
+        done.set()
+
+    th = threading.Thread(target=fit)
+    th.start()
+    while not done.is_set():
+        ticks += 1
+        time.sleep(0.001)
+    th.join()
+    assert ticks > 10, "the main thread ran while the fit did"
+
+
+def test_build_index_keeps_serving(dataset):
+    m = shopml.ALS(factors=8, iterations=5).fit(dataset)
+    exact = m.recommend(100, k=3)[0].tolist()
+    m.build_index(m=8, ef_construction=50, ef_search=50)
+    assert m.recommend(100, k=3)[0].tolist() == exact
+
+
+def test_shipped_online_retail(tmp_path):
+    from conftest import DATASETS
+
+    d = shopml.Dataset.load(DATASETS / "online-retail" / "online_retail.csv.gz")
+    m = shopml.ALS().fit(d)
+    ids, scores = m.recommend(17850, k=10)
+    assert len(ids) == 10 and ids.dtype == object  # stock codes such as 85123A are text

@@ -1,0 +1,36 @@
+//! Where the repository's shipped data lives, for every surface (CLI, Python, Node, shop).
+
+use std::path::{Path, PathBuf};
+
+/// A file every shipped `datasets/` folder has.
+const MARKER: &str = "online-retail/online_retail.csv.gz";
+
+fn is_datasets(d: &Path) -> bool {
+    d.join(MARKER).is_file()
+}
+
+/// The shipped `datasets/` folder: `given` if it is one, else `$SHOPML_DATASETS`, else a `datasets/`
+/// beside the working directory or one of its parents, else the one of the source tree this was built
+/// from. The error says what was tried.
+pub fn datasets_dir(given: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(d) = given {
+        return match is_datasets(d) {
+            true => Ok(d.to_path_buf()),
+            false => Err(format!("{}: not shopml's datasets folder (no {MARKER})", d.display())),
+        };
+    }
+    if let Some(d) = std::env::var_os("SHOPML_DATASETS").map(PathBuf::from) {
+        return match is_datasets(&d) {
+            true => Ok(d),
+            false => Err(format!("$SHOPML_DATASETS={}: not shopml's datasets folder (no {MARKER})", d.display())),
+        };
+    }
+    let cwd = std::env::current_dir().ok();
+    let from_cwd = cwd.iter().flat_map(|c| c.ancestors()).map(|a| a.join("datasets"));
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets");
+    from_cwd.chain(std::iter::once(built)).find(|d| is_datasets(d)).ok_or_else(|| {
+        "no shopml datasets/ folder found from the working directory upwards: run from the repository, \
+         pass its path, or set SHOPML_DATASETS"
+            .to_string()
+    })
+}
