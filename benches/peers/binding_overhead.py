@@ -11,7 +11,7 @@ same engine code — by default the dev builds the tests use (engines and bindin
     (cd py-bindings && maturin develop)      # in the Python env (scripts/python-env)
     (cd node-bindings && npm run build)
 
-usage: python benches/peers/binding_overhead.py [--calls 100000] [--profile debug|release]
+usage: python benches/peers/binding_overhead.py [--calls 100000] [--profile debug|release] [--fixture-only]
 """
 import argparse
 import json
@@ -54,15 +54,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=100_000)
     ap.add_argument("--profile", default="debug", choices=["debug", "release"])
+    ap.add_argument("--fixture-only", action="store_true", help="skip the Online Retail model")
     a = ap.parse_args()
     rust_bin = TARGET / a.profile / "call_cost"
-    tmp = pathlib.Path(tempfile.mkdtemp())
-    retail = shopml.ALS().fit(shopml.Dataset.load(ROOT / "datasets/online-retail/online_retail.csv.gz"))
-    retail.save(tmp / "retail-als.shopml")
-    cases = [
-        ("fixture ALS (12 items)", ROOT / "reco-core/tests/fixtures/shop-als-v1.shopml"),
-        ("Online Retail ALS (3.7k items)", tmp / "retail-als.shopml"),
-    ]
+    cases = [("fixture ALS (12 items)", ROOT / "reco-core/tests/fixtures/shop-als-v1.shopml")]
+    if not a.fixture_only:
+        tmp = pathlib.Path(tempfile.mkdtemp())
+        retail = shopml.ALS().fit(shopml.Dataset.load(ROOT / "datasets/online-retail/online_retail.csv.gz"))
+        retail.save(tmp / "retail-als.shopml")
+        cases.append(("Online Retail ALS (3.7k items)", tmp / "retail-als.shopml"))
     rows = []
     for name, path in cases:
         model = shopml.Recommender.load(path)

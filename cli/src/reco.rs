@@ -174,12 +174,12 @@ fn load_data(a: &DataArgs) -> Result<Dataset> {
 }
 
 fn params(m: &ModelArgs) -> Result<AnyParams> {
-    let mut p = AnyParams::new(&m.model)?;
+    let mut pairs = Vec::new();
     for kv in &m.params {
         let Some((k, v)) = kv.split_once('=') else { bail!("--param `{kv}`: expected KEY=VALUE") };
-        p = p.set(k.trim(), v)?;
+        pairs.push((k, v));
     }
-    Ok(p)
+    Ok(AnyParams::with_params(&m.model, &pairs)?)
 }
 
 fn eval(a: EvalArgs) -> Result<()> {

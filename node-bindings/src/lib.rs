@@ -5,7 +5,8 @@
 //! `Promise` in JS); serving calls (`recommend`, `similarItems`, `reply`) are synchronous. Every error is
 //! a JS `Error` whose `code` is napi's status (`InvalidArg` for bad input, `GenericFailure` otherwise)
 //! and whose message starts with shopml's error kind (`InvalidInput:`, `UnknownId:`, `FileFormat:`,
-//! `NotFitted:`, `Closed:`, `Io:`, `Training:`). Every method catches panics (`catch_unwind`).
+//! `NotFitted:`, `Closed:`, `Io:`, `Training:`, `Internal:`). Every method catches panics
+//! (`catch_unwind`), and so does the worker-thread part of every task (`guarded`).
 
 use chatbot_core::intent::{Classifier, FastIntent};
 use napi::bindgen_prelude::*;
@@ -65,6 +66,19 @@ fn id_text(v: &Either<String, f64>, what: &str) -> Result<String> {
         }
         Either::B(n) => Err(invalid(format!("{what}: {n} is not a non-negative integer id"))),
     }
+}
+
+/// Runs a task's work catching panics: `catch_unwind` on the `#[napi]` method covers only building the
+/// task, not `compute` on the worker thread, and a panic there would abort Node.
+fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(failure("Internal", format!("shopml panicked: {msg}")))
+    })
 }
 
 fn k_arg(k: Option<f64>) -> Result<usize> {
@@ -170,20 +184,19 @@ pub struct Metrics {
 
 fn params(options: &Option<TrainOptions>) -> Result<AnyParams> {
     let name = options.as_ref().and_then(|o| o.model.as_deref()).unwrap_or("als");
-    let mut p = AnyParams::new(name).map_err(reco_err)?;
+    let mut pairs: Vec<(&str, String)> = Vec::new();
     if let Some(map) = options.as_ref().and_then(|o| o.params.as_ref()) {
-        let mut keys: Vec<&String> = map.keys().collect();
-        keys.sort_by_key(|k| (k.as_str() != "cf", k.as_str().to_string())); // hybrid: `cf` first
-        for key in keys {
-            let text = match &map[key] {
+        for (key, value) in map {
+            let text = match value {
                 Either3::A(s) => s.clone(),
                 Either3::B(n) => n.to_string(),
                 Either3::C(b) => b.to_string(),
             };
-            p = p.set(key, &text).map_err(reco_err)?;
+            pairs.push((key.as_str(), text));
         }
+        pairs.sort(); // HashMap order is random; `with_params` puts a hybrid's `cf` first
     }
-    Ok(p)
+    AnyParams::with_params(name, &pairs).map_err(reco_err)
 }
 
 fn dataset(data: &Interactions, items: Option<&Vec<ItemInfo>>) -> Result<Dataset> {
@@ -276,8 +289,10 @@ impl Task for TrainTask {
     type JsValue = Recommender;
 
     fn compute(&mut self) -> Result<TrainedModel> {
-        let (data, params) = self.0.prepare()?;
-        TrainedModel::fit(&data, &params, &|_, _| true).map_err(reco_err)
+        guarded(|| {
+            let (data, params) = self.0.prepare()?;
+            TrainedModel::fit(&data, &params, &|_, _| true).map_err(reco_err)
+        })
     }
 
     fn resolve(&mut self, _env: Env, model: TrainedModel) -> Result<Recommender> {
@@ -297,13 +312,15 @@ impl Task for EvalTask {
     type JsValue = Metrics;
 
     fn compute(&mut self) -> Result<pipeline::LooRun> {
-        let (k, protocol) = (k_arg(self.k)?, self.protocol.clone());
-        let (data, params) = self.job.prepare()?;
-        if protocol == "cold-items" {
-            return pipeline::run_cold_start(&data, &params, 0.1, k, 42, &|_, _| true).map_err(reco_err);
-        }
-        let proto: Protocol = protocol.parse().map_err(reco_err)?;
-        pipeline::run_loo(&data, &params, proto, k, 42, pipeline::Target::Test, &|_, _| true).map_err(reco_err)
+        guarded(|| {
+            let (k, protocol) = (k_arg(self.k)?, self.protocol.clone());
+            let (data, params) = self.job.prepare()?;
+            if protocol == "cold-items" {
+                return pipeline::run_cold_start(&data, &params, 0.1, k, 42, &|_, _| true).map_err(reco_err);
+            }
+            let proto: Protocol = protocol.parse().map_err(reco_err)?;
+            pipeline::run_loo(&data, &params, proto, k, 42, pipeline::Target::Test, &|_, _| true).map_err(reco_err)
+        })
     }
 
     fn resolve(&mut self, _env: Env, run: pipeline::LooRun) -> Result<Metrics> {
@@ -456,6 +473,16 @@ impl Task for AssistantTask {
     type JsValue = Assistant;
 
     fn compute(&mut self) -> Result<Self::Output> {
+        guarded(|| self.build())
+    }
+
+    fn resolve(&mut self, _env: Env, bot: Self::Output) -> Result<Assistant> {
+        Ok(Assistant { bot })
+    }
+}
+
+impl AssistantTask {
+    fn build(&self) -> Result<chatbot_core::dialogue::Assistant<FastIntent>> {
         let dir = storefront::shipped::datasets_dir(self.datasets.as_deref()).map_err(invalid)?;
         let clf = match &self.model {
             Some(p) => Classifier::<FastIntent>::load(p).map_err(chat_err)?,
@@ -466,10 +493,6 @@ impl Task for AssistantTask {
             .map_err(|e| failure("Io", format!("{}: {e}", path.display())))?;
         let config = chatbot_core::dialogue::BotConfig::default();
         chatbot_core::dialogue::Assistant::new(clf, storefront::Store::from_one(store), config).map_err(chat_err)
-    }
-
-    fn resolve(&mut self, _env: Env, bot: Self::Output) -> Result<Assistant> {
-        Ok(Assistant { bot })
     }
 }
 

@@ -186,20 +186,17 @@ pub fn check_len(got: usize, want: usize, what: &str) -> PyResult<()> {
     Ok(())
 }
 
-/// One id (user or item) given by the caller, as the core's text id. `int_ids` says which kind the
-/// model was fitted with; the other kind is rejected (a silent mismatch would look up nothing).
-pub fn key(obj: &Bound<'_, PyAny>, int_ids: bool, what: &str) -> PyResult<String> {
+/// One id (user or item) given by the caller, as the core's text id: a str as it is, a non-negative
+/// int as its decimal text. Either kind is accepted whatever kind the model was fitted with (a model
+/// loaded from a file only guesses its kind: `"17850"` and `17850` name the same customer).
+pub fn key(obj: &Bound<'_, PyAny>, _int_ids: bool, what: &str) -> PyResult<String> {
     if let Ok(s) = obj.cast::<PyString>() {
-        if int_ids {
-            return Err(invalid(format!("{what} {}: this model's {what} ids are ints, got a str", s.repr()?)));
-        }
         return Ok(s.to_str()?.to_owned());
     }
     if obj.is_instance_of::<PyBool>() {
         return Err(invalid(format!("{what}: got a bool, expected an id")));
     }
     match obj.extract::<i64>() {
-        Ok(v) if !int_ids => Err(invalid(format!("{what} {v}: this model's {what} ids are str, got an int"))),
         Ok(v) if v < 0 => Err(invalid(format!("{what} {v}: ids must be ≥ 0"))),
         Ok(v) => Ok(v.to_string()),
         Err(_) if obj.is_none() => Err(invalid(format!("{what}: got None, expected an id"))),

@@ -21,6 +21,11 @@ pub fn invalid(msg: impl Into<String>) -> PyErr {
 }
 
 fn os_error(path: &std::path::Path, e: &std::io::Error) -> PyErr {
+    // Bad contents reported by a reader (corrupt gzip, invalid UTF-8) are a file-format problem.
+    let bad_contents = matches!(e.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof);
+    if bad_contents || e.raw_os_error().is_none() {
+        return FileFormatError::new_err(format!("{}: {e}", path.display()));
+    }
     // OSError(errno, strerror, filename) picks the subclass (FileNotFoundError, PermissionError ...).
     let errno = e.raw_os_error().unwrap_or(0);
     let reason = e.to_string();

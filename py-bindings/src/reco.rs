@@ -93,9 +93,11 @@ impl PyDataset {
     #[staticmethod]
     fn from_csr(py: Python<'_>, matrix: &Bound<'_, PyAny>) -> PyResult<Self> {
         let m = match matrix.getattr("tocsr") {
-            Ok(f) => f.call0()?,
+            Ok(f) => f.call0()?.call_method0("copy")?,
             Err(_) => return Err(invalid("matrix: expected a scipy.sparse matrix (users × items)")),
         };
+        // Explicitly stored zeros are "no interaction", as in `implicit`.
+        m.call_method0("eliminate_zeros")?;
         let indptr = convert::ids(&m.getattr("indptr")?, "matrix.indptr")?;
         let indices = convert::ids(&m.getattr("indices")?, "matrix.indices")?;
         let (Ids::Int(indptr), Ids::Int(indices)) = (indptr, indices) else {
@@ -171,7 +173,7 @@ impl PyDataset {
         texts: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let ids = convert::ids(items, "items")?;
-        if !self.data.interactions.is_empty() && ids.len() > 0 && ids.is_int() != self.item_int {
+        if !self.data.items.is_empty() && ids.len() > 0 && ids.is_int() != self.item_int {
             return Err(invalid(format!(
                 "items: this dataset's item ids are {}",
                 if self.item_int { "ints" } else { "str" }
@@ -263,6 +265,39 @@ pub struct Fitted {
     pub model: TrainedModel,
     pub user_int: bool,
     pub item_int: bool,
+    /// Every item id as a Python str, made on first use (str-id models): results then hand out
+    /// references instead of making a str per result (part of the per-call overhead budget).
+    item_strs: std::sync::OnceLock<Vec<Py<PyAny>>>,
+}
+
+impl Fitted {
+    fn new(model: TrainedModel, user_int: bool, item_int: bool) -> Self {
+        Fitted { model, user_int, item_int, item_strs: std::sync::OnceLock::new() }
+    }
+
+    /// `(ids, scores)` numpy arrays of one result list.
+    fn results<'py>(
+        &self,
+        py: Python<'py>,
+        recs: &[Recommendation],
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        if self.item_int {
+            return convert::results(py, recs, true);
+        }
+        let strs = self
+            .item_strs
+            .get_or_init(|| self.model.items.ids().iter().map(|s| PyString::new(py, s).into_any().unbind()).collect());
+        let ids: numpy::ndarray::Array1<Py<PyAny>> = recs
+            .iter()
+            .map(|r| match self.model.items.get(&r.item) {
+                Some(i) => strs[i as usize].clone_ref(py),
+                None => PyString::new(py, &r.item).into_any().unbind(),
+            })
+            .collect();
+        let ids = PyArray1::<Py<PyAny>>::from_owned_object_array(py, ids).into_any();
+        let scores = PyArray1::from_vec(py, recs.iter().map(|r| r.score).collect()).into_any();
+        Ok((ids, scores))
+    }
 }
 
 enum State {
@@ -306,6 +341,9 @@ fn repr(v: &Bound<'_, PyAny>) -> String {
 }
 
 fn k_arg(k: &Bound<'_, PyAny>) -> PyResult<usize> {
+    if k.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(invalid("k: expected a positive int, got a bool"));
+    }
     match k.extract::<i64>() {
         Ok(v) if v >= 1 && !k.is_instance_of::<pyo3::types::PyBool>() => Ok(usize::try_from(v).unwrap_or(usize::MAX)),
         Ok(v) => Err(invalid(format!("k: must be at least 1, got {v}"))),
@@ -425,7 +463,7 @@ impl PyRecommender {
         let item_int = convert::all_int(model.items.ids());
         PyRecommender {
             params: model.params.clone(),
-            state: RwLock::new(State::Fitted(Arc::new(Fitted { model, user_int, item_int }))),
+            state: RwLock::new(State::Fitted(Arc::new(Fitted::new(model, user_int, item_int)))),
         }
     }
 
@@ -438,12 +476,6 @@ impl PyRecommender {
         filter: &Filter,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let ids = convert::ids(users, "users")?;
-        if ids.len() > 0 && ids.is_int() != f.user_int {
-            return Err(invalid(format!(
-                "users: this model's user ids are {}",
-                if f.user_int { "ints" } else { "str" }
-            )));
-        }
         let keys: Vec<String> = (0..ids.len()).map(|i| ids.text(i).into_owned()).collect();
         let width = k.min(f.model.items.len());
         let lists = py.detach(|| f.model.recommend_many(&keys, k, filter));
@@ -469,24 +501,25 @@ impl PyRecommender {
     #[new]
     #[pyo3(signature = (model="als", **params))]
     fn new(model: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        let mut p = AnyParams::new(model).map_err(errors::reco)?;
-        if let Some(params) = params {
-            for (k, v) in params.iter() {
-                let key: String = k.extract()?;
-                if v.is_none() {
-                    continue; // None: keep the default
-                }
-                p = p.set(&key, &param_text(&key, &v)?).map_err(errors::reco)?;
+        let mut pairs = Vec::new();
+        for (k, v) in params.iter().flat_map(|p| p.iter()) {
+            let key: String = k.extract()?;
+            if !v.is_none() {
+                // None: keep the default
+                pairs.push((param_text(&key, &v)?, key));
             }
         }
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(v, k)| (k.as_str(), v.as_str())).collect();
+        let p = AnyParams::with_params(model, &pairs).map_err(errors::reco)?;
         Ok(PyRecommender { params: p, state: RwLock::new(State::Unfitted) })
     }
 
     /// Fits on `data` (a `Dataset`, or a users × items scipy.sparse matrix) and returns `self`.
     ///
     /// `show_progress`: `True` prints `model: step/total` to stderr; a callable gets `(done, total)`.
-    /// The GIL is released while fitting; Ctrl-C stops the fit after the current iteration and raises
-    /// `KeyboardInterrupt`, leaving the model as it was.
+    /// The GIL is released while fitting. Ctrl-C stops an ALS, BPR or NCF fit after the current
+    /// iteration and raises `KeyboardInterrupt`, leaving the model as it was; the other models fit in
+    /// one step (seconds) and are interrupted once it ends.
     #[pyo3(signature = (data, show_progress=None))]
     fn fit<'py>(
         slf: &Bound<'py, Self>,
@@ -511,15 +544,16 @@ impl PyRecommender {
         let model = py
             .detach(|| TrainedModel::fit(&ds.data, &me.params, &|d, t| progress.step(d, t)))
             .map_err(|e| progress.error(e))?;
-        me.set(Fitted { model, user_int: ds.user_int, item_int: ds.item_int })?;
+        me.set(Fitted::new(model, ds.user_int, ds.item_int))?;
         Ok(slf.clone())
     }
 
     /// The `k` best items for `user` as `(ids, scores)` numpy arrays, best first.
     ///
-    /// `user` may also be a list/array of users: then both arrays are 2-D (one row per user; rows with
-    /// fewer than `k` results are padded with id -1 / "" and score NaN) and users are served in parallel
-    /// with the GIL released. A user the model never saw gets popular items. Filters:
+    /// `user` may also be a list/array of users: then both arrays are 2-D, one row per user and
+    /// `min(k, number of items)` columns (shorter rows padded with id -1 / "" and score NaN), and users
+    /// are served in parallel with the GIL released. Ids may be given as int or str whatever the model's
+    /// kind (a loaded model only guesses it). A user the model never saw gets popular items. Filters:
     /// `filter_already_seen` (items the user interacted with), `categories` (keep only these),
     /// `exclude` and `out_of_stock` (item ids to leave out), `min_price` / `max_price`.
     #[pyo3(signature = (user, k=None, *, filter_already_seen=true, categories=None, exclude=None,
@@ -545,7 +579,7 @@ impl PyRecommender {
         }
         let key = convert::key(user, f.user_int, "user")?;
         let recs = f.model.recommend(&key, k, &filter).map_err(errors::reco)?;
-        convert::results(py, &recs, f.item_int)
+        f.results(py, &recs)
     }
 
     /// Recommendations for an anonymous session from the items it touched (most recent history).
@@ -571,7 +605,7 @@ impl PyRecommender {
         let keys: Vec<String> = (0..ids.len()).map(|i| ids.text(i).into_owned()).collect();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         let recs = f.model.recommend_for_items(&refs, k, &filter).map_err(errors::reco)?;
-        convert::results(py, &recs, f.item_int)
+        f.results(py, &recs)
     }
 
     /// The `k` items most similar to `item` as `(ids, scores)`.
@@ -586,7 +620,7 @@ impl PyRecommender {
         let k = k.map(k_arg).transpose()?.unwrap_or(10);
         let key = convert::key(item, f.item_int, "item")?;
         let recs = f.model.similar_items(&key, k).map_err(errors::reco)?;
-        convert::results(py, &recs, f.item_int)
+        f.results(py, &recs)
     }
 
     /// Why an item was recommended to a user, where the model can say ("because you bought …"); the
@@ -606,28 +640,32 @@ impl PyRecommender {
     ///
     /// `protocol`: `"loo-full"` (held-out last item vs every item), `"loo-sampled"` (vs 99 sampled
     /// negatives) or `"cold-items"` (`cold_fraction` of the items held out entirely).
-    #[pyo3(signature = (data, protocol="loo-full", k=10, seed=42, split="test", cold_fraction=0.1))]
+    #[pyo3(signature = (data, protocol="loo-full", k=None, seed=42, split="test", cold_fraction=0.1))]
     #[allow(clippy::too_many_arguments)]
     fn evaluate<'py>(
         &self,
         py: Python<'py>,
         data: &Bound<'py, PyDataset>,
         protocol: &str,
-        k: usize,
+        k: Option<&Bound<'py, PyAny>>,
         seed: u64,
         split: &str,
         cold_fraction: f64,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let k = k.map(k_arg).transpose()?.unwrap_or(10);
         let data = &data.get().data;
         let params = &self.params;
+        // Ctrl-C is checked between training iterations, as in `fit`.
+        let progress = FitProgress::new(String::new(), None)?;
+        let step = |d, t| progress.step(d, t);
         let run = if protocol == "cold-items" {
-            py.detach(|| pipeline::run_cold_start(data, params, cold_fraction, k, seed, &|_, _| true))
+            py.detach(|| pipeline::run_cold_start(data, params, cold_fraction, k, seed, &step))
         } else {
             let proto: Protocol = protocol.parse().map_err(errors::reco)?;
             let target: pipeline::Target = split.parse().map_err(errors::reco)?;
-            py.detach(|| pipeline::run_loo(data, params, proto, k, seed, target, &|_, _| true))
+            py.detach(|| pipeline::run_loo(data, params, proto, k, seed, target, &step))
         }
-        .map_err(errors::reco)?;
+        .map_err(|e| progress.error(e))?;
         let m = &run.report.metrics;
         let d = PyDict::new(py);
         d.set_item("model", self.params_name())?;
@@ -670,7 +708,7 @@ impl PyRecommender {
         };
         let mut model = f.model.clone();
         py.detach(|| model.build_index(params)).map_err(errors::reco)?;
-        self.set(Fitted { model, user_int: f.user_int, item_int: f.item_int })
+        self.set(Fitted::new(model, f.user_int, f.item_int))
     }
 
     /// Saves the fitted model to one file (magic, version, checksum; atomic write).
@@ -791,7 +829,7 @@ pub fn _restore_recommender(
         Some(b) => {
             let model =
                 TrainedModel::from_bytes(b.as_bytes(), std::path::Path::new("<pickle>")).map_err(errors::reco)?;
-            State::Fitted(Arc::new(Fitted { model, user_int, item_int }))
+            State::Fitted(Arc::new(Fitted::new(model, user_int, item_int)))
         }
     };
     Ok(PyRecommender { params, state: RwLock::new(state) })

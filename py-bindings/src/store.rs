@@ -6,7 +6,8 @@
 //! `change_address(customer, id, address) -> dict`, `recommend(customer, k) -> list[dict]`,
 //! `policy(topic) -> str | None`. Products are dicts `{id, name, price, category?, stock?}`, orders
 //! `{id, status, lines?: [(product_id, qty)], total?, placed?, ship_to?}`. Raising `LookupError`
-//! (e.g. `KeyError`) means "no such order", `PermissionError` "not allowed in this status",
+//! (e.g. `KeyError`) means "no such order", `PermissionError` "not allowed in this status" (the status
+//! is read back with `order`),
 //! `ValueError` "invalid request"; anything else "store unavailable". A Python exception never escapes
 //! into the chatbot as a crash: it becomes the store error the dialogue already handles.
 
@@ -70,8 +71,8 @@ fn store_error(py: Python<'_>, e: &PyErr, what: &str) -> StoreError {
     if e.is_instance_of::<PyLookupError>(py) {
         StoreError::NotFound(what.to_string())
     } else if e.is_instance_of::<PyPermissionError>(py) {
-        // The dialogue words this with the order's status; the Python store says why in `msg`.
-        StoreError::NotAllowed { order: what.to_string(), status: OrderStatus::Shipped, reason: msg }
+        // The status is a placeholder: `with_status` puts in the order's real one.
+        StoreError::NotAllowed { order: what.to_string(), status: OrderStatus::Created, reason: msg }
     } else if e.is_instance_of::<PyValueError>(py) {
         StoreError::Invalid(msg)
     } else {
@@ -141,6 +142,20 @@ fn order(d: &Bound<'_, PyAny>) -> PyResult<Order> {
     })
 }
 
+impl PyStore {
+    /// A refusal (`PermissionError`) with the order's real status, which the dialogue tells the
+    /// customer; without one the refusal is reported as the store failing.
+    fn with_status(&self, customer: &str, r: Result<Order>) -> Result<Order> {
+        match r {
+            Err(StoreError::NotAllowed { order, reason, .. }) => match Orders::order(self, customer, &order) {
+                Ok(o) => Err(StoreError::NotAllowed { order, status: o.status, reason }),
+                Err(_) => Err(StoreError::Unavailable(reason)),
+            },
+            other => other,
+        }
+    }
+}
+
 fn no_orders() -> StoreError {
     StoreError::Unavailable("this store has no order methods".into())
 }
@@ -175,11 +190,13 @@ impl Orders for PyStore {
     }
 
     fn cancel(&self, customer: &str, id: &str) -> Result<Order> {
-        self.call("cancel", (customer, id), id, order)?.ok_or_else(no_orders)
+        let r = self.call("cancel", (customer, id), id, order).and_then(|o| o.ok_or_else(no_orders));
+        self.with_status(customer, r)
     }
 
     fn change_address(&self, customer: &str, id: &str, address: &str) -> Result<Order> {
-        self.call("change_address", (customer, id, address), id, order)?.ok_or_else(no_orders)
+        let r = self.call("change_address", (customer, id, address), id, order).and_then(|o| o.ok_or_else(no_orders));
+        self.with_status(customer, r)
     }
 }
 

@@ -49,8 +49,8 @@ def test_serving_errors(fitted):
     assert len(ids) == 8
     with pytest.raises(shopml.InvalidInputError, match="None"):
         fitted.recommend(None)
-    with pytest.raises(shopml.InvalidInputError, match="ints"):
-        fitted.recommend("100")
+    with pytest.raises(shopml.InvalidInputError, match="bool"):
+        fitted.recommend(100, k=True)
     with pytest.raises(shopml.InvalidInputError, match="float"):
         fitted.recommend(1.5)
     with pytest.raises(shopml.InvalidInputError, match="≥ 0"):

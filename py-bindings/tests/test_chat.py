@@ -36,7 +36,10 @@ class Shop:
             "p1": {"id": "p1", "name": "WHITE HANGING HEART T-LIGHT HOLDER", "price": 2.95, "stock": 10},
             "p2": {"id": "p2", "name": "RED TEA CUP", "price": 1.25, "category": "kitchen", "stock": 3},
         }
-        self.orders = {"alice": {"536365": {"id": "536365", "status": "paid", "lines": [("p1", 2)], "total": 5.9}}}
+        self.orders = {"alice": {
+            "536365": {"id": "536365", "status": "paid", "lines": [("p1", 2)], "total": 5.9},
+            "536366": {"id": "536366", "status": "paid", "lines": [("p2", 1)], "total": 1.25},
+        }}
         self.cancelled = []
 
     def search(self, query, min_price, max_price, limit):
@@ -58,8 +61,8 @@ class Shop:
 
     def cancel(self, customer, id):
         o = self.orders[customer][id]
-        if o["status"] != "paid":
-            raise PermissionError("already shipped")
+        if o["status"] != "paid" or id == "536366":  # 536366: the warehouse has already packed it
+            raise PermissionError("already packed")
         o["status"] = "cancelled"
         self.cancelled.append(id)
         return o
@@ -93,10 +96,10 @@ def test_assistant_over_a_python_store(clf):
     assert r["action"]["kind"] == "confirm_cancel"
     r = bot.reply("c1", "yes", customer_id="alice")
     assert r["action"] == {"kind": "cancelled", "order": "536365"} and shop.cancelled == ["536365"]
-    # The store raises PermissionError now: a reply, not a crash.
-    bot.reply("c1", "cancel order 536365", customer_id="alice")
+    # The store refuses with PermissionError: a reply naming the order's real status, not a crash.
+    bot.reply("c1", "please cancel order 536366", customer_id="alice")
     r = bot.reply("c1", "yes", customer_id="alice")
-    assert r["text"] and r["action"]["kind"] != "cancelled"
+    assert r["action"]["kind"] != "cancelled" and "536366 is paid" in r["text"], r
     r = bot.reply("c2", "do you have a hart shaped t-light holder?")
     assert r["intent"] == "search_product" and "HEART" in r["text"]
 

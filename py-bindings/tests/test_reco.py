@@ -1,5 +1,6 @@
 import json
 import pickle
+import signal
 import threading
 import time
 
@@ -48,6 +49,21 @@ def test_similar_items_and_sessions(fitted):
     assert 0 not in ids.tolist() and set(ids.tolist()) <= set(range(6))
     ids, _ = fitted.recommend_items([6, 7], k=3)
     assert set(ids.tolist()) <= set(range(6, 12))
+
+
+def test_ids_of_either_kind_name_the_same_user(fitted, tmp_path):
+    assert fitted.recommend("100", k=2)[0].tolist() == fitted.recommend(100, k=2)[0].tolist()
+    path = tmp_path / "m.shopml"
+    fitted.save(path)
+    back = shopml.Recommender.load(path)  # the kind is guessed from the ids: all ints here
+    assert back.recommend("100", k=2)[0].tolist() == fitted.recommend(100, k=2)[0].tolist()
+
+
+def test_csr_stored_zeros_are_no_interaction():
+    sparse = pytest.importorskip("scipy.sparse")
+    m = sparse.csr_matrix((np.array([1.0, 0.0, 2.0], dtype=np.float32), ([0, 0, 1], [0, 1, 1])), shape=(2, 2))
+    d = shopml.Dataset.from_csr(m)
+    assert len(d) == 2
 
 
 def test_unknown_user_gets_popular_items(fitted):
@@ -164,31 +180,46 @@ def test_ctrl_c_interrupts_a_long_fit():
 
     dataset = big()
     m = shopml.ALS(factors=64, iterations=1000)
-    threading.Timer(0.3, _thread.interrupt_main).start()
     t = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        m.fit(dataset)
+    # A process started in the background by a non-interactive shell ignores SIGINT, and then Python
+    # (and `interrupt_main`) leave it ignored: install Python's own handler for this test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            timer = threading.Timer(0.3, _thread.interrupt_main)
+            timer.start()
+            try:
+                m.fit(dataset)
+            finally:
+                timer.cancel()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - t < 10
     assert not m.is_fitted
 
 
 def test_fit_releases_the_gil():
     dataset = big()
-    m = shopml.ALS(factors=32, iterations=20)
+    m = shopml.ALS(factors=32, iterations=30)
     done = threading.Event()
+    errors = []
     ticks = 0
 
     def fit():
-        m.fit(dataset)
-        done.set()
+        try:
+            m.fit(dataset)
+        except BaseException as e:  # re-raised below
+            errors.append(e)
+        finally:
+            done.set()
 
     th = threading.Thread(target=fit)
     th.start()
-    while not done.is_set():
+    while not done.wait(0.001):
         ticks += 1
-        time.sleep(0.001)
-    th.join()
-    assert ticks > 10, "the main thread ran while the fit did"
+    th.join(timeout=60)
+    assert not errors, errors
+    assert m.is_fitted and ticks > 10, "the main thread ran while the fit did"
 
 
 def test_build_index_keeps_serving(dataset):

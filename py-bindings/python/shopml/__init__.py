@@ -42,7 +42,7 @@ def ALS(*, factors=None, iterations=None, regularization=None, alpha=None, cg_st
     """Implicit ALS (Hu, Koren & Volinsky 2008) with conjugate-gradient updates, as ``implicit``'s.
 
     Defaults (chosen on validation splits): factors 64, iterations 15, regularization 30, alpha 30
-    (confidence = 1 + alpha · weight), cg_steps 3 (conjugate-gradient steps per update), seed 42.
+    (confidence = 1 + alpha · ln(1 + weight)), cg_steps 3 (conjugate-gradient steps per update), seed 42.
     """
     return Recommender(
         "als", factors=factors, iterations=iterations, regularization=regularization, alpha=alpha,

@@ -1,6 +1,7 @@
 """Type stubs of shopml's native module."""
 
 from os import PathLike
+from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -12,7 +13,7 @@ StrPath = Union[str, PathLike[str]]
 
 __version__: str
 
-def find_datasets(given: Optional[StrPath] = None) -> str: ...
+def find_datasets(given: Optional[StrPath] = None) -> Path: ...
 
 class Dataset:
     @staticmethod
@@ -86,7 +87,7 @@ class Recommender:
         self,
         data: Dataset,
         protocol: str = "loo-full",
-        k: int = 10,
+        k: Optional[int] = None,
         seed: int = 42,
         split: str = "test",
         cold_fraction: float = 0.1,

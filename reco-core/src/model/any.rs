@@ -119,6 +119,18 @@ impl AnyParams {
         }
     }
 
+    /// Model `name` with `(key, value)` hyper-parameters set from text, in an order that cannot lose one:
+    /// a hybrid's `cf` (which resets the CF part to that model's defaults) goes first, whatever the
+    /// caller's order. What the CLI's `--param`s and the bindings' keyword arguments go through.
+    pub fn with_params<K: AsRef<str>, V: AsRef<str>>(name: &str, pairs: &[(K, V)]) -> Result<Self> {
+        let mut p = AnyParams::new(name)?;
+        let (first, rest): (Vec<_>, Vec<_>) = pairs.iter().partition(|(k, _)| k.as_ref().trim() == "cf");
+        for (k, v) in first.into_iter().chain(rest) {
+            p = p.set(k.as_ref().trim(), v.as_ref())?;
+        }
+        Ok(p)
+    }
+
     /// Sets one hyper-parameter from text. Values are validated when fitting.
     pub fn set(self, key: &str, value: &str) -> Result<Self> {
         fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T> {
