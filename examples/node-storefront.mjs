@@ -1,6 +1,6 @@
 // A tiny storefront on plain node:http serving recommendations and chat from the shopml binding.
 //
-//   cd node-bindings && npm ci && npm run build && cd ..
+//   cd node-bindings && npm install && npm run build && cd ..
 //   node examples/node-storefront.mjs            # http://localhost:8080
 //   curl localhost:8080/recommendations/17850
 //   curl -XPOST localhost:8080/chat -d '{"conversation":"c1","customer":"17850","text":"where is my order?"}'
