@@ -189,7 +189,7 @@ pub fn check_len(got: usize, want: usize, what: &str) -> PyResult<()> {
 /// One id (user or item) given by the caller, as the core's text id: a str as it is, a non-negative
 /// int as its decimal text. Either kind is accepted whatever kind the model was fitted with (a model
 /// loaded from a file only guesses its kind: `"17850"` and `17850` name the same customer).
-pub fn key(obj: &Bound<'_, PyAny>, _int_ids: bool, what: &str) -> PyResult<String> {
+pub fn key(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
     if let Ok(s) = obj.cast::<PyString>() {
         return Ok(s.to_str()?.to_owned());
     }

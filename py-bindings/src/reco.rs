@@ -577,7 +577,7 @@ impl PyRecommender {
         if !convert::is_scalar_id(user) {
             return self.batch(py, &f, user, k, &filter);
         }
-        let key = convert::key(user, f.user_int, "user")?;
+        let key = convert::key(user, "user")?;
         let recs = f.model.recommend(&key, k, &filter).map_err(errors::reco)?;
         f.results(py, &recs)
     }
@@ -618,7 +618,7 @@ impl PyRecommender {
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let f = self.fitted()?;
         let k = k.map(k_arg).transpose()?.unwrap_or(10);
-        let key = convert::key(item, f.item_int, "item")?;
+        let key = convert::key(item, "item")?;
         let recs = f.model.similar_items(&key, k).map_err(errors::reco)?;
         f.results(py, &recs)
     }
@@ -629,7 +629,7 @@ impl PyRecommender {
     fn explain(&self, user: &Bound<'_, PyAny>, k: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Option<String>>> {
         let f = self.fitted()?;
         let k = k.map(k_arg).transpose()?.unwrap_or(10);
-        let key = convert::key(user, f.user_int, "user")?;
+        let key = convert::key(user, "user")?;
         let recs = f.model.recommend(&key, k, &Filter::default()).map_err(errors::reco)?;
         Ok(recs.into_iter().map(|r| r.reason).collect())
     }
