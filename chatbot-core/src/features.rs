@@ -114,11 +114,20 @@ impl Featurizer {
         let tokenizer = if params.wordpiece_vocab > 0 {
             let mut tk = Tokenizer::new(WordPiece::default());
             tk.with_pre_tokenizer(Some(Whitespace {}));
+            // tokenizers 0.23 numbers the continuing-subword tokens ("##e") in hash-map order and breaks
+            // merge ties by those numbers, so the learned vocabulary changed from run to run
+            // (huggingface/tokenizers#1794). Registering every "##c" up front, sorted, fixes their ids.
+            let mut chars: Vec<char> = texts.iter().flat_map(|t| t.chars()).filter(|c| !c.is_whitespace()).collect();
+            chars.sort_unstable();
+            chars.dedup();
+            let special = std::iter::once(AddedToken::from("[UNK]", true))
+                .chain(chars.iter().map(|c| AddedToken::from(format!("##{c}"), true)))
+                .collect();
             let mut trainer: tokenizers::models::TrainerWrapper = WordPieceTrainer::builder()
                 .vocab_size(params.wordpiece_vocab)
                 .min_frequency(2)
                 .show_progress(false)
-                .special_tokens(vec![AddedToken::from("[UNK]", true)])
+                .special_tokens(special)
                 .build()
                 .into();
             tk.train(&mut trainer, texts.iter())?;
@@ -341,5 +350,71 @@ mod tests {
         let bad = FeatureParams { char_min: 6, char_max: 3, ..FeatureParams::default() };
         assert!(Featurizer::fit(&["a".to_string()], bad).is_err());
         assert!(Featurizer::fit(&[], FeatureParams::default()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod determinism {
+    use super::*;
+
+    /// Words with many equally frequent character pairs, so BPE merge ties are common.
+    fn texts() -> Vec<String> {
+        let words = [
+            "order",
+            "refund",
+            "cancel",
+            "track",
+            "parcel",
+            "invoice",
+            "address",
+            "delivery",
+            "payment",
+            "account",
+            "password",
+            "shipping",
+            "return",
+            "voucher",
+            "discount",
+            "receipt",
+            "warranty",
+            "exchange",
+            "basket",
+            "checkout",
+            "newsletter",
+            "subscription",
+            "complaint",
+            "feedback",
+            "lantern",
+            "holder",
+            "candle",
+            "mug",
+        ];
+        (0..words.len() * 3)
+            .map(|i| {
+                format!(
+                    "{} {} {}",
+                    words[i % words.len()],
+                    words[(i * 7 + 3) % words.len()],
+                    words[(i * 5 + 1) % words.len()]
+                )
+            })
+            .collect()
+    }
+
+    fn vocab(f: &Featurizer) -> Vec<(String, u32)> {
+        let mut v: Vec<(String, u32)> = f.tokenizer.as_ref().unwrap().get_vocab(false).into_iter().collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn the_wordpiece_vocabulary_does_not_depend_on_hash_order() {
+        let params = FeatureParams { wordpiece_vocab: 120, ..FeatureParams::default() };
+        let first = Featurizer::fit(&texts(), params.clone()).unwrap();
+        for run in 0..8 {
+            let again = Featurizer::fit(&texts(), params.clone()).unwrap();
+            assert_eq!(vocab(&first), vocab(&again), "run {run}");
+            assert_eq!(first.to_parts().unwrap().hashes, again.to_parts().unwrap().hashes, "run {run}");
+        }
     }
 }
