@@ -2,9 +2,14 @@
 //! model (train + oos_train, calibrated on val + oos_val), prints p50/p99 over every test message
 //! classified one at a time, then lets criterion time `classify` over a cycle of test messages.
 //! `SHOPML_DATA` overrides the datasets directory.
+//!
+//! Then a whole assistant turn (`Assistant::reply`: entities with typo-tolerant product matching, intent,
+//! dialogue state, the demo store built from the shipped Online Retail data) over a cycle of customer
+//! messages, each in its own conversation, with the shipped assistant model.
 
 use chatbot_core::data::load_clinc150;
-use chatbot_core::intent::{Classifier, FastIntentParams};
+use chatbot_core::dialogue::{Assistant, BotConfig};
+use chatbot_core::intent::{train_shop_assistant, Classifier, FastIntentParams};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -51,5 +56,55 @@ fn intent(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, intent);
+const MESSAGES: &[&str] = &[
+    "where is my order 536365?",
+    "I want to track my order",
+    "do you have the white hangng hart t-light holder under 5 pounds?",
+    "show me lunch bags between £1 and 2",
+    "a regency cakestnd please",
+    "what do you recommend?",
+    "I need to cancel an order",
+    "how do I get a refund",
+    "what is the capital of peru",
+    "can I talk to a human agent please",
+    "change delivery address for order 536365",
+    "yes",
+];
+
+fn reply(c: &mut Criterion) {
+    let datasets = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets");
+    let clf = train_shop_assistant(&datasets).expect("the shipped training data");
+    let store = storefront::Store::from_one(
+        storefront::MemoryStore::from_online_retail(&datasets.join("online-retail/online_retail.csv.gz"))
+            .expect("the shipped Online Retail data"),
+    );
+    let bot = Assistant::new(clf, store, BotConfig::default()).expect("assistant");
+    let mut us: Vec<f64> = (0..2000)
+        .map(|i| {
+            let s = Instant::now();
+            black_box(bot.reply(&format!("c{i}"), Some("17850"), MESSAGES[i % MESSAGES.len()]).unwrap());
+            s.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    us.sort_by(f64::total_cmp);
+    let n = us.len();
+    println!(
+        "reply, single thread, {n} turns: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        us[n / 2],
+        us[n * 99 / 100],
+        us[n - 1]
+    );
+    let mut g = c.benchmark_group("assistant");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("reply_demo_store", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i += 1;
+            black_box(bot.reply(&format!("c{i}"), Some("17850"), MESSAGES[i % MESSAGES.len()]).unwrap())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, intent, reply);
 criterion_main!(benches);

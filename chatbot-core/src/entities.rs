@@ -4,11 +4,13 @@
 //!
 //! Patterns are `regex`es over the raw text (symbols such as `#`, `@`, `£` matter); product matching works
 //! on normalised words: each message word is matched to the catalog's vocabulary exactly or within a
-//! Damerau–Levenshtein distance of 1 (words of 4–6 letters) or 2 (longer) — `strsim` — after dropping a
-//! plural `s` on both sides, and products are ranked by the IDF mass of their matched words.
+//! distance of 1 (words of 4–6 letters) or 2 (longer) — insertions, deletions, substitutions and swaps of
+//! adjacent letters (optimal string alignment, `rapidfuzz`'s bit-parallel batch comparator) — after
+//! dropping a plural `s` on both sides, and products are ranked by the IDF mass of their matched words.
 
 use crate::text::{normalize, words};
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use rapidfuzz::distance::osa;
 use regex::Regex;
 use std::collections::HashMap;
 
@@ -75,8 +77,10 @@ pub struct Extractor {
     iso_date: Regex,
     dmy_date: Regex,
     catalog: Option<Catalog>,
-    /// Category name → its words as search keys.
-    categories: Vec<(String, Vec<String>)>,
+    /// Category name → its words (indices into `category_words`).
+    categories: Vec<(String, Vec<u32>)>,
+    /// The distinct words of the category names, as search keys.
+    category_words: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -158,6 +162,7 @@ impl Extractor {
             dmy_date: re(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b"),
             catalog: None,
             categories: Vec::new(),
+            category_words: Vec::new(),
         }
     }
 
@@ -168,7 +173,7 @@ impl Extractor {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.categories = categories
+        let named: Vec<(String, Vec<String>)> = categories
             .into_iter()
             .map(|c| {
                 let c: String = c.into();
@@ -182,6 +187,21 @@ impl Extractor {
                         .all(|w| w.len() >= 3 && !STOP.contains(&w.as_str()) && !w.chars().all(|c| c.is_ascii_digit()))
             })
             .collect();
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let (mut categories, mut category_words) = (Vec::new(), Vec::new());
+        for (name, keys) in named {
+            let ids = keys
+                .into_iter()
+                .map(|k| {
+                    *index.entry(k.clone()).or_insert_with(|| {
+                        category_words.push(k);
+                        category_words.len() as u32 - 1
+                    })
+                })
+                .collect();
+            categories.push((name, ids));
+        }
+        (self.categories, self.category_words) = (categories, category_words);
         self
     }
 
@@ -238,6 +258,11 @@ impl Extractor {
 
     /// The entities of `text`; relative dates ("tomorrow", "friday") are resolved from `today`.
     pub fn extract(&self, text: &str, today: NaiveDate) -> Entities {
+        self.extract_normalized(text, &normalize(text), today)
+    }
+
+    /// [`extract`](Self::extract) when the caller already has `norm = normalize(text)`.
+    pub fn extract_normalized(&self, text: &str, norm: &str, today: NaiveDate) -> Entities {
         let text: String = text.chars().take(crate::text::MAX_CHARS).collect();
         let mut e = Entities::default();
         let mut taken: Vec<(usize, usize)> = Vec::new();
@@ -318,16 +343,25 @@ impl Extractor {
                 e.quantities.push(q);
             }
         }
-        let norm = normalize(&text);
-        e.dates.extend(relative_dates(&norm, today));
+        e.dates.extend(relative_dates(norm, today));
         if let Some(cat) = &self.catalog {
-            e.products = cat.find(&norm, 3);
+            e.products = cat.find(norm, 3);
         }
         if !self.categories.is_empty() {
-            let keys: Vec<String> = words(&norm).map(storefront::search_key).collect();
-            let close = |a: &str, b: &str| a == b || (b.len() >= 5 && strsim::damerau_levenshtein(a, b) <= 1);
+            // Which category words the message has: exactly, or (five letters or more) within one edit.
+            let mut named = vec![false; self.category_words.len()];
+            for k in words(norm).map(storefront::search_key) {
+                let pattern = osa::BatchComparator::new(k.chars());
+                let args = osa::Args::default().score_cutoff(1);
+                for (i, w) in self.category_words.iter().enumerate() {
+                    named[i] |= *w == k
+                        || (w.len() >= 5
+                            && w.len().abs_diff(k.len()) <= 1
+                            && pattern.distance_with_args(w.chars(), &args).is_some());
+                }
+            }
             for (name, ws) in &self.categories {
-                if ws.iter().all(|w| keys.iter().any(|k| close(k, w))) {
+                if ws.iter().all(|&w| named[w as usize]) {
                     e.categories.push(name.clone());
                 }
             }
@@ -430,12 +464,15 @@ impl Catalog {
             4..=6 => 1,
             _ => 2,
         };
+        // One pattern, many candidates: rapidfuzz's batch comparator precomputes the bit-parallel
+        // pattern of `w` once and stops a candidate as soon as it exceeds the budget.
+        let pattern = osa::BatchComparator::new(w.chars());
+        let args = osa::Args::default().score_cutoff(budget);
         self.vocab
             .iter()
             .enumerate()
             .filter(|(_, v)| v.len().abs_diff(w.len()) <= budget)
-            .map(|(i, v)| (i, strsim::damerau_levenshtein(w, v)))
-            .filter(|&(_, d)| d <= budget)
+            .filter_map(|(i, v)| pattern.distance_with_args(v.chars(), &args).map(|d| (i, d)))
             .min_by_key(|&(i, d)| (d, std::cmp::Reverse((self.idf[i] * 1000.0) as u32)))
             .map(|(i, _)| i as u32)
     }

@@ -15,8 +15,9 @@ pub struct MemoryStore {
     orders: RwLock<HashMap<String, Vec<Order>>>,
     /// Product indices, best-selling first.
     popular: Vec<usize>,
-    /// Per product: its name's words as search keys, and its rank in `popular` (computed once, not per query).
-    name_keys: Vec<Vec<String>>,
+    /// Search key → the products whose name has it (once per occurrence), and each product's rank in
+    /// `popular` (computed once, not per query).
+    postings: HashMap<String, Vec<u32>>,
     rank: Vec<usize>,
 }
 
@@ -36,10 +37,13 @@ impl MemoryStore {
         let mut popular: Vec<usize> = (0..products.len()).collect();
         let sold = |i: usize| sales.get(&products[i].id).copied().unwrap_or(0.0);
         popular.sort_by(|&a, &b| sold(b).total_cmp(&sold(a)).then(a.cmp(&b)));
-        let name_keys = products.iter().map(|p| words(&p.name).collect()).collect();
+        let mut postings: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, p) in products.iter().enumerate() {
+            words(&p.name).for_each(|w| postings.entry(w).or_default().push(i as u32));
+        }
         let mut rank = vec![0; products.len()];
         popular.iter().enumerate().for_each(|(r, &i)| rank[i] = r);
-        MemoryStore { products, by_id, orders: RwLock::new(by_customer), popular, name_keys, rank }
+        MemoryStore { products, by_id, orders: RwLock::new(by_customer), popular, postings, rank }
     }
 
     /// The demo store from an Online Retail CSV (`.gz` fine): every stock code a product (its latest
@@ -136,16 +140,23 @@ impl MemoryStore {
 
 impl Catalog for MemoryStore {
     fn search(&self, query: &str, price: PriceFilter, limit: usize) -> Result<Vec<Product>> {
-        let q: Vec<String> = words(query).filter(|w| w.len() > 1).collect();
+        let mut q: Vec<String> = words(query).filter(|w| w.len() > 1).collect();
+        q.sort_unstable();
+        q.dedup();
         let ok = |p: &Product| price.min.is_none_or(|m| p.price >= m) && price.max.is_none_or(|m| p.price <= m);
-        let mut hits: Vec<(usize, usize)> = self
-            .products
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| ok(p))
-            .map(|(i, _)| (i, self.name_keys[i].iter().filter(|w| q.contains(w)).count()))
-            .filter(|&(_, n)| n > 0 || q.is_empty())
-            .collect();
+        // (product, how many of its name's words the query has)
+        let mut hits: Vec<(usize, usize)> = if q.is_empty() {
+            (0..self.products.len()).map(|i| (i, 0)).collect()
+        } else {
+            let mut counts: HashMap<u32, usize> = HashMap::new();
+            for w in &q {
+                for &i in self.postings.get(w).map_or(&[][..], Vec::as_slice) {
+                    *counts.entry(i).or_default() += 1;
+                }
+            }
+            counts.into_iter().map(|(i, n)| (i as usize, n)).collect()
+        };
+        hits.retain(|&(i, _)| ok(&self.products[i]));
         hits.sort_by(|a, b| b.1.cmp(&a.1).then(self.rank[a.0].cmp(&self.rank[b.0])));
         Ok(hits.into_iter().take(limit).map(|(i, _)| self.products[i].clone()).collect())
     }

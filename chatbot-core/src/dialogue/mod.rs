@@ -10,7 +10,8 @@ pub use config::{Behaviour, BotConfig, IntentConfig};
 use crate::entities::{Entities, Extractor};
 use crate::error::Result;
 use crate::intent::{Classifier, IntentModel};
-use std::collections::HashMap;
+use lru::LruCache;
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use storefront::{Order, OrderStatus, PriceFilter, Product, Store, StoreError};
@@ -126,7 +127,8 @@ pub struct Assistant<M: IntentModel> {
     extractor: Extractor,
     store: Store,
     config: BotConfig,
-    conversations: Mutex<HashMap<String, Conversation>>,
+    /// Least recently active first out (O(1) eviction at the bound).
+    conversations: Mutex<LruCache<String, Conversation>>,
 }
 
 const YES: &[&str] = &["yes", "y", "yeah", "yep", "sure", "ok", "okay", "confirm", "correct", "do it", "go ahead"];
@@ -139,7 +141,8 @@ impl<M: IntentModel> Assistant<M> {
         let names = store.catalog.names().map_err(backend)?;
         let categories = store.catalog.categories().map_err(backend)?;
         let extractor = Extractor::new().with_catalog(names).with_categories(categories);
-        Ok(Assistant { classifier, extractor, store, config, conversations: Mutex::new(HashMap::new()) })
+        let bound = NonZeroUsize::new(config.max_conversations).unwrap_or(NonZeroUsize::MIN);
+        Ok(Assistant { classifier, extractor, store, config, conversations: Mutex::new(LruCache::new(bound)) })
     }
 
     /// The configuration in use.
@@ -158,9 +161,13 @@ impl<M: IntentModel> Assistant<M> {
     pub fn reply(&self, conversation: &str, customer: Option<&str>, text: &str) -> Result<Reply> {
         let now = Instant::now();
         let pending = self.take_pending(conversation, now);
-        let today = chrono::Local::now().date_naive();
-        let entities = self.extractor.extract(text, today);
-        let mut out = Reply { text: String::new(), intent: None, confidence: 0.0, entities, action: Action::None };
+        let mut out = Reply {
+            text: String::new(),
+            intent: None,
+            confidence: 0.0,
+            entities: Entities::default(),
+            action: Action::None,
+        };
         let norm = crate::text::normalize(text);
         if norm.is_empty() {
             out.text = self.config.render("empty", &[]);
@@ -204,6 +211,9 @@ impl<M: IntentModel> Assistant<M> {
             self.put_pending(conversation, Some(Pending::ConfirmAddress(order.clone(), address)), now, Some(0));
             return Ok(out);
         }
+        // Entities only now: a yes / no or an address needs none (typo-tolerant product matching is
+        // most of a turn's cost).
+        out.entities = self.extractor.extract_normalized(text, &norm, chrono::Local::now().date_naive());
         // A pending order number: a message carrying one answers it, whatever its intent.
         if let (Some(Pending::OrderNumber(b)), Some(order)) = (&pending, out.entities.order_numbers.first().cloned()) {
             let next = self.order_action(b, customer, &order, &mut out);
@@ -416,30 +426,23 @@ impl<M: IntentModel> Assistant<M> {
     fn take_pending(&self, id: &str, now: Instant) -> Option<Pending> {
         let mut c = self.conversations.lock().unwrap_or_else(|p| p.into_inner());
         let ttl = Duration::from_secs(self.config.ttl_seconds);
-        if c.get(id).is_some_and(|c| now.duration_since(c.seen) > ttl) {
-            c.remove(id);
+        if c.peek(id).is_some_and(|c| now.duration_since(c.seen) > ttl) {
+            c.pop(id);
         }
         c.get_mut(id).and_then(|c| c.pending.take())
     }
 
     fn misses(&self, id: &str) -> u32 {
         let c = self.conversations.lock().unwrap_or_else(|p| p.into_inner());
-        c.get(id).map_or(0, |c| c.misses)
+        c.peek(id).map_or(0, |c| c.misses)
     }
 
-    /// Stores the conversation's state (`misses`: `None` keeps the count), evicting expired and, past
-    /// the bound, least recently active conversations.
+    /// Stores the conversation's state (`misses`: `None` keeps the count). Past the bound the least
+    /// recently active conversation goes (expired ones are the least recently active; an expired one
+    /// that is still held is dropped when its conversation comes back, see `take_pending`).
     fn put_pending(&self, id: &str, pending: Option<Pending>, now: Instant, misses: Option<u32>) {
         let mut c = self.conversations.lock().unwrap_or_else(|p| p.into_inner());
-        let ttl = Duration::from_secs(self.config.ttl_seconds);
-        if !c.contains_key(id) && c.len() >= self.config.max_conversations {
-            c.retain(|_, v| now.duration_since(v.seen) <= ttl);
-            while c.len() >= self.config.max_conversations.max(1) {
-                let oldest = c.iter().min_by_key(|(_, v)| v.seen).map(|(k, _)| k.clone()).expect("non-empty");
-                c.remove(&oldest);
-            }
-        }
-        let e = c.entry(id.to_string()).or_insert(Conversation { pending: None, misses: 0, seen: now });
+        let e = c.get_or_insert_mut(id.to_string(), || Conversation { pending: None, misses: 0, seen: now });
         e.pending = pending;
         e.seen = now;
         if let Some(m) = misses {
