@@ -15,6 +15,19 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// Times `run(i)` for `i` in `0..n` one at a time and prints p50 / p99 / max in µs.
+fn latencies(what: &str, n: usize, mut run: impl FnMut(usize)) {
+    let mut us: Vec<f64> = (0..n)
+        .map(|i| {
+            let s = Instant::now();
+            run(i);
+            s.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    us.sort_by(f64::total_cmp);
+    println!("{what} ({n}): p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs", us[n / 2], us[n * 99 / 100], us[n - 1]);
+}
+
 fn intent(c: &mut Criterion) {
     let dir = std::env::var("SHOPML_DATA")
         .map(PathBuf::from)
@@ -28,22 +41,9 @@ fn intent(c: &mut Criterion) {
     for t in &texts {
         black_box(clf.classify(t).unwrap()); // warm caches
     }
-    let mut us: Vec<f64> = texts
-        .iter()
-        .map(|t| {
-            let s = Instant::now();
-            black_box(clf.classify(t).unwrap());
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    us.sort_by(f64::total_cmp);
-    let n = us.len();
-    println!(
-        "classify, single thread, {n} test messages: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
-        us[n / 2],
-        us[n * 99 / 100],
-        us[n - 1]
-    );
+    latencies("classify, single thread, test messages", texts.len(), |i| {
+        black_box(clf.classify(texts[i]).unwrap());
+    });
     let mut g = c.benchmark_group("intent");
     g.throughput(Throughput::Elements(1));
     g.bench_function("classify_clinc150_fast", |b| {
@@ -79,21 +79,9 @@ fn reply(c: &mut Criterion) {
             .expect("the shipped Online Retail data"),
     );
     let bot = Assistant::new(clf, store, BotConfig::default()).expect("assistant");
-    let mut us: Vec<f64> = (0..2000)
-        .map(|i| {
-            let s = Instant::now();
-            black_box(bot.reply(&format!("c{i}"), Some("17850"), MESSAGES[i % MESSAGES.len()]).unwrap());
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    us.sort_by(f64::total_cmp);
-    let n = us.len();
-    println!(
-        "reply, single thread, {n} turns: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
-        us[n / 2],
-        us[n * 99 / 100],
-        us[n - 1]
-    );
+    latencies("reply, single thread, turns", 2000, |i| {
+        black_box(bot.reply(&format!("c{i}"), Some("17850"), MESSAGES[i % MESSAGES.len()]).unwrap());
+    });
     let mut g = c.benchmark_group("assistant");
     g.throughput(Throughput::Elements(1));
     g.bench_function("reply_demo_store", |b| {
