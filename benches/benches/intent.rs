@@ -9,7 +9,7 @@
 
 use chatbot_core::data::load_clinc150;
 use chatbot_core::dialogue::{Assistant, BotConfig};
-use chatbot_core::intent::{train_shop_assistant, Classifier, FastIntentParams};
+use chatbot_core::intent::{train_shop_assistant, Classifier, FastIntentParams, DEFAULT_OOS_RECALL};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -35,7 +35,7 @@ fn intent(c: &mut Criterion) {
     let data = load_clinc150(&dir.join("clinc150/data_full.json")).expect("CLINC150 data_full.json");
     let t = Instant::now();
     let mut clf = Classifier::new(FastIntentParams::default().fit(&data.train).expect("training"));
-    clf.calibrate(&data.val, 0.6).expect("calibration");
+    clf.calibrate(&data.val, DEFAULT_OOS_RECALL).expect("calibration");
     println!("trained on {} messages in {:.1} s", data.train.len(), t.elapsed().as_secs_f64());
     let texts: Vec<&str> = data.test.iter().map(|e| e.text.as_str()).collect();
     for t in &texts {

@@ -5,7 +5,7 @@
 
 use chatbot_core::data::load_shop_intents;
 use chatbot_core::dialogue::{Action, Assistant, BotConfig};
-use chatbot_core::intent::{Classifier, FastIntent, FastIntentParams};
+use chatbot_core::intent::{Classifier, FastIntent, FastIntentParams, DEFAULT_OOS_RECALL};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use storefront::{MemoryStore, OrderStatus, Store};
@@ -21,7 +21,7 @@ fn train(seed: u64) -> Vec<u8> {
     let (train, val) = load_shop_intents(&root().join("datasets")).expect("the shipped training data");
     let params = FastIntentParams { ensemble: 1, seed, ..FastIntentParams::default() };
     let mut clf = Classifier::new(params.fit(&train).unwrap());
-    clf.calibrate(&val, 0.6).unwrap();
+    clf.calibrate(&val, DEFAULT_OOS_RECALL).unwrap();
     clf.to_bytes().unwrap()
 }
 

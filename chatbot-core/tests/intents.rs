@@ -4,7 +4,7 @@
 use chatbot_core::data::{load_clinc150, load_csv, Example};
 use chatbot_core::error::ChatError;
 use chatbot_core::eval::evaluate;
-use chatbot_core::intent::{Classifier, FastIntent, FastIntentParams, IntentModel};
+use chatbot_core::intent::{Classifier, FastIntent, FastIntentParams, IntentModel, DEFAULT_OOS_RECALL};
 use std::path::{Path, PathBuf};
 
 /// `shared/datasets/<rel>`: `$SHOPML_DATA`, else a `shared/datasets` beside any ancestor of this crate
@@ -33,20 +33,21 @@ fn bitext_accuracy_reaches_99_9_percent() {
     assert!(r.macro_f1 >= 0.999, "macro-F1 {:.4}", r.macro_f1);
 }
 
-/// CLINC150 with out-of-scope data: at the threshold tuned on validation for 60% out-of-scope recall,
-/// in-scope accuracy ≥ 92.5% and out-of-scope recall ≥ 60% on the test split (the bar; the
-/// linear peer gets 92.4% at 24.9%, 90.5% at 79%). Then save → load gives identical probabilities.
+/// CLINC150 with out-of-scope data: at the threshold tuned on validation for the default out-of-scope
+/// recall (`DEFAULT_OOS_RECALL`), in-scope accuracy ≥ 92.5% and out-of-scope recall ≥ 60% on the test
+/// split (the bar; the linear peer gets 92.4% at 24.9%, 90.5% at 79%); the test curve reaches the
+/// same point. Then save → load gives identical probabilities.
 #[test]
 fn clinc150_in_scope_and_out_of_scope_together() {
     let c = load_clinc150(&data("clinc150/data_full.json")).unwrap();
     let mut clf = Classifier::new(FastIntentParams::default().fit(&c.train).unwrap());
-    clf.calibrate(&c.val, 0.6).unwrap();
+    clf.calibrate(&c.val, DEFAULT_OOS_RECALL).unwrap();
     let r = evaluate(&clf, &c.test).unwrap();
     let best = r.curve.iter().filter(|p| p.oos_recall >= 0.6).map(|p| p.in_scope_accuracy).fold(0.0, f64::max);
     assert!(best >= 0.925, "best in-scope accuracy at oos recall ≥ 0.6 on the test curve: {best:.4}");
     let (ins, rec) = (r.in_scope_accuracy, r.oos_recall.unwrap());
-    // (validation has 100 oos messages, test 1,000: measured 0.499–0.52 here; candle's threaded sums vary the last bits)
-    assert!(ins >= 0.915 && rec >= 0.45, "at the validation-tuned threshold: in-scope {ins:.4}, oos recall {rec:.4}");
+    // measured 0.9289 / 0.631 (`shopml chat eval --format clinc150`)
+    assert!(ins >= 0.925 && rec >= 0.6, "at the validation-tuned threshold: in-scope {ins:.4}, oos recall {rec:.4}");
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clinc.shopml");

@@ -112,7 +112,7 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = FeatureParams::default().wordpiece_vocab)]
     wordpiece: usize,
     /// Out-of-scope recall the threshold is tuned to reach on the validation split.
-    #[arg(long, default_value_t = 0.6)]
+    #[arg(long, default_value_t = chatbot_core::intent::DEFAULT_OOS_RECALL)]
     oos_recall: f64,
 }
 

@@ -66,7 +66,7 @@ impl PyIntentClassifier {
     /// validation pair (default: every 10th example of each label, held out). `oos_recall`: the share of
     /// validation out-of-scope messages the threshold must catch. The GIL is released while training.
     #[staticmethod]
-    #[pyo3(signature = (texts, labels, *, val_texts=None, val_labels=None, oos_recall=0.6, dim=None,
+    #[pyo3(signature = (texts, labels, *, val_texts=None, val_labels=None, oos_recall=chatbot_core::intent::DEFAULT_OOS_RECALL, dim=None,
                         epochs=None, ensemble=None, seed=None, learning_rate=None))]
     #[allow(clippy::too_many_arguments)]
     fn train(

@@ -141,12 +141,18 @@ pub fn softmax(logits: &[f32], t: f32) -> Vec<f32> {
     e
 }
 
+/// The out-of-scope recall the threshold is tuned for on validation data unless told otherwise (CLI,
+/// bindings, the shop assistant). Validation recall overstates test recall when validation has few
+/// out-of-scope messages: on CLINC150 (100 in val, 1,000 in test) targets 0.6 / 0.7 / 0.8 gave 0.54 /
+/// 0.63 / 0.74 on test at 93.1 / 92.9 / 92.1% in-scope accuracy (`shopml chat eval --format clinc150`).
+pub const DEFAULT_OOS_RECALL: f64 = 0.7;
+
 /// The shop assistant's intent model: [`FastIntentParams::default`] trained on the repository's shipped
-/// data ([`crate::data::load_shop_intents`] of `datasets`), calibrated for 60% out-of-scope recall on its
+/// data ([`crate::data::load_shop_intents`] of `datasets`), calibrated for [`DEFAULT_OOS_RECALL`] on its
 /// validation part. What the CLI demo, the bindings and the shop train when given no model file.
 pub fn train_shop_assistant(datasets: &std::path::Path) -> Result<Classifier<FastIntent>> {
     let (train, val) = crate::data::load_shop_intents(datasets)?;
     let mut clf = Classifier::new(FastIntentParams::default().fit(&train)?);
-    clf.calibrate(&val, 0.6)?;
+    clf.calibrate(&val, DEFAULT_OOS_RECALL)?;
     Ok(clf)
 }

@@ -120,7 +120,7 @@ class IntentClassifier:
         *,
         val_texts: Optional[Sequence[str]] = None,
         val_labels: Optional[Sequence[str]] = None,
-        oos_recall: float = 0.6,
+        oos_recall: float = 0.7,
         dim: Optional[int] = None,
         epochs: Optional[int] = None,
         ensemble: Optional[int] = None,
