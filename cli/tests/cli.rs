@@ -218,3 +218,71 @@ fn demo_runs_on_the_shipped_data() {
     let ranked = text.lines().filter(|l| l.trim_start().split('.').next().is_some_and(|n| n.parse::<u32>().is_ok()));
     assert_eq!(ranked.count(), 10, "{text}");
 }
+
+/// A small intent CSV: three intents, phrasings built from templates, with an `oos` class.
+fn intents_csv(path: &Path, offset: usize) {
+    let intents = [
+        (
+            "track_order",
+            ["where is my order", "track my parcel", "has my order shipped", "when will my package arrive"],
+        ),
+        ("cancel_order", ["cancel my order", "i want to cancel", "please cancel the purchase", "stop my order"]),
+        ("get_refund", ["i want a refund", "give me my money back", "refund please", "how do i get reimbursed"]),
+        ("oos", ["what is the capital of peru", "play some jazz", "how tall is everest", "tell me a joke"]),
+    ];
+    let tails = ["", " now", " please", " today", " asap", " thanks", " quickly", " for me"];
+    let mut text = String::from("utterance,intent\n");
+    for (label, phrases) in intents {
+        for (i, p) in phrases.iter().enumerate() {
+            for t in 0..4 {
+                text.push_str(&format!("{p}{},{label}\n", tails[(i + t + offset) % tails.len()]));
+            }
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn chat_eval_json_train_classify_and_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = (dir.path().join("train.csv"), dir.path().join("test.csv"));
+    intents_csv(&train, 0);
+    intents_csv(&test, 3);
+    let (tr, te) = (train.to_str().unwrap(), test.to_str().unwrap());
+    let small = ["--epochs", "30", "--ensemble", "1", "--dim", "32"];
+    let mut args = vec!["chat", "eval", "--format", "csv", "--train", tr, "--test", te, "--json"];
+    args.extend(small);
+    let out = shopml(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["accuracy", "in_scope_accuracy", "oos_recall", "oos_precision", "macro_f1", "train_seconds"] {
+        assert!(v[key].is_number(), "{key} missing in {v}");
+    }
+    assert!(v["latency_us"]["p50"].is_number() && v["latency_us"]["p99"].is_number(), "{v}");
+    assert!(v["accuracy"].as_f64().unwrap() >= 0.9, "{v}");
+
+    let model = dir.path().join("m.shopml");
+    let mut args = vec!["chat", "train", "--format", "csv", "--train", tr, "--out", model.to_str().unwrap()];
+    args.extend(small);
+    let out = shopml(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = model.to_str().unwrap();
+    let out = shopml(&["chat", "classify", "--model", m, "cancel my order please", "what is the capital of peru"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["intent"], "cancel_order", "{lines:?}");
+    assert_eq!(lines[1]["in_scope"], false, "{lines:?}");
+    fails_with(&["chat", "classify", "--model", m, " "], "`text`: is empty");
+
+    fails_with(&["chat", "eval", "--format", "csv", "--train", tr], "--test");
+    fails_with(
+        &["chat", "eval", "--format", "csv", "--train", tr, "--test", te, "--text-col", "text"],
+        "no column `text`",
+    );
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, b"utterance,intent\nbad \xff bytes,x\n").unwrap();
+    fails_with(&["chat", "eval", "--format", "csv", "--train", bad.to_str().unwrap(), "--test", te], "bad.csv:2");
+    fails_with(&["chat", "classify", "--model", bad.to_str().unwrap(), "hi"], "bad.csv");
+    fails_with(&["chat", "eval", "--format", "clinc150", "--train", te], "test.csv");
+}
