@@ -9,7 +9,7 @@ use chatbot_core::intent::{Classifier, FastIntent, FastIntentParams, IntentModel
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Instant;
-use storefront::{MemoryStore, Store};
+use storefront::Store;
 
 #[derive(Subcommand)]
 pub enum ChatCommand {
@@ -237,8 +237,9 @@ fn shipped_model() -> Result<Classifier<FastIntent>> {
 }
 
 fn demo_store() -> Result<Store> {
-    let path = crate::reco::shipped("datasets/online-retail/online_retail.csv.gz")?;
-    let store = MemoryStore::from_online_retail(&path).with_context(|| format!("reading {}", path.display()))?;
+    let dir = crate::reco::shipped("datasets")?;
+    let store = storefront::shipped::demo_store(&dir)
+        .with_context(|| format!("reading {}", storefront::shipped::online_retail(&dir).display()))?;
     Ok(Store::from_one(store))
 }
 

@@ -146,11 +146,12 @@ pub struct FilterOptions {
 
 /// A result list: ids (as strings) and scores, best first.
 #[napi(object)]
-pub struct Recommendations {
+pub struct Recommendations<'env> {
     /// Item ids.
     pub ids: Vec<String>,
-    /// Scores, aligned with `ids`.
-    pub scores: Float32Array,
+    /// Scores, aligned with `ids` (a copy in a V8-owned buffer: for ten scores cheaper than handing V8
+    /// an external Rust buffer, which it must track and finalise).
+    pub scores: Float32ArraySlice<'env>,
 }
 
 /// Metrics of an evaluation.
@@ -218,17 +219,10 @@ fn dataset(data: &Interactions, items: Option<&Vec<ItemInfo>>) -> Result<Dataset
         let (u, it) = (id_text(&data.users[i], "users")?, id_text(&data.items[i], "items")?);
         d.push(&u, &it, t, EventKind::Purchase, w).map_err(|e| invalid(format!("row {i}: {e}")))?;
     }
-    for info in items.into_iter().flatten() {
-        let j = d.item_index(&id_text(&info.id, "items.id")?) as usize;
-        let meta = &mut d.item_meta[j];
-        meta.category = info.category.clone().or(meta.category.take());
-        if let Some(p) = info.price {
-            if !p.is_finite() || p < 0.0 {
-                return Err(invalid(format!("price {p}: must be finite and ≥ 0")));
-            }
-            meta.price = Some(p as f32);
-        }
-        meta.text = info.text.clone().or(meta.text.take());
+    for (i, info) in items.into_iter().flatten().enumerate() {
+        let id = id_text(&info.id, "items.id")?;
+        d.describe_item(&id, info.category.clone(), info.price.map(|p| p as f32), info.text.clone())
+            .map_err(|e| invalid(format!("items[{i}]: {e}")))?;
     }
     Ok(d)
 }
@@ -248,9 +242,10 @@ fn filter(f: Option<FilterOptions>) -> Result<Filter> {
     })
 }
 
-fn results(recs: Vec<Recommendation>) -> Recommendations {
-    let scores = Float32Array::new(recs.iter().map(|r| r.score).collect());
-    Recommendations { ids: recs.into_iter().map(|r| r.item).collect(), scores }
+fn results(env: &Env, recs: Vec<Recommendation>) -> Result<Recommendations<'_>> {
+    let scores: Vec<f32> = recs.iter().map(|r| r.score).collect();
+    let scores = Float32ArraySlice::copy_from(env, &scores)?;
+    Ok(Recommendations { ids: recs.into_iter().map(|r| r.item).collect(), scores })
 }
 
 /// What a task trains on, as JS gave it: converted and validated on the worker thread, so that every
@@ -403,36 +398,43 @@ impl Recommender {
 
     /// The `k` (default 10) best items for `user`; an unknown user gets popular items.
     #[napi(catch_unwind)]
-    pub fn recommend(
+    pub fn recommend<'env>(
         &self,
+        env: &'env Env,
         user: Either<String, f64>,
         k: Option<f64>,
         filter: Option<FilterOptions>,
-    ) -> Result<Recommendations> {
+    ) -> Result<Recommendations<'env>> {
         let m = self.get()?;
         let recs = m.recommend(&id_text(&user, "user")?, k_arg(k)?, &self::filter(filter)?).map_err(reco_err)?;
-        Ok(results(recs))
+        results(env, recs)
     }
 
     /// Recommendations for an anonymous session from the items it touched.
     #[napi(catch_unwind)]
-    pub fn recommend_items(
+    pub fn recommend_items<'env>(
         &self,
+        env: &'env Env,
         items: Vec<Either<String, f64>>,
         k: Option<f64>,
         filter: Option<FilterOptions>,
-    ) -> Result<Recommendations> {
+    ) -> Result<Recommendations<'env>> {
         let m = self.get()?;
         let ids = items.iter().map(|i| id_text(i, "items")).collect::<Result<Vec<_>>>()?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        Ok(results(m.recommend_for_items(&refs, k_arg(k)?, &self::filter(filter)?).map_err(reco_err)?))
+        results(env, m.recommend_for_items(&refs, k_arg(k)?, &self::filter(filter)?).map_err(reco_err)?)
     }
 
     /// The `k` items most similar to `item`.
     #[napi(catch_unwind)]
-    pub fn similar_items(&self, item: Either<String, f64>, k: Option<f64>) -> Result<Recommendations> {
+    pub fn similar_items<'env>(
+        &self,
+        env: &'env Env,
+        item: Either<String, f64>,
+        k: Option<f64>,
+    ) -> Result<Recommendations<'env>> {
         let m = self.get()?;
-        Ok(results(m.similar_items(&id_text(&item, "item")?, k_arg(k)?).map_err(reco_err)?))
+        results(env, m.similar_items(&id_text(&item, "item")?, k_arg(k)?).map_err(reco_err)?)
     }
 
     /// The model's name (`als`, …).
@@ -488,9 +490,8 @@ impl AssistantTask {
             Some(p) => Classifier::<FastIntent>::load(p).map_err(chat_err)?,
             None => chatbot_core::intent::train_shop_assistant(&dir).map_err(chat_err)?,
         };
-        let path = dir.join("online-retail/online_retail.csv.gz");
-        let store = storefront::MemoryStore::from_online_retail(&path)
-            .map_err(|e| failure("Io", format!("{}: {e}", path.display())))?;
+        let store = storefront::shipped::demo_store(&dir)
+            .map_err(|e| failure("Io", format!("{}: {e}", storefront::shipped::online_retail(&dir).display())))?;
         let config = chatbot_core::dialogue::BotConfig::default();
         chatbot_core::dialogue::Assistant::new(clf, storefront::Store::from_one(store), config).map_err(chat_err)
     }

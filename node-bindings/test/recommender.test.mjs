@@ -90,6 +90,8 @@ test('bad input throws JS errors with a code, never crashes', async () => {
   await assert.rejects(Recommender.train({ users: [1, 2], items: [1] }), (e) => e.code === 'InvalidArg' && /entries/.test(e.message))
   await assert.rejects(Recommender.train({ users: [1], items: [1], weights: [NaN] }), (e) => e.code === 'InvalidArg' && /weight/.test(e.message))
   await assert.rejects(Recommender.train({ users: [], items: [] }), (e) => e.code === 'InvalidArg' && /empty/.test(e.message))
+  await assert.rejects(Recommender.train({ users: ['a', ''], items: ['x', 'y'] }), (e) => e.code === 'InvalidArg' && /must not be empty/.test(e.message))
+  await assert.rejects(Recommender.train({ users: ['a'], items: ['x'] }, { items: [{ id: 'x', price: -1 }] }), (e) => e.code === 'InvalidArg' && /items\[0\].*price/.test(e.message))
   await assert.rejects(Recommender.train({ users, items }, { model: 'svd' }), (e) => e.code === 'InvalidArg')
   await assert.rejects(Recommender.train({ users, items }, { params: { factorz: 3 } }), (e) => /valid: factors/.test(e.message))
   throwsCode(() => Recommender.load('/no/such/model.shopml'), 'GenericFailure', /^Io: \/no\/such/)

@@ -8,7 +8,7 @@ use chatbot_core::intent::{Classifier, FastIntent, FastIntentParams};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use std::path::{Path, PathBuf};
-use storefront::{MemoryStore, Store};
+use storefront::Store;
 
 /// The shipped `datasets/` folder (see `storefront::shipped::datasets_dir`).
 pub fn datasets_dir(given: Option<PathBuf>) -> PyResult<PathBuf> {
@@ -212,8 +212,8 @@ impl PyAssistant {
                 Store::from_one(s)
             }
             None => {
-                let path = datasets_dir(datasets.clone())?.join("online-retail/online_retail.csv.gz");
-                let s = py.detach(|| MemoryStore::from_online_retail(&path)).map_err(PyErr::from)?;
+                let dir = datasets_dir(datasets.clone())?;
+                let s = py.detach(|| storefront::shipped::demo_store(&dir)).map_err(PyErr::from)?;
                 Store::from_one(s)
             }
         };

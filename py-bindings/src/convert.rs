@@ -5,7 +5,7 @@ use crate::errors::invalid;
 use numpy::ndarray::Array1;
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
 use reco_core::serve::Recommendation;
 
 /// Ids as the caller gave them: non-negative integers or strings.
@@ -210,7 +210,12 @@ pub fn key(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
 /// Whether `obj` is one id (a str, or anything without a length: ints, numpy integers, and the wrong
 /// things `key` then rejects) rather than a batch of them.
 pub fn is_scalar_id(obj: &Bound<'_, PyAny>) -> bool {
-    obj.is_instance_of::<PyString>() || !obj.hasattr("__len__").unwrap_or(false)
+    // str and int first: `hasattr` on an int raises and clears an AttributeError inside CPython, which
+    // cost about as much as the rest of a `recommend` call.
+    if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyInt>() {
+        return true;
+    }
+    !(obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() || obj.hasattr("__len__").unwrap_or(false))
 }
 
 /// `(ids, scores)` numpy arrays of one result list.

@@ -183,22 +183,12 @@ impl PyDataset {
         let categories = convert::texts(categories, "categories", n)?;
         let prices = convert::floats(prices, "prices", n)?;
         let texts = convert::texts(texts, "texts", n)?;
-        if let Some(p) = prices.as_ref().and_then(|p| p.iter().position(|x| !x.is_finite() || *x < 0.0)) {
-            return Err(invalid(format!("prices[{p}]: must be finite and ≥ 0")));
-        }
         let mut data = self.data.clone();
         for i in 0..n {
-            let j = data.item_index(&ids.text(i)) as usize;
-            let meta = &mut data.item_meta[j];
-            if let Some(c) = categories.as_ref().and_then(|c| c[i].clone()) {
-                meta.category = Some(c);
-            }
-            if let Some(p) = &prices {
-                meta.price = Some(p[i]);
-            }
-            if let Some(t) = texts.as_ref().and_then(|t| t[i].clone()) {
-                meta.text = Some(t);
-            }
+            let category = categories.as_ref().and_then(|c| c[i].clone());
+            let text = texts.as_ref().and_then(|t| t[i].clone());
+            data.describe_item(&ids.text(i), category, prices.as_ref().map(|p| p[i]), text)
+                .map_err(|e| invalid(format!("items[{i}]: {e}")))?;
         }
         let item_int = if self.data.items.is_empty() { ids.is_int() } else { self.item_int };
         Ok(PyDataset { data, user_int: self.user_int, item_int })

@@ -17,6 +17,12 @@ def test_wrong_dtypes_and_lengths():
         shopml.Dataset.from_arrays(["a", None], ["x", "y"])
     with pytest.raises(shopml.InvalidInputError, match="mixes"):
         shopml.Dataset.from_arrays(["a", 1], ["x", "y"])
+    with pytest.raises(shopml.InvalidInputError, match="must not be empty"):
+        shopml.Dataset.from_arrays(["a", ""], ["x", "y"])
+    d = shopml.Dataset.from_arrays(["a", "b"], ["x", "y"])
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(shopml.InvalidInputError, match=r"items\[1\].*price"):
+            d.with_items(["x", "z"], prices=[1.0, bad])
     with pytest.raises(shopml.InvalidInputError, match="1-D"):
         shopml.Dataset.from_arrays(np.zeros((2, 2), dtype=int), [1, 2])
     with pytest.raises(shopml.InvalidInputError):

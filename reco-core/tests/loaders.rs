@@ -141,7 +141,12 @@ fn weights_must_be_finite_and_positive() {
     for w in [f32::NAN, f32::INFINITY, 0.0, -1.0] {
         assert!(matches!(d.push("u", "i", 0, EventKind::View, w), Err(RecoError::InvalidParameter { .. })), "{w}");
     }
-    assert!(d.interactions.is_empty());
+    // empty ids would collide with the padding of string-id batches in the bindings
+    for (u, i) in [("", "i"), ("u", ""), ("  ", "i")] {
+        let e = d.push(u, i, 0, EventKind::View, 1.0).unwrap_err().to_string();
+        assert!(e.contains("must not be empty"), "{e}");
+    }
+    assert!(d.interactions.is_empty() && d.n_users() == 0 && d.n_items() == 0);
 }
 
 #[test]

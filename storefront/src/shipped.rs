@@ -34,3 +34,13 @@ pub fn datasets_dir(given: Option<&Path>) -> Result<PathBuf, String> {
             .to_string()
     })
 }
+
+/// The shipped Online Retail file inside a `datasets/` folder (what [`datasets_dir`] finds).
+pub fn online_retail(datasets: &Path) -> PathBuf {
+    datasets.join(MARKER)
+}
+
+/// The in-memory demo store over the shipped Online Retail data of `datasets`.
+pub fn demo_store(datasets: &Path) -> std::io::Result<crate::MemoryStore> {
+    crate::MemoryStore::from_online_retail(&online_retail(datasets))
+}

@@ -97,9 +97,15 @@ impl Dataset {
         self.items.len()
     }
 
-    /// Adds an event by external ids. The weight must be finite and positive.
+    /// Adds an event by external ids. Ids must not be empty (or only spaces); the weight must be finite
+    /// and positive.
     pub fn push(&mut self, user: &str, item: &str, timestamp: i64, kind: EventKind, weight: f32) -> Result<()> {
         check_weight(weight)?;
+        for (what, id) in [("user", user), ("item", item)] {
+            if id.trim().is_empty() {
+                return Err(RecoError::param(what, "ids must not be empty"));
+            }
+        }
         let user = self.users.get_or_insert(user);
         let item = self.item_index(item);
         self.interactions.push(Interaction { user, item, timestamp, kind, weight });
@@ -113,6 +119,29 @@ impl Dataset {
             self.item_meta.resize(self.items.len(), ItemMeta::default());
         }
         i
+    }
+
+    /// Sets an item's metadata, adding the item when new: each field given replaces the stored one,
+    /// `None` keeps it. The id must not be empty; a price must be finite and ≥ 0. Returns the item's index.
+    pub fn describe_item(
+        &mut self,
+        item: &str,
+        category: Option<String>,
+        price: Option<f32>,
+        text: Option<String>,
+    ) -> Result<u32> {
+        if item.trim().is_empty() {
+            return Err(RecoError::param("item", "ids must not be empty"));
+        }
+        if let Some(p) = price.filter(|p| !p.is_finite() || *p < 0.0) {
+            return Err(RecoError::param("price", format!("must be finite and ≥ 0, got {p}")));
+        }
+        let j = self.item_index(item);
+        let meta = &mut self.item_meta[j as usize];
+        meta.category = category.or(meta.category.take());
+        meta.price = price.or(meta.price);
+        meta.text = text.or(meta.text.take());
+        Ok(j)
     }
 
     /// Fails with [`RecoError::EmptyData`] when there is no interaction.

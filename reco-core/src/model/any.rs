@@ -236,11 +236,17 @@ impl AnyParams {
                     (_, None, None) => p.clone(),
                     _ => return Err(RecoError::param("k1", "k1 and b only apply to similarity=bm25")),
                 };
-                AnyModel::ItemKnn(p.fit(train)?)
+                let m = p.fit(train)?;
+                super::report(progress, 1, 1)?;
+                AnyModel::ItemKnn(m)
             }
             AnyParams::Als(p) => AnyModel::Mf(p.fit_with_progress(train, progress)?),
             AnyParams::Bpr(p) => AnyModel::Mf(p.fit_with_progress(train, progress)?),
-            AnyParams::Content(p) => AnyModel::Content(p.fit(train, input.items)?),
+            AnyParams::Content(p) => {
+                let m = p.fit(train, input.items)?;
+                super::report(progress, 1, 1)?;
+                AnyModel::Content(m)
+            }
             AnyParams::Ncf(p) => AnyModel::Ncf(p.fit_with_progress(train, progress)?),
             AnyParams::Hybrid(h) => {
                 if matches!(*h.cf, AnyParams::Hybrid(_) | AnyParams::Content(_) | AnyParams::Ncf(_)) {
@@ -258,8 +264,12 @@ impl AnyParams {
                     )?,
                     (None, _) => 0.5,
                 };
+                // (item-kNN, content and the weight search report only when they finish: an interrupt
+                // takes effect between phases)
+                super::report(progress, 0, 1)?;
                 let cf = Arc::new(h.cf.fit(&FitInput { validation: None, ..*input }, progress)?);
                 let content = Arc::new(h.content.fit(train, input.items)?);
+                super::report(progress, 1, 1)?;
                 AnyModel::Hybrid(Hybrid::new(cf, content, weight))
             }
         })
