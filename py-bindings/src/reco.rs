@@ -104,13 +104,16 @@ impl PyDataset {
             return Err(invalid("matrix: index arrays are not integers"));
         };
         let weights = convert::floats(Some(&m.getattr("data")?), "matrix.data", indices.len())?.unwrap_or_default();
-        let mut users = Vec::with_capacity(indices.len());
-        for (u, w) in indptr.windows(2).enumerate() {
-            users.extend(std::iter::repeat_n(u as i64, (w[1] - w[0]).max(0) as usize));
-        }
-        let (users, items) = (Ids::Int(users), Ids::Int(indices));
-        let times = vec![0; items.len()];
-        let data = py.detach(|| push_all(&users, &items, Some(&weights), Some(&times), None))?;
+        let (indptr, indices): (Vec<usize>, Vec<u32>) = (
+            indptr.iter().map(|&v| v as usize).collect(),
+            indices
+                .iter()
+                .map(|&v| u32::try_from(v).map_err(|_| invalid("matrix: column index out of range")))
+                .collect::<PyResult<_>>()?,
+        );
+        let data = py
+            .detach(|| Dataset::from_csr("csr", &indptr, &indices, &weights))
+            .map_err(|e| invalid(format!("matrix: {e}")))?;
         Ok(PyDataset { data, user_int: true, item_int: true })
     }
 

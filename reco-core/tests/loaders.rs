@@ -237,3 +237,22 @@ mod tables {
         assert_eq!(d.interactions[2].timestamp, 5);
     }
 }
+
+#[test]
+fn from_csr_rows_are_users_and_columns_items() {
+    // 3 users × 4 items; user 1 has no entries; item 2 none
+    let d = Dataset::from_csr("m", &[0, 2, 2, 4], &[0, 3, 3, 1], &[1.0, 2.0, 1.0, 5.0]).unwrap();
+    assert_eq!(d.users.ids(), ["0", "2"]);
+    assert_eq!(d.items.ids(), ["0", "3", "1"]);
+    assert_eq!(d.interactions.len(), 4);
+    let last = d.interactions[3];
+    assert_eq!((d.users.id(last.user), d.items.id(last.item), last.weight), ("2", "1", 5.0));
+    for (indptr, indices, weights) in [
+        (&[0, 2, 1][..], &[0, 1][..], &[1.0, 1.0][..]),
+        (&[1, 2][..], &[0, 1][..], &[1.0, 1.0][..]),
+        (&[0, 2][..], &[0, 1][..], &[1.0][..]),
+        (&[0, 2][..], &[0, 1][..], &[1.0, f32::NAN][..]),
+    ] {
+        assert!(matches!(Dataset::from_csr("m", indptr, indices, weights), Err(RecoError::InvalidParameter { .. })));
+    }
+}

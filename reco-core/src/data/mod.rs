@@ -112,6 +112,54 @@ impl Dataset {
         Ok(())
     }
 
+    /// A dataset from a users × items matrix in CSR form (`indptr` of `rows + 1` offsets, column
+    /// `indices` and `weights` per stored entry), as scipy and `implicit` hold it: row `u` is user id
+    /// `"u"`, column `i` item id `"i"`, each stored entry one interaction (timestamp 0). Ids are made
+    /// once per row / column that has an entry, not per entry. Weights must be finite and > 0 (drop
+    /// explicit zeros first).
+    pub fn from_csr(name: impl Into<String>, indptr: &[usize], indices: &[u32], weights: &[f32]) -> Result<Self> {
+        if indices.len() != weights.len() {
+            return Err(RecoError::param(
+                "weights",
+                format!("{} weights for {} entries", weights.len(), indices.len()),
+            ));
+        }
+        if indptr.first().is_some_and(|&s| s != 0)
+            || indptr.last().is_some_and(|&e| e != indices.len())
+            || indptr.windows(2).any(|w| w[0] > w[1])
+        {
+            return Err(RecoError::param("indptr", "not the row offsets of the entries (0 … nnz, non-decreasing)"));
+        }
+        let mut d = Dataset::new(name);
+        d.interactions.reserve(indices.len());
+        let mut cols: Vec<u32> = Vec::new();
+        for (row, w) in indptr.windows(2).enumerate() {
+            if w[0] == w[1] {
+                continue;
+            }
+            let user = d.users.get_or_insert(&row.to_string());
+            for e in w[0]..w[1] {
+                check_weight(weights[e])?;
+                let col = indices[e] as usize;
+                if col >= cols.len() {
+                    cols.resize(col + 1, u32::MAX);
+                }
+                if cols[col] == u32::MAX {
+                    cols[col] = d.item_index(&col.to_string());
+                }
+                let item = cols[col];
+                d.interactions.push(Interaction {
+                    user,
+                    item,
+                    timestamp: 0,
+                    kind: EventKind::Purchase,
+                    weight: weights[e],
+                });
+            }
+        }
+        Ok(d)
+    }
+
     /// The index of an item id, adding it (with empty metadata) when new.
     pub fn item_index(&mut self, item: &str) -> u32 {
         let i = self.items.get_or_insert(item);
