@@ -75,8 +75,7 @@ fn reply(c: &mut Criterion) {
     let datasets = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets");
     let clf = train_shop_assistant(&datasets).expect("the shipped training data");
     let store = storefront::Store::from_one(
-        storefront::MemoryStore::from_online_retail(&datasets.join("online-retail/online_retail.csv.gz"))
-            .expect("the shipped Online Retail data"),
+        storefront::shipped::demo_store(&datasets).expect("the shipped Online Retail data"),
     );
     let bot = Assistant::new(clf, store, BotConfig::default()).expect("assistant");
     latencies("reply, single thread, turns", 2000, |i| {

@@ -12,6 +12,9 @@ same engine code — by default the dev builds the tests use (engines and bindin
     (cd py-bindings && maturin develop)      # in the Python env (scripts/python-env)
     (cd node-bindings && npm run build)
 
+or, for `--profile release`: `cargo build --release -p shopml-benches --bin call_cost`,
+`(cd py-bindings && maturin develop --release)`, `(cd node-bindings && npm run build:release)`.
+
 usage: python benches/peers/binding_overhead.py [--calls 100000] [--profile debug|release] [--fixture-only]
            [--rounds 3]
 """

@@ -353,10 +353,11 @@ impl Extractor {
             for k in words(norm).map(storefront::search_key) {
                 let pattern = osa::BatchComparator::new(k.chars());
                 let args = osa::Args::default().score_cutoff(1);
+                let k_len = k.chars().count();
                 for (i, w) in self.category_words.iter().enumerate() {
                     named[i] |= *w == k
                         || (w.len() >= 5
-                            && w.len().abs_diff(k.len()) <= 1
+                            && w.chars().count().abs_diff(k_len) <= 1
                             && pattern.distance_with_args(w.chars(), &args).is_some());
                 }
             }

@@ -38,9 +38,7 @@ fn assistants() -> Vec<(Assistant<FastIntent>, Store)> {
 
 fn assistant(i: usize) -> (Assistant<FastIntent>, Store) {
     let clf = Classifier::<FastIntent>::from_bytes(classifier(i), Path::new("memory")).unwrap();
-    let store = Store::from_one(
-        MemoryStore::from_online_retail(&root().join("datasets/online-retail/online_retail.csv.gz")).unwrap(),
-    );
+    let store = Store::from_one(storefront::shipped::demo_store(&root().join("datasets")).unwrap());
     (Assistant::new(clf, store.clone(), BotConfig::default()).unwrap(), store)
 }
 
@@ -178,4 +176,20 @@ fn conversations_are_bounded() {
         bot.reply(&format!("conv{i}"), None, "hello").unwrap();
     }
     assert_eq!(bot.conversations(), 3);
+
+    // Past the bound the least recently active conversation goes: a conversation that has missed once
+    // keeps its count (→ handoff on the second miss) only while it is among the most recent ones.
+    let config = BotConfig { max_conversations: 2, ..BotConfig::default() };
+    let store = Store::from_one(MemoryStore::new(Vec::new(), Vec::new(), &Default::default()));
+    let clf = Classifier::<FastIntent>::from_bytes(classifier(0), Path::new("memory")).unwrap();
+    let bot = Assistant::new(clf, store, config).unwrap();
+    let (miss1, miss2) = ("what is the capital of peru", "how many calories are in a banana");
+    bot.reply("old", None, "hello").unwrap();
+    assert_eq!(bot.reply("a", None, miss1).unwrap().action, Action::Clarify);
+    bot.reply("new", None, "hello").unwrap(); // evicts "old", keeps "a"
+    assert_eq!(bot.reply("a", None, miss2).unwrap().action, Action::Handoff);
+    assert_eq!(bot.reply("b", None, miss1).unwrap().action, Action::Clarify);
+    bot.reply("x", None, "hello").unwrap(); // evicts "a"
+    bot.reply("y", None, "hello").unwrap(); // evicts "b"
+    assert_eq!(bot.reply("b", None, miss2).unwrap().action, Action::Clarify, "b was forgotten");
 }

@@ -233,13 +233,11 @@ fn train(a: TrainArgs) -> Result<()> {
 
 /// The intent model trained on the shipped data with default parameters.
 fn shipped_model() -> Result<Classifier<FastIntent>> {
-    Ok(chatbot_core::intent::train_shop_assistant(&crate::reco::shipped("datasets")?)?)
+    Ok(chatbot_core::intent::train_shop_assistant(&crate::reco::shipped_datasets()?)?)
 }
 
 fn demo_store() -> Result<Store> {
-    let dir = crate::reco::shipped("datasets")?;
-    let store = storefront::shipped::demo_store(&dir)
-        .with_context(|| format!("reading {}", storefront::shipped::online_retail(&dir).display()))?;
+    let store = storefront::shipped::demo_store(&crate::reco::shipped_datasets()?)?;
     Ok(Store::from_one(store))
 }
 

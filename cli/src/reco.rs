@@ -10,7 +10,7 @@ use reco_core::model::{AnyParams, Recommender};
 use reco_core::serve::Filter;
 use reco_core::store::TrainedModel;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Subcommand)]
@@ -362,13 +362,10 @@ pub fn demo(a: DemoArgs) -> Result<()> {
 
 /// `datasets/online-retail/online_retail.csv.gz` of this repository.
 fn shipped_online_retail() -> Result<PathBuf> {
-    shipped("datasets/online-retail/online_retail.csv.gz")
+    Ok(storefront::shipped::online_retail(&shipped_datasets()?))
 }
 
-/// A path shipped with the repository (`rel` from its root; `datasets/…`), found as
-/// `storefront::shipped::datasets_dir` finds the datasets folder.
-pub(crate) fn shipped(rel: &str) -> Result<PathBuf> {
-    let datasets = storefront::shipped::datasets_dir(None).map_err(|e| anyhow::anyhow!("{e} (or pass --data)"))?;
-    let rel = Path::new(rel).strip_prefix("datasets").unwrap_or(Path::new(rel));
-    Ok(datasets.join(rel))
+/// The repository's shipped `datasets/` folder (`storefront::shipped::datasets_dir`).
+pub(crate) fn shipped_datasets() -> Result<PathBuf> {
+    storefront::shipped::datasets_dir(None).map_err(|e| anyhow::anyhow!("{e} (or pass --data)"))
 }

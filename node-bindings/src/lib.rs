@@ -490,8 +490,7 @@ impl AssistantTask {
             Some(p) => Classifier::<FastIntent>::load(p).map_err(chat_err)?,
             None => chatbot_core::intent::train_shop_assistant(&dir).map_err(chat_err)?,
         };
-        let store = storefront::shipped::demo_store(&dir)
-            .map_err(|e| failure("Io", format!("{}: {e}", storefront::shipped::online_retail(&dir).display())))?;
+        let store = storefront::shipped::demo_store(&dir).map_err(|e| failure("Io", e.to_string()))?;
         let config = chatbot_core::dialogue::BotConfig::default();
         chatbot_core::dialogue::Assistant::new(clf, storefront::Store::from_one(store), config).map_err(chat_err)
     }

@@ -60,13 +60,16 @@ fn message(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     }
 }
 
+// `oos_recall=0.7` is written as a literal so that `help()` shows it; it must be the core's default.
+const _: () = assert!(chatbot_core::intent::DEFAULT_OOS_RECALL == 0.7);
+
 #[pymethods]
 impl PyIntentClassifier {
     /// Trains on `texts` / `labels` (label `"oos"` marks out-of-scope examples) and calibrates on the
     /// validation pair (default: every 10th example of each label, held out). `oos_recall`: the share of
     /// validation out-of-scope messages the threshold must catch. The GIL is released while training.
     #[staticmethod]
-    #[pyo3(signature = (texts, labels, *, val_texts=None, val_labels=None, oos_recall=chatbot_core::intent::DEFAULT_OOS_RECALL, dim=None,
+    #[pyo3(signature = (texts, labels, *, val_texts=None, val_labels=None, oos_recall=0.7, dim=None,
                         epochs=None, ensemble=None, seed=None, learning_rate=None))]
     #[allow(clippy::too_many_arguments)]
     fn train(

@@ -215,7 +215,11 @@ pub fn is_scalar_id(obj: &Bound<'_, PyAny>) -> bool {
     if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyInt>() {
         return true;
     }
-    !(obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() || obj.hasattr("__len__").unwrap_or(false))
+    // `getattr_opt` does not raise (and clear) an AttributeError for objects without `__len__`
+    // (numpy integers), as `hasattr` does.
+    !(obj.is_instance_of::<PyList>()
+        || obj.is_instance_of::<PyTuple>()
+        || obj.getattr_opt("__len__").is_ok_and(|a| a.is_some()))
 }
 
 /// `(ids, scores)` numpy arrays of one result list.

@@ -112,7 +112,7 @@ impl PyDataset {
                 .collect::<PyResult<_>>()?,
         );
         let data = py
-            .detach(|| Dataset::from_csr("csr", &indptr, &indices, &weights))
+            .detach(|| Dataset::from_csr("python", &indptr, &indices, &weights))
             .map_err(|e| invalid(format!("matrix: {e}")))?;
         Ok(PyDataset { data, user_int: true, item_int: true })
     }

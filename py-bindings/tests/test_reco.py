@@ -169,6 +169,22 @@ def test_progress_callback_and_interrupt(dataset):
         m.fit(dataset, show_progress=stop)
     assert not m.is_fitted, "an interrupted fit leaves the model as it was"
 
+    # item-kNN reports once, when fitted; a hybrid through its collaborative fit — so both can be stopped
+    steps.clear()
+    shopml.ItemKNN().fit(dataset, show_progress=lambda d, t: steps.append((d, t)))
+    assert steps == [(1, 1)]
+    steps.clear()
+    shopml.Hybrid(cf="als", factors=4, iterations=2, weight=0.5).fit(dataset, show_progress=lambda d, t: steps.append((d, t)))
+    assert steps == [(1, 2), (2, 2)]
+    m = shopml.ItemKNN()
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(dataset, show_progress=stop_at_once)
+    assert not m.is_fitted
+
+
+def stop_at_once(done, total):
+    raise KeyboardInterrupt
+
 
 def big():
     rng = np.random.default_rng(7)

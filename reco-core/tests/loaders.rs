@@ -247,11 +247,15 @@ fn from_csr_rows_are_users_and_columns_items() {
     assert_eq!(d.interactions.len(), 4);
     let last = d.interactions[3];
     assert_eq!((d.users.id(last.user), d.items.id(last.item), last.weight), ("2", "1", 5.0));
+    // a huge, sparse column number costs one map entry, not a table of that size
+    let d = Dataset::from_csr("m", &[0, 1], &[4_000_000_000], &[1.0]).unwrap();
+    assert_eq!(d.items.ids(), ["4000000000"]);
     for (indptr, indices, weights) in [
         (&[0, 2, 1][..], &[0, 1][..], &[1.0, 1.0][..]),
         (&[1, 2][..], &[0, 1][..], &[1.0, 1.0][..]),
         (&[0, 2][..], &[0, 1][..], &[1.0][..]),
         (&[0, 2][..], &[0, 1][..], &[1.0, f32::NAN][..]),
+        (&[][..], &[0, 1][..], &[1.0, 1.0][..]),
     ] {
         assert!(matches!(Dataset::from_csr("m", indptr, indices, weights), Err(RecoError::InvalidParameter { .. })));
     }

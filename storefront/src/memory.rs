@@ -15,9 +15,9 @@ pub struct MemoryStore {
     orders: RwLock<HashMap<String, Vec<Order>>>,
     /// Product indices, best-selling first.
     popular: Vec<usize>,
-    /// Search key → the products whose name has it (once per occurrence), and each product's rank in
-    /// `popular` (computed once, not per query).
+    /// Search key → the products whose name has it (once per occurrence).
     postings: HashMap<String, Vec<u32>>,
+    /// Each product's rank in `popular` (computed once, not per query).
     rank: Vec<usize>,
 }
 

@@ -40,7 +40,9 @@ pub fn online_retail(datasets: &Path) -> PathBuf {
     datasets.join(MARKER)
 }
 
-/// The in-memory demo store over the shipped Online Retail data of `datasets`.
+/// The in-memory demo store over the shipped Online Retail data of `datasets` (an error names the file).
 pub fn demo_store(datasets: &Path) -> std::io::Result<crate::MemoryStore> {
-    crate::MemoryStore::from_online_retail(&online_retail(datasets))
+    let path = online_retail(datasets);
+    crate::MemoryStore::from_online_retail(&path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }

@@ -11,7 +11,6 @@ use crate::entities::{Entities, Extractor};
 use crate::error::Result;
 use crate::intent::{Classifier, IntentModel};
 use lru::LruCache;
-use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use storefront::{Order, OrderStatus, PriceFilter, Product, Store, StoreError};
@@ -96,7 +95,8 @@ pub struct Reply {
     pub intent: Option<String>,
     /// The classifier's calibrated confidence in it.
     pub confidence: f32,
-    /// Entities found in the message.
+    /// Entities found in the message (empty for answers to a yes / no confirmation, addresses given
+    /// when asked for one, and empty messages: those turns skip entity extraction).
     pub entities: Entities,
     /// What was done.
     pub action: Action,
@@ -141,8 +141,9 @@ impl<M: IntentModel> Assistant<M> {
         let names = store.catalog.names().map_err(backend)?;
         let categories = store.catalog.categories().map_err(backend)?;
         let extractor = Extractor::new().with_catalog(names).with_categories(categories);
-        let bound = NonZeroUsize::new(config.max_conversations).unwrap_or(NonZeroUsize::MIN);
-        Ok(Assistant { classifier, extractor, store, config, conversations: Mutex::new(LruCache::new(bound)) })
+        // Unbounded map, bound enforced in `put_pending`: `LruCache::new(n)` would allocate for n
+        // conversations up front (and a huge configured bound would abort the process).
+        Ok(Assistant { classifier, extractor, store, config, conversations: Mutex::new(LruCache::unbounded()) })
     }
 
     /// The configuration in use.
@@ -438,10 +439,16 @@ impl<M: IntentModel> Assistant<M> {
     }
 
     /// Stores the conversation's state (`misses`: `None` keeps the count). Past the bound the least
-    /// recently active conversation goes (expired ones are the least recently active; an expired one
-    /// that is still held is dropped when its conversation comes back, see `take_pending`).
+    /// recently active conversation goes — every turn touches its conversation, so expired ones are
+    /// the least recently active and go first; one still held when its conversation comes back is
+    /// dropped by `take_pending`.
     fn put_pending(&self, id: &str, pending: Option<Pending>, now: Instant, misses: Option<u32>) {
         let mut c = self.conversations.lock().unwrap_or_else(|p| p.into_inner());
+        if !c.contains(id) {
+            while c.len() >= self.config.max_conversations.max(1) {
+                c.pop_lru();
+            }
+        }
         let e = c.get_or_insert_mut(id.to_string(), || Conversation { pending: None, misses: 0, seen: now });
         e.pending = pending;
         e.seen = now;

@@ -124,30 +124,30 @@ impl Dataset {
                 format!("{} weights for {} entries", weights.len(), indices.len()),
             ));
         }
-        if indptr.first().is_some_and(|&s| s != 0)
-            || indptr.last().is_some_and(|&e| e != indices.len())
-            || indptr.windows(2).any(|w| w[0] > w[1])
+        if indptr.first() != Some(&0) || indptr.last() != Some(&indices.len()) || indptr.windows(2).any(|w| w[0] > w[1])
         {
             return Err(RecoError::param("indptr", "not the row offsets of the entries (0 … nnz, non-decreasing)"));
         }
         let mut d = Dataset::new(name);
         d.interactions.reserve(indices.len());
-        let mut cols: Vec<u32> = Vec::new();
+        // column → item index (a map: column numbers can be sparse and huge)
+        let mut cols: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
         for (row, w) in indptr.windows(2).enumerate() {
             if w[0] == w[1] {
                 continue;
             }
             let user = d.users.get_or_insert(&row.to_string());
             for e in w[0]..w[1] {
-                check_weight(weights[e])?;
-                let col = indices[e] as usize;
-                if col >= cols.len() {
-                    cols.resize(col + 1, u32::MAX);
-                }
-                if cols[col] == u32::MAX {
-                    cols[col] = d.item_index(&col.to_string());
-                }
-                let item = cols[col];
+                check_weight(weights[e]).map_err(|err| RecoError::param("weights", format!("entry {e}: {err}")))?;
+                let col = indices[e];
+                let item = match cols.get(&col) {
+                    Some(&i) => i,
+                    None => {
+                        let i = d.item_index(&col.to_string());
+                        cols.insert(col, i);
+                        i
+                    }
+                };
                 d.interactions.push(Interaction {
                     user,
                     item,

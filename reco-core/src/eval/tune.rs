@@ -2,7 +2,7 @@
 
 use super::{evaluate, Protocol};
 use crate::error::Result;
-use crate::model::{FitInput, Hybrid, HybridParams};
+use crate::model::{FitInput, Hybrid, HybridParams, Progress};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::sync::Arc;
@@ -11,9 +11,15 @@ use std::sync::Arc;
 const MAX_USERS: usize = 5_000;
 
 /// The content weight of a hybrid that maximises HR@10 + NDCG@10 (full ranking) on `valid`, over the grid
-/// 0, 0.1, …, 1; ties go to the smaller weight. Both parts are fitted once on `input.train`.
-pub fn tune_hybrid_weight(h: &HybridParams, input: &FitInput<'_>, valid: &[(u32, u32)]) -> Result<f32> {
-    let cf = Arc::new(h.cf.fit(input, &|_, _| true)?);
+/// 0, 0.1, …, 1; ties go to the smaller weight. Both parts are fitted once on `input.train`; the
+/// collaborative fit reports to `progress` (and stops when it returns `false`).
+pub fn tune_hybrid_weight(
+    h: &HybridParams,
+    input: &FitInput<'_>,
+    valid: &[(u32, u32)],
+    progress: Progress<'_>,
+) -> Result<f32> {
+    let cf = Arc::new(h.cf.fit(input, progress)?);
     let content = Arc::new(h.content.fit(input.train, input.items)?);
     let mut pairs = valid.to_vec();
     if pairs.len() > MAX_USERS {

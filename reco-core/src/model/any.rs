@@ -261,15 +261,14 @@ impl AnyParams {
                         h,
                         &FitInput { train: vtrain, items: input.items, validation: None },
                         vpairs,
+                        progress,
                     )?,
                     (None, _) => 0.5,
                 };
-                // (item-kNN, content and the weight search report only when they finish: an interrupt
-                // takes effect between phases)
-                super::report(progress, 0, 1)?;
+                // Progress (and Ctrl-C) comes through the collaborative fits — the weight search's and
+                // this one; the content fit and the weight grid do not report.
                 let cf = Arc::new(h.cf.fit(&FitInput { validation: None, ..*input }, progress)?);
                 let content = Arc::new(h.content.fit(train, input.items)?);
-                super::report(progress, 1, 1)?;
                 AnyModel::Hybrid(Hybrid::new(cf, content, weight))
             }
         })

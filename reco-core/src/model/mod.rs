@@ -41,8 +41,8 @@ use ndarray::ArrayViewMut2;
 /// Progress callback: `(done, total)` steps (iterations or epochs). Return `false` to stop: the fit
 /// then ends after the current step with [`RecoError::Interrupted`] (how Ctrl-C reaches a long fit from
 /// the bindings). `&|_, _| true` runs to the end silently. ALS, BPR and NCF report every iteration /
-/// epoch; item-kNN and content models once when fitted; a hybrid between its phases and through its
-/// collaborative part.
+/// epoch; item-kNN and content models once, when fitted; a hybrid through its collaborative part's fits
+/// (the one of the weight search, then the final one).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) -> bool + Sync);
 
 /// Calls `progress`, turning a `false` into [`RecoError::Interrupted`].
