@@ -130,7 +130,10 @@ impl Dataset {
         }
         let mut d = Dataset::new(name);
         d.interactions.reserve(indices.len());
-        // column → item index (a map: column numbers can be sparse and huge)
+        // column → item index: a table when the column numbers are compact, a map when they are sparse
+        // and huge (a table sized by one column number 4e9 would be 16 GB)
+        let max_col = indices.iter().copied().max().unwrap_or(0) as usize;
+        let mut table = if max_col <= 2 * indices.len() + 1024 { vec![u32::MAX; max_col + 1] } else { Vec::new() };
         let mut cols: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
         for (row, w) in indptr.windows(2).enumerate() {
             if w[0] == w[1] {
@@ -140,11 +143,18 @@ impl Dataset {
             for e in w[0]..w[1] {
                 check_weight(weights[e]).map_err(|err| RecoError::param("weights", format!("entry {e}: {err}")))?;
                 let col = indices[e];
-                let item = match cols.get(&col) {
-                    Some(&i) => i,
+                let known = match table.get(col as usize) {
+                    Some(&i) => (i != u32::MAX).then_some(i),
+                    None => cols.get(&col).copied(),
+                };
+                let item = match known {
+                    Some(i) => i,
                     None => {
                         let i = d.item_index(&col.to_string());
-                        cols.insert(col, i);
+                        match table.get_mut(col as usize) {
+                            Some(slot) => *slot = i,
+                            None => drop(cols.insert(col, i)),
+                        }
                         i
                     }
                 };
