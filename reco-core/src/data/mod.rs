@@ -101,11 +101,8 @@ impl Dataset {
     /// and positive.
     pub fn push(&mut self, user: &str, item: &str, timestamp: i64, kind: EventKind, weight: f32) -> Result<()> {
         check_weight(weight)?;
-        for (what, id) in [("user", user), ("item", item)] {
-            if id.trim().is_empty() {
-                return Err(RecoError::param(what, "ids must not be empty"));
-            }
-        }
+        check_id("user", user)?;
+        check_id("item", item)?;
         let user = self.users.get_or_insert(user);
         let item = self.item_index(item);
         self.interactions.push(Interaction { user, item, timestamp, kind, weight });
@@ -188,9 +185,7 @@ impl Dataset {
         price: Option<f32>,
         text: Option<String>,
     ) -> Result<u32> {
-        if item.trim().is_empty() {
-            return Err(RecoError::param("item", "ids must not be empty"));
-        }
+        check_id("item", item)?;
         if let Some(p) = price.filter(|p| !p.is_finite() || *p < 0.0) {
             return Err(RecoError::param("price", format!("must be finite and ≥ 0, got {p}")));
         }
@@ -214,6 +209,14 @@ impl Dataset {
     pub fn matrix(&self) -> InteractionMatrix {
         interaction_matrix(&self.interactions, self.n_users(), self.n_items())
     }
+}
+
+/// Rejects empty (or blank) ids: they would collide with the padding of string-id batches.
+fn check_id(what: &str, id: &str) -> Result<()> {
+    if id.trim().is_empty() {
+        return Err(RecoError::param(what, "ids must not be empty"));
+    }
+    Ok(())
 }
 
 /// Rejects NaN, infinite, zero and negative weights.
