@@ -61,6 +61,51 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [OrderStatus; 6] = [
+        OrderStatus::Created,
+        OrderStatus::Paid,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+        OrderStatus::Refunded,
+    ];
+
+    /// Whether an order may move from `self` to `to`: Created → Paid | Cancelled; Paid → Shipped |
+    /// Cancelled | Refunded; Shipped → Delivered | Refunded; Delivered → Refunded. Cancelled and
+    /// Refunded are final.
+    pub fn can_become(self, to: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, to),
+            (Created, Paid)
+                | (Created, Cancelled)
+                | (Paid, Shipped)
+                | (Paid, Cancelled)
+                | (Paid, Refunded)
+                | (Shipped, Delivered)
+                | (Shipped, Refunded)
+                | (Delivered, Refunded)
+        )
+    }
+
+    /// The name (`"Paid"` …), as stores write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Created => "Created",
+            OrderStatus::Paid => "Paid",
+            OrderStatus::Shipped => "Shipped",
+            OrderStatus::Delivered => "Delivered",
+            OrderStatus::Cancelled => "Cancelled",
+            OrderStatus::Refunded => "Refunded",
+        }
+    }
+
+    /// The status named `s` ([`as_str`](Self::as_str)'s spelling).
+    pub fn parse(s: &str) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     /// Lower-case words for messages.
     pub fn describe(self) -> &'static str {
         match self {
@@ -161,6 +206,17 @@ pub trait Orders: Send + Sync {
 pub trait Recommendations: Send + Sync {
     /// Up to `k` products for `customer` (`None`: an anonymous visitor).
     fn recommend(&self, customer: Option<&str>, k: usize) -> Result<Vec<Product>>;
+}
+
+/// The demo stores' policy texts (`"refund"`, `"cancellation"`, `"shipping"`, `"payment"`).
+pub fn default_policy(topic: &str) -> Option<&'static str> {
+    Some(match topic {
+        "refund" => "Returns are accepted within 30 days of delivery; refunds reach your card 5–10 working days after we receive the item.",
+        "cancellation" => "Orders can be cancelled free of charge until they ship.",
+        "shipping" => "Standard delivery takes 3–5 working days in the UK, 7–14 days abroad; express delivery takes 1–2 days.",
+        "payment" => "We accept Visa, Mastercard, American Express, PayPal and bank transfer.",
+        _ => return None,
+    })
 }
 
 /// The store's policies (returns, shipping, payment …) as text.

@@ -248,14 +248,7 @@ impl Recommendations for MemoryStore {
 
 impl Policies for MemoryStore {
     fn policy(&self, topic: &str) -> Option<String> {
-        let text = match topic {
-            "refund" => "Returns are accepted within 30 days of delivery; refunds reach your card 5–10 working days after we receive the item.",
-            "cancellation" => "Orders can be cancelled free of charge until they ship.",
-            "shipping" => "Standard delivery takes 3–5 working days in the UK, 7–14 days abroad; express delivery takes 1–2 days.",
-            "payment" => "We accept Visa, Mastercard, American Express, PayPal and bank transfer.",
-            _ => return None,
-        };
-        Some(text.to_string())
+        crate::default_policy(topic).map(str::to_string)
     }
 }
 

@@ -1,0 +1,209 @@
+//! Carts: a signed-in user's cart, or a guest cart named by an opaque `X-Cart-Token` (only its hash is
+//! stored); the guest cart is merged into the user's on login or registration. A cart is addressed only
+//! by the caller's session or token, so nobody can name another's cart.
+
+use crate::auth::{token_hash, MaybeUser, Role, User};
+use crate::error::{parse_id, ApiError, ApiResult, Json};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+/// Largest quantity of one product in a cart or order.
+pub const MAX_QUANTITY: i64 = 1000;
+
+/// One cart line.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CartLine {
+    /// Product.
+    pub product_id: i64,
+    /// Its store.
+    pub store_id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its current unit price.
+    pub price_cents: i64,
+    /// Units wanted.
+    pub quantity: i64,
+    /// Units in stock now.
+    pub stock: i64,
+}
+
+/// A cart.
+#[derive(Debug, Serialize)]
+pub struct CartView {
+    /// The lines.
+    pub items: Vec<CartLine>,
+    /// Sum of price × quantity.
+    pub total_cents: i64,
+    /// A guest cart's token (send it back as `X-Cart-Token`; only on the response that created it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cart_token: Option<String>,
+}
+
+fn guest_token(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-cart-token").and_then(|v| v.to_str().ok()).map(str::trim).filter(|t| !t.is_empty() && t.len() <= 128)
+}
+
+async fn find_cart(state: &AppState, user: Option<&User>, headers: &HeaderMap) -> ApiResult<Option<i64>> {
+    Ok(match (user, guest_token(headers)) {
+        (Some(u), _) => {
+            sqlx::query_scalar("SELECT id FROM carts WHERE user_id = ?").bind(u.id).fetch_optional(&state.db).await?
+        }
+        (None, Some(t)) => {
+            sqlx::query_scalar("SELECT id FROM carts WHERE guest_token_hash = ?")
+                .bind(&token_hash(t)[..])
+                .fetch_optional(&state.db)
+                .await?
+        }
+        (None, None) => None,
+    })
+}
+
+/// The cart's lines (any database handle).
+pub async fn lines<'e, E: sqlx::SqliteExecutor<'e>>(db: E, cart: i64) -> ApiResult<Vec<CartLine>> {
+    Ok(sqlx::query_as(
+        "SELECT c.product_id, p.store_id, p.name, p.price_cents, c.quantity, p.stock FROM cart_items c JOIN products p ON p.id = c.product_id
+         WHERE c.cart_id = ? ORDER BY c.product_id",
+    )
+    .bind(cart)
+    .fetch_all(db)
+    .await?)
+}
+
+async fn view(state: &AppState, cart: Option<i64>, token: Option<String>) -> ApiResult<CartView> {
+    let items = match cart {
+        Some(c) => lines(&state.db, c).await?,
+        None => Vec::new(),
+    };
+    let total_cents = items.iter().map(|l| l.price_cents * l.quantity).sum();
+    Ok(CartView { items, total_cents, cart_token: token })
+}
+
+/// `GET /cart`.
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    headers: HeaderMap,
+) -> ApiResult<Json<CartView>> {
+    let cart = find_cart(&state, user.as_ref(), &headers).await?;
+    if user.is_none() && guest_token(&headers).is_some() && cart.is_none() {
+        return Err(ApiError::NotFound("no cart for this X-Cart-Token".into()));
+    }
+    Ok(Json(view(&state, cart, None).await?))
+}
+
+/// A line's new quantity.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Quantity {
+    quantity: i64,
+}
+
+/// `PUT /cart/items/{product_id}`: sets the quantity (0 removes the line). A guest without a cart gets
+/// one; its token comes back in `cart_token`.
+pub(crate) async fn put_item(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    headers: HeaderMap,
+    Path(pid): Path<String>,
+    Json(q): Json<Quantity>,
+) -> ApiResult<Json<CartView>> {
+    let pid = parse_id("product", &pid)?;
+    if !(0..=MAX_QUANTITY).contains(&q.quantity) {
+        return Err(ApiError::invalid(format!("quantity must be within 0..={MAX_QUANTITY}")));
+    }
+    let active: Option<bool> =
+        sqlx::query_scalar("SELECT active FROM products WHERE id = ?").bind(pid).fetch_optional(&state.db).await?;
+    if active != Some(true) {
+        return Err(ApiError::NotFound(format!("no product {pid}")));
+    }
+    let mut new_token = None;
+    let cart = match find_cart(&state, user.as_ref(), &headers).await? {
+        Some(c) => c,
+        None => {
+            let (uid, hash) = match (&user, guest_token(&headers)) {
+                (Some(u), _) => (Some(u.id), None),
+                (None, Some(_)) => return Err(ApiError::NotFound("no cart for this X-Cart-Token".into())),
+                (None, None) => {
+                    let t = crate::auth::random_token();
+                    let h = token_hash(&t).to_vec();
+                    new_token = Some(t);
+                    (None, Some(h))
+                }
+            };
+            sqlx::query_scalar(
+                "INSERT INTO carts (user_id, guest_token_hash, created_at) VALUES (?, ?, ?)
+                 ON CONFLICT (user_id) DO UPDATE SET created_at = created_at RETURNING id",
+            )
+            .bind(uid)
+            .bind(hash)
+            .bind(crate::db::now())
+            .fetch_one(&state.db)
+            .await?
+        }
+    };
+    if q.quantity == 0 {
+        sqlx::query("DELETE FROM cart_items WHERE cart_id = ? AND product_id = ?")
+            .bind(cart)
+            .bind(pid)
+            .execute(&state.db)
+            .await?;
+    } else {
+        sqlx::query(
+            "INSERT INTO cart_items (cart_id, product_id, quantity) VALUES (?, ?, ?)
+             ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = excluded.quantity",
+        )
+        .bind(cart)
+        .bind(pid)
+        .bind(q.quantity)
+        .execute(&state.db)
+        .await?;
+        if let Some(u) = user.as_ref().filter(|u| u.role == Role::Customer) {
+            state.reco.event(&state.db, u, &[pid], crate::reco::EventKind::Cart).await;
+        }
+    }
+    Ok(Json(view(&state, Some(cart), new_token).await?))
+}
+
+/// `DELETE /cart/items/{product_id}`.
+pub(crate) async fn delete_item(
+    state: State<AppState>,
+    user: MaybeUser,
+    headers: HeaderMap,
+    pid: Path<String>,
+) -> ApiResult<Json<CartView>> {
+    put_item(state, user, headers, pid, Json(Quantity { quantity: 0 })).await
+}
+
+/// Moves the guest cart named by the request's `X-Cart-Token` into `user`'s cart (quantities add up,
+/// capped at [`MAX_QUANTITY`]) and deletes it. No token or no such cart: nothing to do.
+pub async fn merge_guest(state: &AppState, headers: &HeaderMap, user: i64) -> ApiResult<()> {
+    let Some(t) = guest_token(headers) else { return Ok(()) };
+    let mut conn = state.db.acquire().await?;
+    let mut tx = crate::db::write_tx(&mut conn).await?;
+    let guest: Option<i64> = sqlx::query_scalar("SELECT id FROM carts WHERE guest_token_hash = ?")
+        .bind(&token_hash(t)[..])
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(guest) = guest else { return Ok(()) };
+    let mine: i64 = sqlx::query_scalar(
+        "INSERT INTO carts (user_id, created_at) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET created_at = created_at RETURNING id",
+    )
+    .bind(user)
+    .bind(crate::db::now())
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO cart_items (cart_id, product_id, quantity) SELECT ?, product_id, quantity FROM cart_items WHERE cart_id = ? AND true
+         ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = min(cart_items.quantity + excluded.quantity, ?)",
+    )
+    .bind(mine)
+    .bind(guest)
+    .bind(MAX_QUANTITY)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM carts WHERE id = ?").bind(guest).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,425 @@
+//! Checkout: reserve stock atomically, take the payment, and answer idempotently.
+//!
+//! 1. One `BEGIN IMMEDIATE` transaction: look the `Idempotency-Key` up (same body → replay the stored
+//!    answer, another body → 422, first request still running → 409), then per line
+//!    `UPDATE products SET stock = stock - n WHERE id = ? AND stock >= n` with a rows-affected check
+//!    (`CHECK (stock >= 0)` in the schema is the second guard), and insert the order (Created), its
+//!    lines, an `order.created` outbox row and the key — all or nothing.
+//! 2. Charge through the store's gateway with retries (same gateway key each time: never two charges).
+//! 3. One transaction: Paid + payment row + `order.paid` outbox row + the stored answer; or, if the
+//!    payment failed, the compensation: stock released, Cancelled, `order.payment_failed`, answer 402.
+//!
+//! A crash between 1 and 3 leaves a Created order with its stock reserved: [`recover`] (run at start)
+//! asks the gateway whether the charge happened and finishes the order either way.
+
+use crate::auth::User;
+use crate::error::{ApiError, ApiResult, Json};
+use crate::orders::{load_existing, outbox, release_stock, transition, Status};
+use crate::payment::{with_retries, PayError};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Connection;
+
+/// One line to buy.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    /// Product.
+    pub product_id: i64,
+    /// Units (1..=1000).
+    pub quantity: i64,
+}
+
+/// The checkout request. Without `items` the caller's cart is bought (with `store_id`: only that
+/// store's lines; a cart spanning stores needs it).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutReq {
+    /// Shipping address.
+    pub ship_to: String,
+    /// Buy these instead of the cart.
+    #[serde(default)]
+    pub items: Option<Vec<Item>>,
+    /// Only this store's cart lines.
+    #[serde(default)]
+    pub store_id: Option<i64>,
+}
+
+/// The `Idempotency-Key` header, if present: 1–255 visible ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
+    let k = v.to_str().map_err(|_| ApiError::BadRequest("idempotency_key", "Idempotency-Key must be ASCII".into()))?;
+    if k.is_empty() || k.len() > 255 || !k.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest(
+            "idempotency_key",
+            "Idempotency-Key must be 1–255 visible ASCII characters".into(),
+        ));
+    }
+    Ok(Some(k.to_string()))
+}
+
+fn stored(status: u16, body: String, replayed: bool) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = (code, [("content-type", "application/json")], body).into_response();
+    if replayed {
+        r.headers_mut().insert("idempotent-replayed", "true".parse().expect("static header"));
+    }
+    r
+}
+
+enum Step {
+    Replay(u16, String),
+    Reserved { order: i64, total: i64, gateway: String },
+}
+
+/// `POST /checkout` (signed in; `Idempotency-Key` required).
+pub(crate) async fn checkout(
+    State(state): State<AppState>,
+    user: User,
+    headers: HeaderMap,
+    Json(req): Json<CheckoutReq>,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?.ok_or_else(|| {
+        ApiError::BadRequest(
+            "idempotency_key_required",
+            "send an Idempotency-Key header (e.g. a UUID) with every checkout".into(),
+        )
+    })?;
+    let ship_to = req.ship_to.trim();
+    if ship_to.is_empty() || ship_to.chars().count() > 500 {
+        return Err(ApiError::invalid("ship_to must have 1 to 500 characters"));
+    }
+    if let Some(items) = &req.items {
+        if items.is_empty() || items.len() > 100 {
+            return Err(ApiError::invalid("items must hold 1 to 100 lines"));
+        }
+        if let Some(bad) =
+            items.iter().find(|i| i.product_id <= 0 || !(1..=crate::cart::MAX_QUANTITY).contains(&i.quantity))
+        {
+            return Err(ApiError::invalid(format!(
+                "line for product {}: quantity must be within 1..={} (got {})",
+                bad.product_id,
+                crate::cart::MAX_QUANTITY,
+                bad.quantity
+            )));
+        }
+    }
+    let hash: [u8; 32] =
+        Sha256::digest(serde_json::to_vec(&req).map_err(|e| ApiError::Internal(e.to_string()))?).into();
+    let started = std::time::Instant::now();
+    let step = reserve(&state, &user, &key, &hash, &req).await?;
+    let (order, total, gateway) = match step {
+        Step::Replay(status, body) => {
+            metrics::counter!("shop_idempotent_replays_total").increment(1);
+            return Ok(stored(status, body, true));
+        }
+        Step::Reserved { order, total, gateway } => (order, total, gateway),
+    };
+    let gw = state.gateway(&gateway)?;
+    let pay_key = format!("order-{order}-charge");
+    let result =
+        with_retries(gw.as_ref(), &pay_key, state.config.payment_attempts, state.config.payment_backoff_ms, || {
+            gw.charge(&pay_key, total)
+        })
+        .await;
+    let (status, body) = finalize(&state, order, result).await?;
+    metrics::histogram!("shop_checkout_seconds").record(started.elapsed().as_secs_f64());
+    Ok(stored(status, body, false))
+}
+
+/// Records a rejection under the key (so a retry gets the same answer) and commits.
+async fn reject(
+    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    user: i64,
+    key: &str,
+    hash: &[u8],
+    e: ApiError,
+) -> ApiResult<Step> {
+    sqlx::query("INSERT INTO idempotency_keys (user_id, key, request_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(user)
+        .bind(key)
+        .bind(hash)
+        .bind(e.status().as_u16() as i64)
+        .bind(e.body().to_string())
+        .bind(crate::db::now())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Err(e)
+}
+
+async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &CheckoutReq) -> ApiResult<Step> {
+    let mut conn = state.db.acquire().await?;
+    let mut tx = crate::db::write_tx(&mut conn).await?;
+    let prior: Option<(Vec<u8>, Option<i64>, Option<String>)> =
+        sqlx::query_as("SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = ? AND key = ?")
+            .bind(user.id)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some((h, status, body)) = prior {
+        return match (h == hash, status) {
+            (false, _) => Err(ApiError::Unprocessable(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request body; use a new key".into(),
+            )),
+            (true, None) => Err(ApiError::Conflict(
+                "idempotency_in_progress",
+                "the first request with this Idempotency-Key is still running; retry later".into(),
+            )),
+            (true, Some(s)) => Ok(Step::Replay(s as u16, body.unwrap_or_default())),
+        };
+    }
+    // The lines: given, or the cart's.
+    let cart: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM carts WHERE user_id = ?").bind(user.id).fetch_optional(&mut *tx).await?;
+    let mut wanted: Vec<(i64, i64)> = match (&req.items, cart) {
+        (Some(items), _) => items.iter().map(|i| (i.product_id, i.quantity)).collect(),
+        (None, Some(c)) => {
+            crate::cart::lines(&mut *tx, c).await?.into_iter().map(|l| (l.product_id, l.quantity)).collect()
+        }
+        (None, None) => Vec::new(),
+    };
+    wanted.sort_unstable();
+    let mut lines: Vec<(i64, i64, i64, i64)> = Vec::new(); // product, quantity, price, store
+    for (pid, q) in wanted {
+        if let Some(last) = lines.last_mut().filter(|l| l.0 == pid) {
+            last.1 += q;
+            continue;
+        }
+        let p: Option<(i64, i64, bool)> =
+            sqlx::query_as("SELECT price_cents, store_id, active FROM products WHERE id = ?")
+                .bind(pid)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match p {
+            Some((price, store, true)) => lines.push((pid, q, price, store)),
+            _ => {
+                return reject(
+                    tx,
+                    user.id,
+                    key,
+                    hash,
+                    ApiError::Unprocessable("unknown_product", format!("product {pid} is not for sale")),
+                )
+                .await
+            }
+        }
+    }
+    if let Some(s) = req.store_id {
+        lines.retain(|l| l.3 == s);
+    }
+    if lines.is_empty() {
+        return reject(
+            tx,
+            user.id,
+            key,
+            hash,
+            ApiError::Unprocessable("empty_cart", "nothing to buy: the cart (or items) is empty".into()),
+        )
+        .await;
+    }
+    if let Some(l) = lines.iter().find(|l| l.1 > crate::cart::MAX_QUANTITY) {
+        return reject(
+            tx,
+            user.id,
+            key,
+            hash,
+            ApiError::invalid(format!("product {}: at most {} units", l.0, crate::cart::MAX_QUANTITY)),
+        )
+        .await;
+    }
+    let store = lines[0].3;
+    if lines.iter().any(|l| l.3 != store) {
+        return reject(
+            tx,
+            user.id,
+            key,
+            hash,
+            ApiError::Unprocessable(
+                "several_stores",
+                "the lines come from several stores: check out one store_id at a time".into(),
+            ),
+        )
+        .await;
+    }
+    // Reserve: a conditional decrement per line, inside a savepoint so a shortage undoes the others.
+    let mut sp = Connection::begin(&mut *tx).await?;
+    for &(pid, q, _, _) in &lines {
+        let done = sqlx::query("UPDATE products SET stock = stock - ?1 WHERE id = ?2 AND active = 1 AND stock >= ?1")
+            .bind(q)
+            .bind(pid)
+            .execute(&mut *sp)
+            .await?
+            .rows_affected();
+        if done != 1 {
+            sp.rollback().await?;
+            let left: i64 =
+                sqlx::query_scalar("SELECT stock FROM products WHERE id = ?").bind(pid).fetch_one(&mut *tx).await?;
+            metrics::counter!("shop_out_of_stock_total").increment(1);
+            let e =
+                ApiError::Conflict("out_of_stock", format!("product {pid} is out of stock: {left} left, {q} wanted"));
+            return reject(tx, user.id, key, hash, e).await;
+        }
+    }
+    sp.commit().await?;
+    let total: i64 = lines.iter().map(|l| l.1 * l.2).sum();
+    let now = crate::db::now();
+    let order: i64 = sqlx::query_scalar(
+        "INSERT INTO orders (user_id, store_id, status, total_cents, ship_to, created_at, updated_at) VALUES (?, ?, 'Created', ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(user.id)
+    .bind(store)
+    .bind(total)
+    .bind(req.ship_to.trim())
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    for &(pid, q, price, _) in &lines {
+        sqlx::query("INSERT INTO order_lines (order_id, product_id, quantity, price_cents) VALUES (?, ?, ?, ?)")
+            .bind(order)
+            .bind(pid)
+            .bind(q)
+            .bind(price)
+            .execute(&mut *tx)
+            .await?;
+        if let (None, Some(c)) = (&req.items, cart) {
+            sqlx::query("DELETE FROM cart_items WHERE cart_id = ? AND product_id = ?")
+                .bind(c)
+                .bind(pid)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    outbox(&mut tx, "order.created", order, serde_json::json!({"order": order, "user": user.id, "total_cents": total}))
+        .await?;
+    sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(user.id)
+    .bind(key)
+    .bind(hash)
+    .bind(order)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let gateway: String =
+        sqlx::query_scalar("SELECT gateway FROM stores WHERE id = ?").bind(store).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(Step::Reserved { order, total, gateway })
+}
+
+/// Finishes a Created order after its payment attempt: Paid, or compensated (stock released,
+/// Cancelled). Writes the outbox row and the idempotency answer in the same transaction; returns that
+/// answer. An order already finished (by a concurrent recovery) is answered as it stands.
+pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayError>) -> ApiResult<(u16, String)> {
+    let mut conn = state.db.acquire().await?;
+    let mut tx = crate::db::write_tx(&mut conn).await?;
+    let o = load_existing(&mut tx, order).await?;
+    let paid = match (o.status, result) {
+        (Status::Created, Ok(reference)) => {
+            transition(&mut tx, order, Status::Created, Status::Paid, None).await?;
+            sqlx::query("UPDATE orders SET payment_ref = ? WHERE id = ?")
+                .bind(&reference)
+                .bind(order)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES (?, 'charge', ?, ?, ?, ?)
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(order)
+            .bind(o.total_cents)
+            .bind(&reference)
+            .bind(format!("order-{order}-charge"))
+            .bind(crate::db::now())
+            .execute(&mut *tx)
+            .await?;
+            outbox(
+                &mut tx,
+                "order.paid",
+                order,
+                serde_json::json!({"order": order, "user": o.user_id, "total_cents": o.total_cents}),
+            )
+            .await?;
+            metrics::counter!("shop_orders_paid_total").increment(1);
+            true
+        }
+        (Status::Created, Err(e)) => {
+            release_stock(&mut tx, order).await?;
+            transition(&mut tx, order, Status::Created, Status::Cancelled, Some(&format!("payment failed: {e}")))
+                .await?;
+            outbox(
+                &mut tx,
+                "order.payment_failed",
+                order,
+                serde_json::json!({"order": order, "user": o.user_id, "reason": e.to_string()}),
+            )
+            .await?;
+            metrics::counter!("shop_payments_failed_total").increment(1);
+            false
+        }
+        (s, _) => s != Status::Cancelled,
+    };
+    let o = load_existing(&mut tx, order).await?;
+    let (status, body) = match paid {
+        true => (201u16, serde_json::to_string(&o).map_err(|e| ApiError::Internal(e.to_string()))?),
+        false => {
+            let mut b =
+                ApiError::PaymentFailed(format!("order {order}: {}", o.note.as_deref().unwrap_or("payment failed")))
+                    .body();
+            b["error"]["order_id"] = order.into();
+            (402u16, b.to_string())
+        }
+    };
+    sqlx::query("UPDATE idempotency_keys SET status = ?, response = ? WHERE order_id = ?")
+        .bind(status as i64)
+        .bind(&body)
+        .bind(order)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let products: Vec<i64> = o.lines.iter().map(|l| l.product_id).collect();
+    if paid {
+        if let Some(u) = state.user_by_id(o.user_id).await? {
+            state.reco.event(&state.db, &u, &products, crate::reco::EventKind::Purchase).await;
+        }
+    }
+    state.reco.refresh_stock(&state.db, &products).await;
+    Ok((status, body))
+}
+
+/// Finishes every order a crash left Created: Paid if the gateway holds its charge, else released.
+/// Run at start, before serving. Returns `(paid, released)`.
+pub async fn recover(state: &AppState) -> ApiResult<(usize, usize)> {
+    let stuck: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT o.id, s.id FROM orders o JOIN stores s ON s.id = o.store_id WHERE o.status = 'Created'")
+            .fetch_all(&state.db)
+            .await?;
+    let (mut paid, mut released) = (0, 0);
+    for (order, store) in stuck {
+        let gw = state.gateway_of_store(store).await?;
+        let found = gw.lookup(&format!("order-{order}-charge")).await;
+        let result = match found {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(PayError::Transient("checkout interrupted before the payment was taken".into())),
+            Err(e) => {
+                tracing::warn!(order, error = %e, "recovery: gateway unreachable; order left Created for the next start");
+                continue;
+            }
+        };
+        match finalize(state, order, result).await?.0 {
+            201 => paid += 1,
+            _ => released += 1,
+        }
+    }
+    if paid + released > 0 {
+        tracing::info!(paid, released, "recovered orders left Created by an interrupted run");
+    }
+    Ok((paid, released))
+}

@@ -1,0 +1,235 @@
+//! [`Config`]: defaults, then a TOML file, then `SHOP_*` environment variables.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The simulated payment gateway's behaviour (see [`crate::payment::SimulatedGateway`]).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Share of calls that fail transiently before charging (retried with backoff).
+    pub fail_rate: f64,
+    /// Share of calls that charge but lose the answer (a timeout; the retry finds the charge).
+    pub timeout_rate: f64,
+    /// Share of charges declined for good.
+    pub decline_rate: f64,
+    /// Added latency per call, milliseconds.
+    pub latency_ms: u64,
+    /// Seed of the simulation's random choices.
+    pub seed: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig { fail_rate: 0.0, timeout_rate: 0.0, decline_rate: 0.0, latency_ms: 0, seed: 1 }
+    }
+}
+
+/// Everything the service reads at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Listen address.
+    pub bind: String,
+    /// SQLite database file (created with its folder if missing).
+    pub database: PathBuf,
+    /// The shipped `datasets/` folder (default: found from the working directory, `$SHOPML_DATASETS`).
+    pub datasets: Option<PathBuf>,
+    /// Seed the demo store from the shipped Online Retail data when the database has no store.
+    pub seed_demo: bool,
+    /// Password of the seeded demo accounts (admin@demo.shop, dealer@demo.shop, customer@demo.shop).
+    pub demo_password: String,
+    /// Train (or load) the support chatbot at start; `POST /chat` answers 503 without it.
+    pub chat: bool,
+    /// Where the trained chatbot is cached (trained and written there when missing).
+    pub chat_model: Option<PathBuf>,
+    /// Session lifetime, hours.
+    pub session_hours: u64,
+    /// Idempotency keys are kept at least this long, hours (Stripe: 24).
+    pub idempotency_hours: u64,
+    /// API requests per second per client (session token or IP); 0 turns the limit off.
+    pub rate_api_per_sec: u32,
+    /// API burst allowance.
+    pub rate_api_burst: u32,
+    /// Login attempts per minute per IP and per e-mail.
+    pub rate_login_per_min: u32,
+    /// Request body limit, bytes.
+    pub max_body_bytes: usize,
+    /// Database connections.
+    pub db_connections: u32,
+    /// Argon2id memory cost, KiB (OWASP minimum 19456).
+    pub argon2_m_kib: u32,
+    /// Argon2id iterations (OWASP minimum 2).
+    pub argon2_t: u32,
+    /// Payment attempts per charge (first try + retries on transient failures).
+    pub payment_attempts: u32,
+    /// Payment backoff base, milliseconds (doubles per retry, plus jitter).
+    pub payment_backoff_ms: u64,
+    /// Gateways by name; a store's `gateway` column picks one. `simulated` always exists.
+    pub gateways: BTreeMap<String, GatewayConfig>,
+    /// Notifications: `log`, or a file path to append JSON lines to.
+    pub notifier: String,
+    /// Log format: `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1:8080".into(),
+            database: PathBuf::from("shop-data/shop.db"),
+            datasets: None,
+            seed_demo: true,
+            demo_password: "demo-password".into(),
+            chat: true,
+            chat_model: Some(PathBuf::from("shop-data/chat.model")),
+            session_hours: 24 * 7,
+            idempotency_hours: 48,
+            rate_api_per_sec: 200,
+            rate_api_burst: 400,
+            rate_login_per_min: 10,
+            max_body_bytes: 64 * 1024,
+            db_connections: 8,
+            argon2_m_kib: 19 * 1024,
+            argon2_t: 2,
+            payment_attempts: 4,
+            payment_backoff_ms: 50,
+            gateways: BTreeMap::new(),
+            notifier: "log".into(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// A configuration problem (the message names the key or variable).
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults, overlaid by `file` (if given) and then by the environment (`SHOP_BIND`, `SHOP_DATABASE`,
+    /// `SHOP_DATASETS`, `SHOP_SEED_DEMO`, `SHOP_DEMO_PASSWORD`, `SHOP_CHAT`, `SHOP_RATE_API_PER_SEC`,
+    /// `SHOP_RATE_API_BURST`, `SHOP_RATE_LOGIN_PER_MIN`, `SHOP_DB_CONNECTIONS`, `SHOP_NOTIFIER`,
+    /// `SHOP_LOG_FORMAT`).
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut c = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError(format!("{}: {e}", p.display())))?;
+                toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", p.display())))?
+            }
+            None => Config::default(),
+        };
+        c.apply_env(|k| std::env::var(k).ok())?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Overlays variables read through `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, ConfigError> {
+            v.trim().parse().map_err(|_| ConfigError(format!("{k}={v:?} is not a valid value")))
+        }
+        if let Some(v) = get("SHOP_BIND") {
+            self.bind = v;
+        }
+        if let Some(v) = get("SHOP_DATABASE") {
+            self.database = v.into();
+        }
+        if let Some(v) = get("SHOP_DATASETS") {
+            self.datasets = Some(v.into());
+        }
+        if let Some(v) = get("SHOP_SEED_DEMO") {
+            self.seed_demo = parse("SHOP_SEED_DEMO", &v)?;
+        }
+        if let Some(v) = get("SHOP_DEMO_PASSWORD") {
+            self.demo_password = v;
+        }
+        if let Some(v) = get("SHOP_CHAT") {
+            self.chat = parse("SHOP_CHAT", &v)?;
+        }
+        if let Some(v) = get("SHOP_RATE_API_PER_SEC") {
+            self.rate_api_per_sec = parse("SHOP_RATE_API_PER_SEC", &v)?;
+        }
+        if let Some(v) = get("SHOP_RATE_API_BURST") {
+            self.rate_api_burst = parse("SHOP_RATE_API_BURST", &v)?;
+        }
+        if let Some(v) = get("SHOP_RATE_LOGIN_PER_MIN") {
+            self.rate_login_per_min = parse("SHOP_RATE_LOGIN_PER_MIN", &v)?;
+        }
+        if let Some(v) = get("SHOP_DB_CONNECTIONS") {
+            self.db_connections = parse("SHOP_DB_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = get("SHOP_NOTIFIER") {
+            self.notifier = v;
+        }
+        if let Some(v) = get("SHOP_LOG_FORMAT") {
+            self.log_format = v;
+        }
+        Ok(())
+    }
+
+    /// Rejects values the service cannot run with.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError(m.to_string()));
+        if self.argon2_m_kib < 19 * 1024 || self.argon2_t < 2 {
+            return bad("argon2 below the OWASP minimum (m = 19456 KiB, t = 2)");
+        }
+        if self.db_connections == 0 || self.payment_attempts == 0 || self.session_hours == 0 {
+            return bad("db_connections, payment_attempts and session_hours must be at least 1");
+        }
+        if self.idempotency_hours < 24 {
+            return bad("idempotency_hours must be at least 24 (keys are replayable for a day)");
+        }
+        if self.max_body_bytes < 1024 {
+            return bad("max_body_bytes must be at least 1024");
+        }
+        if self.demo_password.len() < 8 {
+            return bad("demo_password must have at least 8 characters");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return bad("log_format must be \"text\" or \"json\"");
+        }
+        for (name, g) in &self.gateways {
+            let rates = [g.fail_rate, g.timeout_rate, g.decline_rate];
+            if rates.iter().any(|r| !(0.0..=1.0).contains(r)) {
+                return Err(ConfigError(format!("gateways.{name}: rates must be within 0..=1")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_and_bad_values_are_named() {
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "SHOP_RATE_API_PER_SEC").then(|| "7".to_string())).unwrap();
+        assert_eq!(c.rate_api_per_sec, 7);
+        let e = c.apply_env(|k| (k == "SHOP_CHAT").then(|| "maybe".to_string())).unwrap_err();
+        assert!(e.to_string().contains("SHOP_CHAT"), "{e}");
+    }
+
+    #[test]
+    fn weak_argon_and_short_key_lifetime_are_rejected() {
+        let c = Config { argon2_m_kib: 4096, ..Config::default() };
+        assert!(c.validate().is_err());
+        let c = Config { idempotency_hours: 1, ..Config::default() };
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn toml_file_with_unknown_key_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("shop.toml");
+        std::fs::write(&p, "bind = \"0.0.0.0:1\"\n[gateways.flaky]\nfail_rate = 0.5\n").unwrap();
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!(c.bind, "0.0.0.0:1");
+        assert_eq!(c.gateways["flaky"].fail_rate, 0.5);
+        std::fs::write(&p, "bnd = 1\n").unwrap();
+        assert!(Config::load(Some(&p)).unwrap_err().to_string().contains("bnd"));
+    }
+}

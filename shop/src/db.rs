@@ -1,0 +1,121 @@
+//! The database: a SQLite file in WAL mode, migrations applied on open, and the demo seed.
+
+use crate::error::ApiResult;
+use reco_core::data::Dataset;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Opens (creating if needed) the database at `path` with `connections` pooled connections: WAL
+/// journal, `synchronous = NORMAL` (durable at each WAL checkpoint, never corrupt), foreign keys on,
+/// a 5 s busy timeout; then applies the migrations.
+pub async fn open(path: &Path, connections: u32) -> Result<SqlitePool, sqlx::Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+    }
+    let opts = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(opts)
+        .await?;
+    sqlx::migrate!("./migrations").run(&pool).await?;
+    Ok(pool)
+}
+
+/// A write transaction that takes SQLite's write lock at `BEGIN` (`BEGIN IMMEDIATE`): no other writer
+/// can slip in between its reads and its writes, and a busy database waits (busy timeout) instead of
+/// failing at the first write.
+pub async fn write_tx(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
+) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error> {
+    conn.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// The ids of the demo store's seeded accounts.
+pub const DEMO_ADMIN: &str = "admin@demo.shop";
+/// The demo dealer (owns store 1).
+pub const DEMO_DEALER: &str = "dealer@demo.shop";
+/// The demo customer (a real Online Retail customer to the recommender).
+pub const DEMO_CUSTOMER: &str = "customer@demo.shop";
+
+/// Whether the database already holds a store.
+pub async fn has_store(pool: &SqlitePool) -> ApiResult<bool> {
+    Ok(sqlx::query_scalar::<_, i64>("SELECT count(*) FROM stores").fetch_one(pool).await? > 0)
+}
+
+/// A demo product's initial stock: 10 + a number from its SKU (stable across runs).
+pub fn demo_stock(sku: &str) -> i64 {
+    10 + (sku.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 90) as i64
+}
+
+/// Seeds store 1 ("Online Retail") with every product of `data`, and the three demo accounts (their
+/// password hashed with `hash`). The demo customer is the dataset's first customer to the recommender.
+pub async fn seed_demo(pool: &SqlitePool, data: &Dataset, password_hash: &str) -> ApiResult<()> {
+    let t = now();
+    let mut conn = pool.acquire().await?;
+    let mut tx = write_tx(&mut conn).await?;
+    let store: i64 = sqlx::query_scalar(
+        "INSERT INTO stores (name, gateway, created_at) VALUES ('Online Retail', 'simulated', ?) RETURNING id",
+    )
+    .bind(t)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut sold = vec![0f64; data.n_items()];
+    for e in &data.interactions {
+        sold[e.item as usize] += e.weight as f64;
+    }
+    for (i, sku) in data.items.ids().iter().enumerate() {
+        let meta = &data.item_meta[i];
+        let name = meta.text.clone().unwrap_or_else(|| sku.clone());
+        let price = (meta.price.unwrap_or(1.0) as f64 * 100.0).round() as i64;
+        sqlx::query(
+            "INSERT INTO products (store_id, sku, name, description, category, price_cents, stock, popularity, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(store)
+        .bind(sku)
+        .bind(&name)
+        .bind(format!("{name} — from the Online Retail catalogue"))
+        .bind(meta.category.as_deref())
+        .bind(price.max(0))
+        .bind(demo_stock(sku))
+        .bind(sold[i])
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let customer_ext = data.users.ids().first().cloned();
+    for (email, role, store_id, ext) in [
+        (DEMO_ADMIN, "admin", None, None),
+        (DEMO_DEALER, "dealer", Some(store), None),
+        (DEMO_CUSTOMER, "customer", None, customer_ext),
+    ] {
+        sqlx::query(
+            "INSERT INTO users (email, password_hash, role, store_id, ext_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(email)
+        .bind(password_hash)
+        .bind(role)
+        .bind(store_id)
+        .bind(ext)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! [`ApiError`]: every failure a handler returns, as a status and a JSON body
+//! `{"error": {"code": "...", "message": "..."}}`. Internal causes are logged, not shown.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// A handler's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or a value is out of range.
+    #[error("{1}")]
+    BadRequest(&'static str, String),
+    /// 401: no valid session.
+    #[error("sign in first")]
+    Unauthorized,
+    /// 403: signed in, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such object (also for objects of someone else: ids cannot be probed).
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: conflicts with the current state (out of stock, request still running, wrong order state).
+    #[error("{1}")]
+    Conflict(&'static str, String),
+    /// 413: body too large.
+    #[error("request body too large")]
+    TooLarge,
+    /// 422: well-formed but unusable (same idempotency key with another body, empty cart …).
+    #[error("{1}")]
+    Unprocessable(&'static str, String),
+    /// 429: rate limited.
+    #[error("too many requests; retry in {0} s")]
+    TooManyRequests(u64),
+    /// 402: the payment was declined or could not be taken.
+    #[error("{0}")]
+    PaymentFailed(String),
+    /// 502: an upstream (payment gateway) failed.
+    #[error("{0}")]
+    Upstream(String),
+    /// 503: the service is overloaded or shutting down.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a bug or a broken database; the cause is logged.
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// `Result` with [`ApiError`].
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(..) => StatusCode::CONFLICT,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(..) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PaymentFailed(_) => StatusCode::PAYMENT_REQUIRED,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(c, _) | ApiError::Conflict(c, _) | ApiError::Unprocessable(c, _) => c,
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::TooLarge => "body_too_large",
+            ApiError::TooManyRequests(_) => "rate_limited",
+            ApiError::PaymentFailed(_) => "payment_failed",
+            ApiError::Upstream(_) => "upstream_failed",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        json!({"error": {"code": self.code(), "message": self.to_string()}})
+    }
+
+    /// Shorthand for a 400 with code `invalid`.
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        ApiError::BadRequest("invalid", msg.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let mut resp = (self.status(), axum::Json(self.body())).into_response();
+        if let ApiError::TooManyRequests(s) = self {
+            resp.headers_mut().insert("retry-after", s.into());
+        }
+        resp
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut => ApiError::Unavailable("database busy; retry".into()),
+            sqlx::Error::Database(d) if d.message().contains("database is locked") => {
+                ApiError::Unavailable("database busy; retry".into())
+            }
+            _ => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::BadRequest("content_type", "send the body as JSON (Content-Type: application/json)".into())
+            }
+            other => ApiError::BadRequest("malformed_json", other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::BadRequest("invalid_query", r.body_text())
+    }
+}
+
+impl From<storefront::StoreError> for ApiError {
+    fn from(e: storefront::StoreError) -> Self {
+        use storefront::StoreError as S;
+        match e {
+            S::NotFound(m) => ApiError::NotFound(format!("no order {m}")),
+            S::NotAllowed { .. } => ApiError::Conflict("order_state", e.to_string()),
+            S::Invalid(m) => ApiError::invalid(m),
+            S::NotSignedIn => ApiError::Unauthorized,
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A JSON body whose rejection is an [`ApiError`] (JSON, not axum's plain-text rejection).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for Json<T>
+where
+    axum::Json<T>: axum::extract::FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Json(v))
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Query parameters whose rejection is an [`ApiError`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(v) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(v))
+    }
+}
+
+/// A path id: a positive integer, else a 404 (an id that cannot exist is simply not found).
+pub fn parse_id(what: &str, raw: &str) -> ApiResult<i64> {
+    raw.parse::<i64>().ok().filter(|&v| v > 0).ok_or_else(|| ApiError::NotFound(format!("no {what} {raw:?}")))
+}

@@ -1,0 +1,358 @@
+//! # shopml-shop
+//!
+//! shopml's reference shop service: accounts with roles, multi-tenant stores, catalog search, carts,
+//! checkout that never oversells, idempotent payments with retries and refunds, an order state
+//! machine, a transactional outbox, live recommendations and the support chatbot — on one SQLite file.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = shopml_shop::config::Config::load(None)?;
+//! let shop = shopml_shop::start(config).await?;
+//! let listener = tokio::net::TcpListener::bind(&shop.config.bind).await?;
+//! shopml_shop::serve(shop, listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod cart;
+pub mod catalog;
+pub mod chat;
+pub mod checkout;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ops;
+pub mod orders;
+pub mod outbox;
+pub mod payment;
+pub mod reco;
+
+use crate::auth::{Role, User};
+
+use crate::error::{ApiError, ApiResult, Json};
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::Router;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Everything a handler can reach.
+pub struct Shop {
+    /// The configuration it started with.
+    pub config: config::Config,
+    /// The database.
+    pub db: sqlx::SqlitePool,
+    /// Session cache.
+    pub sessions: auth::Sessions,
+    /// Password hashing.
+    pub passwords: auth::Passwords,
+    /// Rate limits.
+    pub limits: ops::Limits,
+    /// Recommender.
+    pub reco: reco::Reco,
+    /// The chatbot (set once trained; `None` if disabled).
+    pub chat: OnceLock<Arc<chat::Bot>>,
+    /// Payment gateways by name.
+    pub gateways: BTreeMap<String, Arc<dyn payment::PaymentGateway>>,
+    /// Where outbox rows are delivered.
+    pub notifier: Arc<dyn outbox::Notifier>,
+    /// Prometheus.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl std::fmt::Debug for Shop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shop")
+            .field("bind", &self.config.bind)
+            .field("database", &self.config.database)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state handlers share.
+pub type AppState = Arc<Shop>;
+
+impl Shop {
+    /// A user by id.
+    pub async fn user_by_id(&self, id: i64) -> ApiResult<Option<User>> {
+        let row: Option<auth::UserRow> =
+            sqlx::query_as("SELECT id, email, role, store_id, ext_id FROM users WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.db)
+                .await?;
+        row.map(auth::user_from_row).transpose()
+    }
+
+    /// The gateway called `name`.
+    pub fn gateway(&self, name: &str) -> ApiResult<Arc<dyn payment::PaymentGateway>> {
+        self.gateways
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ApiError::Internal(format!("store uses unknown gateway {name:?}")))
+    }
+
+    /// The gateway of store `store`.
+    pub async fn gateway_of_store(&self, store: i64) -> ApiResult<Arc<dyn payment::PaymentGateway>> {
+        let name: String =
+            sqlx::query_scalar("SELECT gateway FROM stores WHERE id = ?").bind(store).fetch_one(&self.db).await?;
+        self.gateway(&name)
+    }
+}
+
+/// What [`start_with`] may replace (tests plug in their own gateways and notifiers).
+#[derive(Default)]
+pub struct Parts {
+    /// Extra or replacement gateways by name.
+    pub gateways: Vec<(String, Arc<dyn payment::PaymentGateway>)>,
+    /// Replacement notifier.
+    pub notifier: Option<Arc<dyn outbox::Notifier>>,
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parts").field("gateways", &self.gateways.len()).finish_non_exhaustive()
+    }
+}
+
+/// [`start_with`] with the built-in parts.
+pub async fn start(config: config::Config) -> anyhow::Result<Arc<Shop>> {
+    start_with(config, Parts::default()).await
+}
+
+/// Opens the database (migrations), seeds the demo store if it has none, trains the recommender on the
+/// shipped data, finishes orders an earlier run left half-done, and trains or loads the chatbot.
+pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<Arc<Shop>> {
+    config.validate()?;
+    let db = db::open(&config.database, config.db_connections)
+        .await
+        .with_context(|| format!("database {}", config.database.display()))?;
+    let datasets = storefront::shipped::datasets_dir(config.datasets.as_deref()).map_err(anyhow::Error::msg)?;
+    let retail = storefront::shipped::online_retail(&datasets);
+    let (data, _) = tokio::task::spawn_blocking(move || reco_core::io::load_online_retail(&retail)).await??;
+    let passwords = auth::Passwords::new(config.argon2_m_kib, config.argon2_t)?;
+    if config.seed_demo && !db::has_store(&db).await? {
+        let hash = passwords.hash(&config.demo_password)?;
+        db::seed_demo(&db, &data, &hash).await?;
+        tracing::info!(products = data.n_items(), "seeded the demo store from the shipped Online Retail data");
+    }
+    let reco = reco::Reco::new(&db, &data).await?;
+    let replayed = reco.load_events(&db).await?;
+    let mut gateways: BTreeMap<String, Arc<dyn payment::PaymentGateway>> = BTreeMap::new();
+    gateways.insert("simulated".into(), Arc::new(payment::SimulatedGateway::new(db.clone(), Default::default())));
+    for (name, g) in &config.gateways {
+        gateways.insert(name.clone(), Arc::new(payment::SimulatedGateway::new(db.clone(), g.clone())));
+    }
+    gateways.extend(parts.gateways);
+    let notifier: Arc<dyn outbox::Notifier> = match (parts.notifier, config.notifier.as_str()) {
+        (Some(n), _) => n,
+        (None, "log") => Arc::new(outbox::LogNotifier),
+        (None, path) => Arc::new(outbox::FileNotifier::new(path)),
+    };
+    let shop = Arc::new(Shop {
+        limits: ops::Limits::new(config.rate_api_per_sec, config.rate_api_burst, config.rate_login_per_min),
+        sessions: auth::Sessions::default(),
+        passwords,
+        reco,
+        chat: OnceLock::new(),
+        gateways,
+        notifier,
+        metrics: ops::prometheus(),
+        db,
+        config,
+    });
+    let (paid, released) = checkout::recover(&shop).await?;
+    tracing::info!(events = replayed, recovered_paid = paid, recovered_released = released, "shop ready to serve");
+    if shop.config.chat {
+        let model = shop.config.chat_model.clone();
+        let clf = tokio::task::spawn_blocking(move || chat::classifier(&datasets, model.as_deref())).await??;
+        let bot = chat::assistant(&shop, clf).await?;
+        let _ = shop.chat.set(Arc::new(bot));
+    }
+    Ok(shop)
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn openapi() -> axum::Json<serde_json::Value> {
+    axum::Json(ops::openapi())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> (StatusCode, axum::Json<serde_json::Value>) {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(
+            serde_json::json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this route"}}),
+        ),
+    )
+}
+
+async fn recommendations(
+    State(state): State<AppState>,
+    auth::MaybeUser(user): auth::MaybeUser,
+    error::Query(k): error::Query<catalog::K>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let body = state.reco.recommend_json(user.as_ref().filter(|u| u.role == Role::Customer), k.get()?)?;
+    Ok(([("content-type", "application/json")], body).into_response())
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewStore {
+    name: String,
+    gateway: Option<String>,
+}
+
+async fn stores(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, name FROM stores ORDER BY id").fetch_all(&state.db).await?;
+    Ok(Json(serde_json::json!(rows
+        .into_iter()
+        .map(|(id, name)| serde_json::json!({"id": id, "name": name}))
+        .collect::<Vec<_>>())))
+}
+
+async fn create_store(
+    State(state): State<AppState>,
+    user: User,
+    Json(n): Json<NewStore>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    user.require_admin()?;
+    let name = n.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid("name must have 1 to 100 characters"));
+    }
+    let gateway = n.gateway.unwrap_or_else(|| "simulated".into());
+    if !state.gateways.contains_key(&gateway) {
+        return Err(ApiError::Unprocessable(
+            "unknown_gateway",
+            format!("no gateway {gateway:?}; configured: {:?}", state.gateways.keys().collect::<Vec<_>>()),
+        ));
+    }
+    let r =
+        sqlx::query_scalar::<_, i64>("INSERT INTO stores (name, gateway, created_at) VALUES (?, ?, ?) RETURNING id")
+            .bind(name)
+            .bind(&gateway)
+            .bind(db::now())
+            .fetch_one(&state.db)
+            .await;
+    match r {
+        Ok(id) => Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id, "name": name, "gateway": gateway})))),
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+            Err(ApiError::Conflict("store_exists", format!("a store named {name:?} exists")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The HTTP API.
+pub fn router(shop: AppState) -> Router {
+    use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::trace::TraceLayer;
+    let api = Router::new()
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .route("/admin/users", post(auth::create_user))
+        .route("/stores", get(stores).post(create_store))
+        .route("/products", get(catalog::search).post(catalog::create))
+        .route("/products/{id}", get(catalog::get).patch(catalog::update).delete(catalog::delete))
+        .route("/products/{id}/similar", get(catalog::similar))
+        .route("/recommendations", get(recommendations))
+        .route("/cart", get(cart::get))
+        .route("/cart/items/{product_id}", put(cart::put_item).delete(cart::delete_item))
+        .route("/checkout", post(checkout::checkout))
+        .route("/orders", get(orders::list))
+        .route("/orders/{id}", get(orders::get))
+        .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/orders/{id}/ship", post(orders::ship))
+        .route("/orders/{id}/deliver", post(orders::deliver))
+        .route("/orders/{id}/refund", post(orders::refund))
+        .route("/chat", post(chat::chat))
+        .route_layer(axum::middleware::from_fn_with_state(shop.clone(), ops::rate_limit));
+    let ids = ops::RequestIds::default();
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(ops::metrics_text))
+        .route("/openapi.json", get(openapi))
+        .merge(api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(shop.config.max_body_bytes))
+        .layer(axum::middleware::from_fn(ops::track))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::Internal("handler panicked".into()).into_response_parts()
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(ids))
+        .with_state(shop)
+}
+
+impl ApiError {
+    fn into_response_parts(self) -> axum::response::Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+/// The background work: outbox delivery (every 250 ms), and every minute the purge of old
+/// idempotency keys and sessions, rate-limiter upkeep and metrics upkeep. Stops when `stop` flips.
+pub fn spawn_background(shop: AppState, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last_purge = std::time::Instant::now() - Duration::from_secs(3600);
+        loop {
+            if let Err(e) = outbox::dispatch_once(&shop.db, shop.notifier.as_ref()).await {
+                tracing::warn!(error = %e, "outbox dispatch failed");
+            }
+            if last_purge.elapsed() > Duration::from_secs(60) {
+                last_purge = std::time::Instant::now();
+                match outbox::purge(&shop.db, shop.config.idempotency_hours).await {
+                    Ok(n) if n > 0 => tracing::info!(deleted = n, "purged old idempotency keys and sessions"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purge failed"),
+                }
+                shop.limits.shrink();
+                shop.metrics.run_upkeep();
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = stop.changed() => break,
+            }
+        }
+        // Last delivery round before exit.
+        let _ = outbox::dispatch_once(&shop.db, shop.notifier.as_ref()).await;
+    })
+}
+
+/// Serves `shop` on `listener` until `shutdown` completes; then stops taking connections, lets running
+/// requests finish, delivers the outbox once more and closes the database.
+pub async fn serve(
+    shop: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let bg = spawn_background(shop.clone(), rx);
+    let app = router(shop.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    tracing::info!("shutting down: finishing background work");
+    let _ = tx.send(true);
+    let _ = bg.await;
+    shop.db.close().await;
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Operations: client addresses, rate limits (API and login), Prometheus metrics, request ids, and
+//! the OpenAPI document.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// The client's IP (`local` for in-process calls without a socket).
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
+
+fn client_ip(parts: &axum::http::Extensions) -> String {
+    parts.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "local".to_string(), |c| c.0.ip().to_string())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(&parts.extensions)))
+    }
+}
+
+/// Rate limiters (GCRA, from `governor`), keyed by client.
+#[derive(Debug)]
+pub struct Limits {
+    api: Option<DefaultKeyedRateLimiter<String>>,
+    login_ip: DefaultKeyedRateLimiter<String>,
+    login_email: DefaultKeyedRateLimiter<String>,
+}
+
+impl Limits {
+    /// `api_per_sec` (0: off) with `burst`, and `login_per_min` login attempts per IP and per e-mail.
+    pub fn new(api_per_sec: u32, burst: u32, login_per_min: u32) -> Self {
+        let api = NonZeroU32::new(api_per_sec).map(|r| {
+            RateLimiter::keyed(Quota::per_second(r).allow_burst(NonZeroU32::new(burst.max(api_per_sec)).unwrap_or(r)))
+        });
+        let login = Quota::per_minute(NonZeroU32::new(login_per_min.max(1)).unwrap_or(NonZeroU32::MIN));
+        Limits { api, login_ip: RateLimiter::keyed(login), login_email: RateLimiter::keyed(login) }
+    }
+
+    /// One API request of `key`.
+    pub fn check_api(&self, key: &str) -> Result<(), ApiError> {
+        match &self.api {
+            Some(l) if l.check_key(&key.to_string()).is_err() => Err(ApiError::TooManyRequests(1)),
+            _ => Ok(()),
+        }
+    }
+
+    /// One login attempt from `ip` for `email`.
+    pub fn check_login(&self, ip: &str, email: &str) -> Result<(), ApiError> {
+        if self.login_ip.check_key(&ip.to_string()).is_err() || self.login_email.check_key(&email.to_string()).is_err()
+        {
+            metrics::counter!("shop_rate_limited_total", "what" => "login").increment(1);
+            return Err(ApiError::TooManyRequests(60));
+        }
+        Ok(())
+    }
+
+    /// Forgets idle keys (called periodically).
+    pub fn shrink(&self) {
+        if let Some(l) = &self.api {
+            l.retain_recent();
+        }
+        self.login_ip.retain_recent();
+        self.login_email.retain_recent();
+    }
+}
+
+/// Middleware: the API limit, per session token (first 16 characters) or else per IP.
+pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let key = match crate::auth::bearer(req.headers()) {
+        Some(t) => format!("t:{}", t.get(..16).unwrap_or(t)),
+        None => format!("ip:{}", client_ip(req.extensions())),
+    };
+    if let Err(e) = state.limits.check_api(&key) {
+        metrics::counter!("shop_rate_limited_total", "what" => "api").increment(1);
+        return e.into_response();
+    }
+    next.run(req).await
+}
+
+/// Middleware: request count and latency per route and status.
+pub async fn track(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// The process's Prometheus recorder (installed once; later calls share it).
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics shows only what this one sees");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// `GET /metrics` (Prometheus text format).
+pub(crate) async fn metrics_text(State(state): State<AppState>) -> Response {
+    ([("content-type", "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+/// Request ids: a per-process random prefix and a counter (`x-request-id`, unless the client sent one).
+#[derive(Debug, Clone)]
+pub struct RequestIds {
+    prefix: std::sync::Arc<str>,
+    next: std::sync::Arc<AtomicU64>,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        let t = crate::auth::random_token();
+        RequestIds { prefix: t.get(..8).unwrap_or("shop").into(), next: std::sync::Arc::new(AtomicU64::new(1)) }
+    }
+}
+
+impl tower_http::request_id::MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<tower_http::request_id::RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n}", self.prefix).parse().ok().map(tower_http::request_id::RequestId::new)
+    }
+}
+
+/// Every route: `(method, path, summary)`. The OpenAPI document is built from this list, and a test
+/// checks that each entry is served (so the list and the router cannot drift apart silently).
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("get", "/health", "Liveness"),
+    ("get", "/metrics", "Prometheus metrics"),
+    ("get", "/openapi.json", "This document"),
+    ("post", "/auth/register", "Create a customer account (signed in; merges the X-Cart-Token cart)"),
+    ("post", "/auth/login", "Sign in: an opaque session token (rate limited)"),
+    ("post", "/auth/logout", "End the session"),
+    ("get", "/me", "The signed-in user"),
+    ("post", "/admin/users", "Create a user of any role (admin)"),
+    ("get", "/stores", "Stores"),
+    ("post", "/stores", "Create a store (admin)"),
+    (
+        "get",
+        "/products",
+        "Search: q, category, min_price, max_price, in_stock, store_id, sort, page, per_page, personalize",
+    ),
+    ("post", "/products", "Create a product (dealer: own store; admin)"),
+    ("get", "/products/{id}", "One product"),
+    ("patch", "/products/{id}", "Change a product (its dealer; admin)"),
+    ("delete", "/products/{id}", "Take a product off sale (its dealer; admin)"),
+    ("get", "/products/{id}/similar", "Similar products (k)"),
+    ("get", "/recommendations", "Recommendations for the signed-in customer or a visitor (k)"),
+    ("get", "/cart", "The cart (session or X-Cart-Token)"),
+    ("put", "/cart/items/{product_id}", "Set a line's quantity (0 removes)"),
+    ("delete", "/cart/items/{product_id}", "Remove a line"),
+    ("post", "/checkout", "Buy the cart or items (Idempotency-Key required)"),
+    ("get", "/orders", "Orders: own (customer), the store's (dealer), all (admin)"),
+    ("get", "/orders/{id}", "One order"),
+    ("post", "/orders/{id}/cancel", "Cancel before shipping (refunds the payment)"),
+    ("post", "/orders/{id}/ship", "Paid → Shipped (dealer/admin)"),
+    ("post", "/orders/{id}/deliver", "Shipped → Delivered (dealer/admin)"),
+    ("post", "/orders/{id}/refund", "Full or partial refund (dealer/admin; Idempotency-Key)"),
+    ("post", "/chat", "Support assistant (orders of the signed-in customer only)"),
+];
+
+/// `GET /openapi.json`.
+pub fn openapi() -> serde_json::Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path, summary) in ROUTES {
+        let entry = paths.entry(path.to_string()).or_insert_with(|| serde_json::json!({}));
+        let params: Vec<serde_json::Value> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| serde_json::json!({"name": name, "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}}))
+            .collect();
+        entry[method] = serde_json::json!({
+            "summary": summary,
+            "parameters": params,
+            "responses": {
+                "200": {"description": "OK (201 Created for creations, 204 for deletions)"},
+                "4XX": {"description": "Client error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }
+        });
+    }
+    serde_json::json!({
+        "openapi": "3.1.0",
+        "info": {"title": "shopml reference shop", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"session": {"type": "http", "scheme": "bearer", "description": "opaque session token from /auth/login"}},
+            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"}}}}}}
+        },
+        "security": [{"session": []}, {}]
+    })
+}

@@ -1,0 +1,466 @@
+//! Orders: the state machine, and the order views and transitions (track, cancel, ship, deliver,
+//! refund). Checkout lives in [`crate::checkout`].
+
+use crate::auth::{Role, User};
+use crate::error::{parse_id, ApiError, ApiResult, Json};
+use crate::payment::with_retries;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+
+/// Where an order is in its life: the storefront's status, whose
+/// [`can_become`](storefront::OrderStatus::can_become) is the state machine every transition passes.
+pub use storefront::OrderStatus as Status;
+
+fn parse_status(s: &str) -> ApiResult<Status> {
+    Status::parse(s).ok_or_else(|| ApiError::Internal(format!("unknown order status {s:?} in the database")))
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct LineView {
+    /// Product.
+    pub product_id: i64,
+    /// Its SKU.
+    pub sku: String,
+    /// Its name.
+    pub name: String,
+    /// Units.
+    pub quantity: i64,
+    /// Unit price paid.
+    pub price_cents: i64,
+}
+
+/// An order as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    /// Id.
+    pub id: i64,
+    /// Customer.
+    pub user_id: i64,
+    /// Store.
+    pub store_id: i64,
+    /// Status.
+    pub status: Status,
+    /// Sum of the lines.
+    pub total_cents: i64,
+    /// Refunded so far.
+    pub refunded_cents: i64,
+    /// Shipping address.
+    pub ship_to: String,
+    /// The payment provider's charge reference.
+    pub payment_ref: Option<String>,
+    /// Why it was cancelled, if it was.
+    pub note: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Lines.
+    pub lines: Vec<LineView>,
+}
+
+/// The order `id`, which must exist (it was just written or locked).
+pub async fn load_existing(conn: &mut SqliteConnection, id: i64) -> ApiResult<OrderView> {
+    load(conn, id).await?.ok_or_else(|| ApiError::Internal(format!("order {id} vanished")))
+}
+
+/// The order `id` (any owner), read through `conn`.
+pub async fn load(conn: &mut SqliteConnection, id: i64) -> ApiResult<Option<OrderView>> {
+    type Row = (i64, i64, i64, String, i64, i64, String, Option<String>, Option<String>, i64);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, user_id, store_id, status, total_cents, refunded_cents, ship_to, payment_ref, note, created_at FROM orders WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((id, user_id, store_id, status, total_cents, refunded_cents, ship_to, payment_ref, note, created_at)) =
+        row
+    else {
+        return Ok(None);
+    };
+    let lines = sqlx::query_as(
+        "SELECT l.product_id, p.sku, p.name, l.quantity, l.price_cents FROM order_lines l JOIN products p ON p.id = l.product_id
+         WHERE l.order_id = ? ORDER BY l.product_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let status = parse_status(&status)?;
+    Ok(Some(OrderView {
+        id,
+        user_id,
+        store_id,
+        status,
+        total_cents,
+        refunded_cents,
+        ship_to,
+        payment_ref,
+        note,
+        created_at,
+        lines,
+    }))
+}
+
+/// Whether `user` may see `order`: its customer, its store's dealer, an admin.
+pub fn visible(user: &User, order: &OrderView) -> bool {
+    order.user_id == user.id || user.manages(order.store_id)
+}
+
+/// The order `raw` if `user` may see it; otherwise 404 (ids of others cannot be probed).
+pub async fn visible_order(state: &AppState, user: &User, raw: &str) -> ApiResult<OrderView> {
+    let id = parse_id("order", raw)?;
+    let mut conn = state.db.acquire().await?;
+    match load(&mut conn, id).await? {
+        Some(o) if visible(user, &o) => Ok(o),
+        _ => Err(ApiError::NotFound(format!("no order {id}"))),
+    }
+}
+
+/// Moves order `id` from `from` to `to` inside the caller's transaction; a move the machine forbids, or
+/// an order no longer in `from` (a concurrent change), is a 409.
+pub async fn transition(
+    conn: &mut SqliteConnection,
+    id: i64,
+    from: Status,
+    to: Status,
+    note: Option<&str>,
+) -> ApiResult<()> {
+    if !from.can_become(to) {
+        return Err(ApiError::Conflict("illegal_transition", format!("an order cannot go from {from:?} to {to:?}")));
+    }
+    let done = sqlx::query(
+        "UPDATE orders SET status = ?, note = coalesce(?, note), updated_at = ? WHERE id = ? AND status = ?",
+    )
+    .bind(to.as_str())
+    .bind(note)
+    .bind(crate::db::now())
+    .bind(id)
+    .bind(from.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    match done {
+        1 => Ok(()),
+        _ => Err(ApiError::Conflict("order_state", format!("order {id} is no longer {from:?}"))),
+    }
+}
+
+/// Writes an outbox row (in the caller's transaction).
+pub async fn outbox(conn: &mut SqliteConnection, kind: &str, order: i64, payload: serde_json::Value) -> ApiResult<()> {
+    let t = crate::db::now();
+    sqlx::query("INSERT INTO outbox (kind, order_id, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(kind)
+        .bind(order)
+        .bind(payload.to_string())
+        .bind(t)
+        .bind(t)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Puts the order's units back in stock (the compensation of a reservation).
+pub async fn release_stock(conn: &mut SqliteConnection, order: i64) -> ApiResult<()> {
+    sqlx::query("UPDATE products SET stock = stock + (SELECT l.quantity FROM order_lines l WHERE l.order_id = ?1 AND l.product_id = products.id)
+                 WHERE id IN (SELECT product_id FROM order_lines WHERE order_id = ?1)")
+        .bind(order)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// `GET /orders`: the customer's own orders; a dealer's store's; an admin's all (newest first, 100).
+pub(crate) async fn list(State(state): State<AppState>, user: User) -> ApiResult<Json<Vec<OrderView>>> {
+    let ids: Vec<i64> = match user.role {
+        Role::Customer => {
+            sqlx::query_scalar("SELECT id FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT 100").bind(user.id)
+        }
+        Role::Dealer => sqlx::query_scalar("SELECT id FROM orders WHERE store_id = ? ORDER BY id DESC LIMIT 100")
+            .bind(user.store_id),
+        Role::Admin => {
+            sqlx::query_scalar("SELECT id FROM orders WHERE ? IS NOT NULL ORDER BY id DESC LIMIT 100").bind(user.id)
+        }
+    }
+    .fetch_all(&state.db)
+    .await?;
+    let mut conn = state.db.acquire().await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.extend(load(&mut conn, id).await?);
+    }
+    Ok(Json(out))
+}
+
+/// `GET /orders/{id}`.
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    Ok(Json(visible_order(&state, &user, &id).await?))
+}
+
+/// What a cancellation did.
+#[derive(Debug, Serialize)]
+pub struct Cancelled {
+    /// The order now.
+    pub order: OrderView,
+    /// `refunded`, `pending` (the gateway failed: retried by an operator; see the outbox) or `none`.
+    pub refund: &'static str,
+}
+
+/// Cancels `user`'s order `id` (customer: own orders; dealer/admin: managed ones): Paid → Cancelled,
+/// stock released and the outbox row in one transaction, then the payment refunded.
+pub async fn cancel_order(state: &AppState, user: &User, raw: &str) -> ApiResult<Cancelled> {
+    let o = visible_order(state, user, raw).await?;
+    match o.status {
+        Status::Created => {
+            return Err(ApiError::Conflict(
+                "payment_in_progress",
+                format!("order {} is still being paid; try again shortly", o.id),
+            ))
+        }
+        s if !s.can_become(Status::Cancelled) => {
+            return Err(ApiError::Conflict(
+                "order_state",
+                format!("order {} is {s:?}: it can no longer be cancelled", o.id),
+            ))
+        }
+        _ => {}
+    }
+    {
+        let mut conn = state.db.acquire().await?;
+        let mut tx = crate::db::write_tx(&mut conn).await?;
+        transition(&mut tx, o.id, Status::Paid, Status::Cancelled, Some("cancelled by request")).await?;
+        release_stock(&mut tx, o.id).await?;
+        outbox(&mut tx, "order.cancelled", o.id, serde_json::json!({"order": o.id, "user": o.user_id})).await?;
+        tx.commit().await?;
+    }
+    state.reco.refresh_stock(&state.db, &o.lines.iter().map(|l| l.product_id).collect::<Vec<_>>()).await;
+    let remaining = o.total_cents - o.refunded_cents;
+    let refund = match remaining > 0 {
+        true => match refund_money(state, &o, remaining, &format!("order-{}-cancel", o.id)).await {
+            Ok(()) => "refunded",
+            Err(e) => {
+                tracing::warn!(order = o.id, error = %e, "refund after cancellation failed");
+                let mut conn = state.db.acquire().await?;
+                outbox(&mut conn, "refund.failed", o.id, serde_json::json!({"order": o.id, "amount_cents": remaining}))
+                    .await?;
+                "pending"
+            }
+        },
+        false => "none",
+    };
+    let mut conn = state.db.acquire().await?;
+    let order = load_existing(&mut conn, o.id).await?;
+    Ok(Cancelled { order, refund })
+}
+
+/// Returns `amount` of `o`'s payment through its store's gateway and books it (refunded_cents is
+/// raised first, conditionally, so two refunds can never exceed the charge; undone if the gateway fails).
+async fn refund_money(state: &AppState, o: &OrderView, amount: i64, key: &str) -> ApiResult<()> {
+    let reserved = sqlx::query("UPDATE orders SET refunded_cents = refunded_cents + ?1, updated_at = ?3 WHERE id = ?2 AND refunded_cents + ?1 <= total_cents")
+        .bind(amount)
+        .bind(o.id)
+        .bind(crate::db::now())
+        .execute(&state.db)
+        .await?
+        .rows_affected();
+    if reserved == 0 {
+        return Err(ApiError::Unprocessable(
+            "refund_too_large",
+            format!("order {} has less than {amount} cents left to refund", o.id),
+        ));
+    }
+    let gateway = state.gateway_of_store(o.store_id).await?;
+    let charge = o.payment_ref.clone().unwrap_or_default();
+    let r = with_retries(gateway.as_ref(), key, state.config.payment_attempts, state.config.payment_backoff_ms, || {
+        gateway.refund(key, &charge, amount)
+    })
+    .await;
+    let mut conn = state.db.acquire().await?;
+    let mut tx = crate::db::write_tx(&mut conn).await?;
+    match r {
+        Ok(reference) => {
+            let booked = sqlx::query(
+                "INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES (?, 'refund', ?, ?, ?, ?)
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(o.id)
+            .bind(amount)
+            .bind(&reference)
+            .bind(key)
+            .bind(crate::db::now())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if booked == 0 {
+                // A concurrent request with the same key booked it: undo this one's reservation.
+                sqlx::query("UPDATE orders SET refunded_cents = refunded_cents - ? WHERE id = ?")
+                    .bind(amount)
+                    .bind(o.id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(());
+            }
+            outbox(
+                &mut tx,
+                "order.refunded",
+                o.id,
+                serde_json::json!({"order": o.id, "amount_cents": amount, "reference": reference}),
+            )
+            .await?;
+            tx.commit().await?;
+            metrics::counter!("shop_refunds_total").increment(1);
+            Ok(())
+        }
+        Err(e) => {
+            sqlx::query("UPDATE orders SET refunded_cents = refunded_cents - ? WHERE id = ?")
+                .bind(amount)
+                .bind(o.id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Err(ApiError::Upstream(format!("refund failed: {e}")))
+        }
+    }
+}
+
+/// `POST /orders/{id}/cancel`.
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Cancelled>> {
+    Ok(Json(cancel_order(&state, &user, &id).await?))
+}
+
+async fn manager_move(
+    state: &AppState,
+    user: &User,
+    raw: &str,
+    from: Status,
+    to: Status,
+    kind: &str,
+) -> ApiResult<OrderView> {
+    let o = visible_order(state, user, raw).await?;
+    if !user.manages(o.store_id) {
+        return Err(ApiError::Forbidden("only the store's dealer or an admin moves orders".into()));
+    }
+    if o.status != from {
+        return Err(ApiError::Conflict(
+            "illegal_transition",
+            format!("order {} is {:?}, not {from:?}", o.id, o.status),
+        ));
+    }
+    let mut conn = state.db.acquire().await?;
+    let mut tx = crate::db::write_tx(&mut conn).await?;
+    transition(&mut tx, o.id, from, to, None).await?;
+    outbox(&mut tx, kind, o.id, serde_json::json!({"order": o.id, "user": o.user_id})).await?;
+    let order = load_existing(&mut tx, o.id).await?;
+    tx.commit().await?;
+    Ok(order)
+}
+
+/// `POST /orders/{id}/ship` (dealer/admin): Paid → Shipped.
+pub(crate) async fn ship(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    Ok(Json(manager_move(&state, &user, &id, Status::Paid, Status::Shipped, "order.shipped").await?))
+}
+
+/// `POST /orders/{id}/deliver` (dealer/admin): Shipped → Delivered.
+pub(crate) async fn deliver(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    Ok(Json(manager_move(&state, &user, &id, Status::Shipped, Status::Delivered, "order.delivered").await?))
+}
+
+/// A refund request: `amount_cents` (default: all that is left).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RefundReq {
+    amount_cents: Option<i64>,
+}
+
+/// `POST /orders/{id}/refund` (dealer/admin; `Idempotency-Key` recommended): full or partial; the
+/// order becomes Refunded when nothing is left.
+pub(crate) async fn refund(
+    State(state): State<AppState>,
+    user: User,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(r): Json<RefundReq>,
+) -> ApiResult<Json<OrderView>> {
+    let o = visible_order(&state, &user, &id).await?;
+    if !user.manages(o.store_id) {
+        return Err(ApiError::Forbidden("only the store's dealer or an admin refunds".into()));
+    }
+    if !o.status.can_become(Status::Refunded) {
+        return Err(ApiError::Conflict(
+            "illegal_transition",
+            format!("order {} is {:?}: nothing to refund", o.id, o.status),
+        ));
+    }
+    let left = o.total_cents - o.refunded_cents;
+    let amount = r.amount_cents.unwrap_or(left);
+    if amount <= 0 || amount > left {
+        return Err(ApiError::Unprocessable("refund_amount", format!("amount_cents must be within 1..={left}")));
+    }
+    let key = match crate::checkout::idempotency_key(&headers)? {
+        Some(k) => format!("order-{}-refund-{k}", o.id),
+        None => format!("order-{}-refund-{}", o.id, crate::auth::random_token()),
+    };
+    // A replayed key already booked: answer with the order as it is.
+    let booked: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM payments WHERE key = ?").bind(&key).fetch_optional(&state.db).await?;
+    if booked.is_none() {
+        refund_money(&state, &o, amount, &key).await?;
+    }
+    let mut conn = state.db.acquire().await?;
+    let mut tx = crate::db::write_tx(&mut conn).await?;
+    let now = load_existing(&mut tx, o.id).await?;
+    if now.refunded_cents == now.total_cents && now.status.can_become(Status::Refunded) {
+        transition(&mut tx, o.id, now.status, Status::Refunded, Some("refunded in full")).await?;
+    }
+    let order = load_existing(&mut tx, o.id).await?;
+    tx.commit().await?;
+    Ok(Json(order))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status::{self, *};
+
+    #[test]
+    fn state_machine_allows_exactly_the_lifecycle() {
+        let allowed: Vec<(Status, Status)> = Status::ALL
+            .iter()
+            .flat_map(|&a| Status::ALL.iter().map(move |&b| (a, b)))
+            .filter(|(a, b)| a.can_become(*b))
+            .collect();
+        assert_eq!(
+            allowed,
+            vec![
+                (Created, Paid),
+                (Created, Cancelled),
+                (Paid, Shipped),
+                (Paid, Cancelled),
+                (Paid, Refunded),
+                (Shipped, Delivered),
+                (Shipped, Refunded),
+                (Delivered, Refunded)
+            ]
+        );
+        for s in Status::ALL {
+            assert_eq!(super::parse_status(s.as_str()).unwrap(), s);
+        }
+        assert!(super::parse_status("Lost").is_err());
+    }
+}

@@ -1,0 +1,214 @@
+//! Payments: the [`PaymentGateway`] strategy, a [`SimulatedGateway`] that can fail, time out, decline
+//! or be slow, and [`with_retries`] (exponential backoff with jitter on transient failures).
+//!
+//! Every call carries an idempotency key, so a retry after a lost answer never charges twice — the
+//! contract real providers (Stripe, Adyen) offer and this service relies on.
+
+use rand::{Rng, SeedableRng};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// A boxed future (gateways are chosen at run time, per store).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a gateway call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayError {
+    /// Nothing happened; trying again may work.
+    #[error("gateway temporarily unavailable: {0}")]
+    Transient(String),
+    /// No answer in time: the operation may or may not have happened (retry with the same key).
+    #[error("gateway timed out")]
+    Timeout,
+    /// Refused for good (card declined, refund above the charge …).
+    #[error("declined: {0}")]
+    Declined(String),
+}
+
+impl PayError {
+    /// Whether a retry with the same key may succeed.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, PayError::Declined(_))
+    }
+}
+
+/// A payment provider.
+pub trait PaymentGateway: Send + Sync + std::fmt::Debug {
+    /// Charges `amount_cents` once per `key`; returns the provider's reference.
+    fn charge<'a>(&'a self, key: &'a str, amount_cents: i64) -> BoxFuture<'a, Result<String, PayError>>;
+    /// Refunds `amount_cents` of charge `charge_ref` once per `key`.
+    fn refund<'a>(
+        &'a self,
+        key: &'a str,
+        charge_ref: &'a str,
+        amount_cents: i64,
+    ) -> BoxFuture<'a, Result<String, PayError>>;
+    /// The reference of the operation done under `key`, if any (to resolve a timeout or a crash).
+    fn lookup<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, PayError>>;
+}
+
+/// A provider simulated in process. Its ledger (what a real provider keeps on its side) is the
+/// `sim_gateway_charges` table, written in its own transaction, so it survives a crash of the shop.
+#[derive(Debug)]
+pub struct SimulatedGateway {
+    db: sqlx::SqlitePool,
+    cfg: crate::config::GatewayConfig,
+    rng: parking_lot::Mutex<rand::rngs::SmallRng>,
+}
+
+impl SimulatedGateway {
+    /// A gateway behaving as `cfg` says, keeping its ledger in `db`.
+    pub fn new(db: sqlx::SqlitePool, cfg: crate::config::GatewayConfig) -> Self {
+        let rng = parking_lot::Mutex::new(rand::rngs::SmallRng::seed_from_u64(cfg.seed));
+        SimulatedGateway { db, cfg, rng }
+    }
+
+    async fn operate(&self, kind: &str, key: &str, amount: i64) -> Result<String, PayError> {
+        if self.cfg.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.cfg.latency_ms)).await;
+        }
+        let (r, lost) = {
+            let mut rng = self.rng.lock();
+            (rng.random::<f64>(), rng.random::<f64>() < self.cfg.timeout_rate)
+        };
+        if r < self.cfg.fail_rate {
+            return Err(PayError::Transient("simulated outage".into()));
+        }
+        if kind == "charge" && r < self.cfg.fail_rate + self.cfg.decline_rate {
+            return Err(PayError::Declined("simulated decline".into()));
+        }
+        let reference = format!("sim_{kind}_{}", crate::auth::random_token().get(..16).unwrap_or("x"));
+        let db_err = |e: sqlx::Error| PayError::Transient(e.to_string());
+        sqlx::query("INSERT INTO sim_gateway_charges (key, kind, amount_cents, reference, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(kind)
+            .bind(amount)
+            .bind(&reference)
+            .bind(crate::db::now())
+            .execute(&self.db)
+            .await
+            .map_err(db_err)?;
+        let (stored, stored_amount): (String, i64) =
+            sqlx::query_as("SELECT reference, amount_cents FROM sim_gateway_charges WHERE key = ?")
+                .bind(key)
+                .fetch_one(&self.db)
+                .await
+                .map_err(db_err)?;
+        if stored_amount != amount {
+            return Err(PayError::Declined(format!("idempotency key {key} was used for another amount")));
+        }
+        match lost {
+            true => Err(PayError::Timeout),
+            false => Ok(stored),
+        }
+    }
+}
+
+impl PaymentGateway for SimulatedGateway {
+    fn charge<'a>(&'a self, key: &'a str, amount_cents: i64) -> BoxFuture<'a, Result<String, PayError>> {
+        Box::pin(self.operate("charge", key, amount_cents))
+    }
+
+    fn refund<'a>(
+        &'a self,
+        key: &'a str,
+        _charge_ref: &'a str,
+        amount_cents: i64,
+    ) -> BoxFuture<'a, Result<String, PayError>> {
+        Box::pin(self.operate("refund", key, amount_cents))
+    }
+
+    fn lookup<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, PayError>> {
+        Box::pin(async move {
+            sqlx::query_scalar("SELECT reference FROM sim_gateway_charges WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.db)
+                .await
+                .map_err(|e| PayError::Transient(e.to_string()))
+        })
+    }
+}
+
+/// Runs `op` up to `attempts` times while it fails transiently, sleeping `base · 2^i` plus up to `base`
+/// of jitter between tries. If the last failure was a timeout, asks `gateway.lookup(key)` whether the
+/// operation happened after all.
+pub async fn with_retries<'a, F>(
+    gateway: &'a dyn PaymentGateway,
+    key: &'a str,
+    attempts: u32,
+    base_ms: u64,
+    mut op: F,
+) -> Result<String, PayError>
+where
+    F: FnMut() -> BoxFuture<'a, Result<String, PayError>>,
+{
+    let mut last = PayError::Transient("not tried".into());
+    for i in 0..attempts {
+        match op().await {
+            Ok(r) => return Ok(r),
+            Err(e) if e.is_transient() => {
+                metrics::counter!("shop_payment_retries_total").increment(1);
+                last = e;
+                if i + 1 < attempts {
+                    let jitter = rand::rng().random_range(0..=base_ms);
+                    tokio::time::sleep(Duration::from_millis(base_ms.saturating_mul(1 << i.min(10)) + jitter)).await;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if last == PayError::Timeout {
+        if let Ok(Some(r)) = gateway.lookup(key).await {
+            return Ok(r);
+        }
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GatewayConfig;
+
+    async fn gw(cfg: GatewayConfig) -> (tempfile::TempDir, SimulatedGateway) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(&dir.path().join("g.db"), 2).await.unwrap();
+        (dir, SimulatedGateway::new(db, cfg))
+    }
+
+    #[tokio::test]
+    async fn same_key_charges_once_and_another_amount_is_refused() {
+        let (_d, g) = gw(GatewayConfig::default()).await;
+        let a = g.charge("k1", 500).await.unwrap();
+        assert_eq!(g.charge("k1", 500).await.unwrap(), a);
+        assert!(matches!(g.charge("k1", 600).await, Err(PayError::Declined(_))));
+        assert_eq!(g.lookup("k1").await.unwrap(), Some(a));
+        assert_eq!(g.lookup("k2").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn retries_ride_out_outages_and_resolve_lost_answers() {
+        let (_d, g) = gw(GatewayConfig { fail_rate: 0.5, seed: 3, ..Default::default() }).await;
+        let mut ok = 0;
+        for i in 0..20 {
+            let key = format!("o{i}");
+            if with_retries(&g, &key, 6, 1, || g.charge(&key, 100)).await.is_ok() {
+                ok += 1;
+            }
+        }
+        assert!(ok >= 18, "{ok}/20 succeeded with 6 attempts at a 50 % outage rate");
+        // Every answer lost: the charge happened; the lookup after the last timeout finds it.
+        let (_d, g) = gw(GatewayConfig { timeout_rate: 1.0, ..Default::default() }).await;
+        let r = with_retries(&g, "t", 2, 1, || g.charge("t", 100)).await.unwrap();
+        assert_eq!(g.lookup("t").await.unwrap(), Some(r));
+    }
+
+    #[tokio::test]
+    async fn declines_are_not_retried() {
+        let (_d, g) = gw(GatewayConfig { decline_rate: 1.0, ..Default::default() }).await;
+        let e = with_retries(&g, "d", 5, 1000, || g.charge("d", 100)).await.unwrap_err();
+        assert!(matches!(e, PayError::Declined(_)));
+        assert_eq!(g.lookup("d").await.unwrap(), None);
+    }
+}
