@@ -384,6 +384,9 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    // Give the connection back before touching the pool again (holding one while waiting for another
+    // deadlocks once every connection is held that way).
+    drop(conn);
     let products: Vec<i64> = o.lines.iter().map(|l| l.product_id).collect();
     if paid {
         if let Some(u) = state.user_by_id(o.user_id).await? {

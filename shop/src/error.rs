@@ -112,9 +112,10 @@ impl IntoResponse for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::PoolTimedOut => ApiError::Unavailable("database busy; retry".into()),
+            sqlx::Error::PoolTimedOut => ApiError::Unavailable("all database connections busy; retry".into()),
             sqlx::Error::Database(d) if d.message().contains("database is locked") => {
-                ApiError::Unavailable("database busy; retry".into())
+                tracing::warn!(error = %d, "database locked");
+                ApiError::Unavailable(format!("database busy; retry ({})", d.message()))
             }
             _ => ApiError::Internal(e.to_string()),
         }
