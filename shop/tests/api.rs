@@ -438,7 +438,7 @@ fn authorization_customer_cannot_edit_products() {
         )
         .await;
         assert_eq!(create.status, 403);
-        assert_eq!(call("POST", &format!("/orders/1/ship"), Some(&c), &[], None).await.status.as_u16() / 100, 4);
+        assert_eq!(call("POST", "/orders/1/ship", Some(&c), &[], None).await.status.as_u16() / 100, 4);
         assert_eq!(
             call("PATCH", &format!("/products/{product}"), None, &[], Some(json!({"price_cents": 1}))).await.status,
             401
@@ -514,7 +514,8 @@ fn bad_input_is_a_4xx_json_error_never_a_500() {
         let (_, tok) = customer().await;
         let (_, _, product) = store_with_product("simulated", 10, 100).await;
         let big = "x".repeat(200 * 1024);
-        let cases: Vec<(&str, String, Option<String>, Vec<(&str, &str)>)> = vec![
+        type Case<'a> = (&'a str, String, Option<String>, Vec<(&'a str, &'a str)>);
+        let cases: Vec<Case> = vec![
             ("POST", "/checkout".into(), Some("{not json".into()), vec![("idempotency-key", "bad-1")]),
             (
                 "POST",
