@@ -80,8 +80,10 @@ CREATE TABLE cart_items (
     PRIMARY KEY (cart_id, product_id)
 );
 
+-- Order numbers start at 100001 (AUTOINCREMENT: never reused), so they read as order numbers to
+-- customers and to the chatbot's entity extractor.
 CREATE TABLE orders (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id         INTEGER NOT NULL REFERENCES users(id),
     store_id        INTEGER NOT NULL REFERENCES stores(id),
     status          TEXT NOT NULL CHECK (status IN ('Created', 'Paid', 'Shipped', 'Delivered', 'Cancelled', 'Refunded')),
@@ -93,6 +95,7 @@ CREATE TABLE orders (
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 );
+INSERT INTO sqlite_sequence (name, seq) VALUES ('orders', 100000);
 CREATE INDEX orders_user ON orders(user_id, id);
 CREATE INDEX orders_store ON orders(store_id, id);
 CREATE INDEX orders_status ON orders(status);

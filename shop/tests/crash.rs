@@ -57,7 +57,8 @@ async fn check_invariants(db: &sqlx::SqlitePool, initial: &[(i64, i64)]) -> (i64
         .unwrap();
         assert_eq!(init, stock + paid, "product {p}: initial {init} ≠ stock {stock} + paid units {paid}");
     }
-    let created: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'Created'").fetch_one(db).await.unwrap();
+    let created: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'Created'").fetch_one(db).await.unwrap();
     assert_eq!(created, 0, "orders left Created after the restart");
     let missing: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM outbox x WHERE x.order_id = o.id AND x.kind = 'order.created')
@@ -68,10 +69,13 @@ async fn check_invariants(db: &sqlx::SqlitePool, initial: &[(i64, i64)]) -> (i64
     .await
     .unwrap();
     assert_eq!(missing, 0, "orders without their outbox rows");
-    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE status IS NULL").fetch_one(db).await.unwrap();
+    let keys: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE status IS NULL").fetch_one(db).await.unwrap();
     assert_eq!(keys, 0, "idempotency keys left in progress");
-    let paid: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'Paid'").fetch_one(db).await.unwrap();
-    let cancelled: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'Cancelled'").fetch_one(db).await.unwrap();
+    let paid: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'Paid'").fetch_one(db).await.unwrap();
+    let cancelled: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'Cancelled'").fetch_one(db).await.unwrap();
     (paid, cancelled)
 }
 
@@ -88,7 +92,8 @@ async fn kill_9_during_checkouts_loses_nothing() {
     sqlx::query("UPDATE products SET stock = 100000 WHERE id <= 5").execute(&db).await.unwrap();
     let mut initial = Vec::new();
     for p in PRODUCTS {
-        let s: i64 = sqlx::query_scalar("SELECT stock FROM products WHERE id = ?").bind(p).fetch_one(&db).await.unwrap();
+        let s: i64 =
+            sqlx::query_scalar("SELECT stock FROM products WHERE id = ?").bind(p).fetch_one(&db).await.unwrap();
         initial.push((p, s));
     }
     let login = |base: String| {
@@ -149,8 +154,10 @@ async fn kill_9_during_checkouts_loses_nothing() {
         child = spawn(dir.path(), port);
         wait_ready(&client, &base, &mut child).await;
         let (paid, cancelled) = check_invariants(&db, &initial).await;
-        let interrupted: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM orders WHERE note LIKE '%interrupted%'").fetch_one(&db).await.unwrap();
+        let interrupted: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE note LIKE '%interrupted%'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
         eprintln!(
             "crash cycle {cycle}: {total_ok} checkouts answered 201 so far; after restart {paid} Paid ({} paid but unanswered when killed), \
              {cancelled} Cancelled ({interrupted} interrupted before payment, stock released)",
