@@ -202,11 +202,6 @@ impl Sessions {
         sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(&h[..]).execute(db).await?;
         Ok(())
     }
-
-    /// Drops every cached session of `user` (after a role change).
-    pub fn forget_user(&self, user: i64) {
-        self.cache.write().retain(|_, (u, _)| u.id != user);
-    }
 }
 
 /// The bearer token of a request: `Authorization: Bearer …` or a `session=` cookie.

@@ -168,9 +168,13 @@ pub(crate) async fn search(
     use sqlx::Row;
     let total: i64 = bind(&format!("SELECT count(*) FROM {from} WHERE {filter}")).fetch_one(&state.db).await?.get(0);
     let personalize = p.personalize.unwrap_or(false);
+    let signed_in = user.is_some();
     let customer = user.filter(|u| u.role == Role::Customer);
     if personalize && customer.is_none() {
-        return Err(ApiError::Unauthorized);
+        return Err(match signed_in {
+            false => ApiError::Unauthorized,
+            true => ApiError::invalid("personalize is for customers (dealers and admins have no purchase history)"),
+        });
     }
     // Personalised: re-rank the first 200 matches (or the page's window if deeper), then cut the page.
     let (limit, offset) = match personalize {

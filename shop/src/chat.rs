@@ -29,9 +29,13 @@ impl ShopStore {
         ShopStore { shop: Arc::downgrade(shop), rt: tokio::runtime::Handle::current() }
     }
 
+    fn run_api<T>(&self, f: impl AsyncFnOnce(Arc<Shop>) -> ApiResult<T>) -> ApiResult<T> {
+        let shop = self.shop.upgrade().ok_or_else(|| ApiError::Unavailable("shop shutting down".into()))?;
+        self.rt.block_on(f(shop))
+    }
+
     fn run<T>(&self, f: impl AsyncFnOnce(Arc<Shop>) -> ApiResult<T>) -> Result<T> {
-        let shop = self.shop.upgrade().ok_or_else(|| StoreError::Unavailable("shop shutting down".into()))?;
-        self.rt.block_on(f(shop)).map_err(to_store_error)
+        self.run_api(f).map_err(to_store_error)
     }
 
     async fn customer(shop: &Shop, customer: &str) -> ApiResult<User> {
@@ -46,6 +50,16 @@ fn to_store_error(e: ApiError) -> StoreError {
         ApiError::Unauthorized => StoreError::NotSignedIn,
         ApiError::BadRequest(_, m) | ApiError::Unprocessable(_, m) => StoreError::Invalid(m),
         other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+fn to_product(p: crate::catalog::ProductRow) -> Product {
+    Product {
+        id: p.id.to_string(),
+        name: p.name,
+        price: p.price_cents as f64 / 100.0,
+        category: p.category,
+        stock: p.stock.clamp(0, u32::MAX as i64) as u32,
     }
 }
 
@@ -111,13 +125,7 @@ impl Catalog for ShopStore {
     fn product(&self, id: &str) -> Result<Option<Product>> {
         let id = id.parse::<i64>().unwrap_or(0);
         self.run(async move |shop| {
-            Ok(crate::catalog::product(&shop.db, id).await?.filter(|p| p.active).map(|p| Product {
-                id: p.id.to_string(),
-                name: p.name,
-                price: p.price_cents as f64 / 100.0,
-                category: p.category,
-                stock: p.stock.clamp(0, u32::MAX as i64) as u32,
-            }))
+            Ok(crate::catalog::product(&shop.db, id).await?.filter(|p| p.active).map(to_product))
         })
     }
 
@@ -162,15 +170,13 @@ impl Orders for ShopStore {
     fn cancel(&self, customer: &str, id: &str) -> Result<Order> {
         let o = self.order(customer, id)?;
         let status = o.status;
-        let r = self.run(async |shop| {
+        let r = self.run_api(async |shop| {
             let user = Self::customer(&shop, customer).await?;
             crate::orders::cancel_order(&shop, &user, &o.id).await.map(|c| to_order(c.order))
         });
         r.map_err(|e| match e {
-            StoreError::Unavailable(m) if m.contains("cannot") || m.contains("still being paid") => {
-                StoreError::NotAllowed { order: o.id.clone(), status, reason: m }
-            }
-            other => other,
+            ApiError::Conflict(_, reason) => StoreError::NotAllowed { order: o.id.clone(), status, reason },
+            other => to_store_error(other),
         })
     }
 
@@ -223,18 +229,11 @@ impl Recommendations for ShopStore {
                 Some(c) => shop.user_by_id(c.parse().unwrap_or(0)).await?,
                 None => None,
             };
-            Ok(shop
-                .reco
-                .recommend_products(user.as_ref(), k.clamp(1, 50))?
-                .into_iter()
-                .map(|(id, name, price)| Product {
-                    id: id.to_string(),
-                    name,
-                    price: price as f64 / 100.0,
-                    category: None,
-                    stock: 1,
-                })
-                .collect())
+            let mut out = Vec::new();
+            for id in shop.reco.recommend_products(user.as_ref(), k.clamp(1, 50))? {
+                out.extend(crate::catalog::product(&shop.db, id).await?.filter(|p| p.active).map(to_product));
+            }
+            Ok(out)
         })
     }
 }

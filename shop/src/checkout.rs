@@ -132,13 +132,7 @@ pub(crate) async fn checkout(
 }
 
 /// Records a rejection under the key (so a retry gets the same answer) and commits.
-async fn reject(
-    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
-    user: i64,
-    key: &str,
-    hash: &[u8],
-    e: ApiError,
-) -> ApiResult<Step> {
+async fn reject(mut tx: crate::db::WriteTx<'_>, user: i64, key: &str, hash: &[u8], e: ApiError) -> ApiResult<Step> {
     sqlx::query("INSERT INTO idempotency_keys (user_id, key, request_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(user)
         .bind(key)

@@ -36,13 +36,46 @@ pub async fn open(path: &Path, connections: u32) -> Result<SqlitePool, sqlx::Err
     Ok(pool)
 }
 
-/// A write transaction that takes SQLite's write lock at `BEGIN` (`BEGIN IMMEDIATE`): no other writer
-/// can slip in between its reads and its writes, and a busy database waits (busy timeout) instead of
-/// failing at the first write.
-pub async fn write_tx(
-    conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
-) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error> {
-    conn.begin_with("BEGIN IMMEDIATE").await
+/// Writers take turns here before `BEGIN IMMEDIATE`: SQLite has one writer at a time anyway, and a
+/// connection that finds the lock taken polls it with sleeps of up to 100 ms (its busy handler), which
+/// under contention leaves the database idle between writers. A FIFO async lock hands over at once.
+/// (Process-wide: one service writes one database.)
+static WRITE_GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A write transaction holding SQLite's write lock from `BEGIN` (`BEGIN IMMEDIATE`): no other writer
+/// can slip in between its reads and its writes. Dereferences to the connection; dropped without
+/// [`commit`](WriteTx::commit), it rolls back.
+#[derive(Debug)]
+pub struct WriteTx<'c> {
+    tx: sqlx::Transaction<'c, sqlx::Sqlite>,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl WriteTx<'_> {
+    /// Commits (and lets the next writer in).
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// Starts a [`WriteTx`] on `conn` (waiting for this process's earlier writers first).
+pub async fn write_tx(conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>) -> Result<WriteTx<'_>, sqlx::Error> {
+    let turn = WRITE_GATE.lock().await;
+    let tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    Ok(WriteTx { tx, _turn: turn })
 }
 
 /// The ids of the demo store's seeded accounts.

@@ -80,21 +80,24 @@ impl SimulatedGateway {
         }
         let reference = format!("sim_{kind}_{}", crate::auth::random_token().get(..16).unwrap_or("x"));
         let db_err = |e: sqlx::Error| PayError::Transient(e.to_string());
+        let mut conn = self.db.acquire().await.map_err(db_err)?;
+        let mut tx = crate::db::write_tx(&mut conn).await.map_err(db_err)?;
         sqlx::query("INSERT INTO sim_gateway_charges (key, kind, amount_cents, reference, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(kind)
             .bind(amount)
             .bind(&reference)
             .bind(crate::db::now())
-            .execute(&self.db)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         let (stored, stored_amount): (String, i64) =
             sqlx::query_as("SELECT reference, amount_cents FROM sim_gateway_charges WHERE key = ?")
                 .bind(key)
-                .fetch_one(&self.db)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
         if stored_amount != amount {
             return Err(PayError::Declined(format!("idempotency key {key} was used for another amount")));
         }

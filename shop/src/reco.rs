@@ -157,17 +157,10 @@ impl Reco {
         Ok(body)
     }
 
-    /// Recommended products (for the chatbot): `(product id, sku, name, price_cents)`.
-    pub fn recommend_products(&self, user: Option<&User>, k: usize) -> ApiResult<Vec<(i64, String, i64)>> {
+    /// The ids of the products recommended to `user` (for the chatbot), best first.
+    pub fn recommend_products(&self, user: Option<&User>, k: usize) -> ApiResult<Vec<i64>> {
         let filter = self.filter.read().clone();
-        Ok(self
-            .compute(user, k, &filter)?
-            .iter()
-            .filter_map(|r| {
-                let pid = *self.sku_to_pid.get(&r.item)?;
-                self.info.get(&pid).map(|i| (pid, i.name.clone(), i.price_cents))
-            })
-            .collect())
+        Ok(self.compute(user, k, &filter)?.iter().filter_map(|r| self.sku_to_pid.get(&r.item).copied()).collect())
     }
 
     /// Rank (0 = best) of up to `n` products for `user`, seen ones included (for search re-ranking).
@@ -204,18 +197,23 @@ impl Reco {
             drop(live);
             *self.user_version.write().entry(user.id).or_default() += 1;
         }
-        let t = crate::db::now();
-        for &p in products {
-            let r = sqlx::query("INSERT INTO events (user_id, product_id, kind, at) VALUES (?, ?, ?, ?)")
-                .bind(user.id)
-                .bind(p)
-                .bind(kind.as_str())
-                .bind(t)
-                .execute(db)
-                .await;
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "event not stored");
+        let stored = async {
+            let mut conn = db.acquire().await?;
+            let mut tx = crate::db::write_tx(&mut conn).await?;
+            let t = crate::db::now();
+            for &p in products {
+                sqlx::query("INSERT INTO events (user_id, product_id, kind, at) VALUES (?, ?, ?, ?)")
+                    .bind(user.id)
+                    .bind(p)
+                    .bind(kind.as_str())
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await?;
             }
+            tx.commit().await
+        };
+        if let Err(e) = stored.await {
+            tracing::warn!(error = %e, "events not stored");
         }
         metrics::counter!("shop_reco_events_total", "kind" => kind.as_str()).increment(products.len() as u64);
     }

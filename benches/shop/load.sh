@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Load test of the reference shop on loopback with wrk (Debian package `wrk`): recommendations for a
+# signed-in customer, catalog search, and checkout (a fresh Idempotency-Key per request). Prints one
+# table: requests/s, p50, p99, non-2xx. Server and wrk share this machine's cores.
+#   benches/shop/load.sh                  (DURATION=15s CONNECTIONS=64 THREADS=2 by default)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+PORT=${PORT:-18181}
+command -v wrk >/dev/null || { echo "load.sh: needs wrk (apt-get install wrk)" >&2; exit 1; }
+cargo build --release --locked -q -p shopml-shop
+bin="${CARGO_TARGET_DIR:-target}/release/shopml-shop"
+dir=$(mktemp -d)
+# The API rate limit stays on, set above the offered load, so its cost is part of the figures.
+SHOP_BIND=127.0.0.1:$PORT SHOP_DATABASE="$dir/shop.db" SHOP_CHAT=false SHOP_RATE_API_PER_SEC=100000000 \
+  SHOP_RATE_API_BURST=100000000 SHOP_RATE_LOGIN_PER_MIN=1000 RUST_LOG=warn "$bin" >"$dir/log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+base=http://127.0.0.1:$PORT
+for _ in $(seq 1 600); do curl -fs "$base/health" >/dev/null && break; sleep 0.2; done
+login() {
+  curl -fs -X POST "$base/auth/login" -H 'content-type: application/json' \
+    -d "{\"email\":\"$1\",\"password\":\"demo-password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
+}
+TOKEN=$(login customer@demo.shop)
+ADMIN=$(login admin@demo.shop)
+export TOKEN
+for p in $(seq 1 100); do
+  curl -fs -X PATCH "$base/products/$p" -H "authorization: Bearer $ADMIN" -H 'content-type: application/json' \
+    -d '{"stock": 1000000000}' >/dev/null
+done
+
+results=()
+run() { # name, wrk args...
+  local name=$1; shift
+  local out
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@")
+  echo "$out" >&2
+  local rps p50 p99 bad
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  bad=$(awk '/Non-2xx or 3xx responses/ {print $5}' <<<"$out")
+  results+=("$(printf '%-34s %12s %10s %10s %8s' "$name" "$rps" "$p50" "$p99" "${bad:-0}")")
+}
+wrk -t1 -c8 -d2s -H "Authorization: Bearer $TOKEN" "$base/recommendations?k=10" >/dev/null # warm-up
+run "GET /recommendations (customer)" -H "Authorization: Bearer $TOKEN" "$base/recommendations?k=10"
+run "GET /recommendations (anonymous)" "$base/recommendations?k=10"
+run "GET /products/{id}/similar" "$base/products/10/similar?k=10"
+run "GET /products (search, 8 queries)" -s benches/shop/search.lua "$base"
+run "POST /checkout (1 unit, new key)" -s benches/shop/checkout.lua "$base"
+orders=$(curl -fs "$base/metrics" | awk '/^shop_orders_paid_total/ {print $2}')
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on loopback, $(nproc) cores shared by server and wrk"
+printf '%-34s %12s %10s %10s %8s\n' "endpoint" "requests/s" "p50" "p99" "non-2xx"
+printf '%s\n' "${results[@]}"
+echo "orders paid during the checkout run: ${orders:-?}"
