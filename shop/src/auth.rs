@@ -3,9 +3,10 @@
 //! Passwords: argon2id with OWASP's minimum cost (m = 19 MiB, t = 2, p = 1), hashed off the async
 //! threads. Sessions: **opaque random tokens** (256 bits, base64url); the database keeps only their
 //! SHA-256. Chosen over JWTs because this service owns its database anyway: a token is revoked the
-//! moment the user logs out or an admin changes a role (a JWT stays valid until it expires unless a
+//! moment the user logs out (a JWT stays valid until it expires unless a
 //! deny-list — i.e. a session table — is added), there is no signing key to manage or rotate, and a
-//! lookup costs one in-memory hash-map hit (sessions are cached; the cache is dropped on logout).
+//! lookup costs one in-memory hash-map hit (sessions are cached; an entry is dropped on logout).
+//! There is no role-change endpoint yet: one would also have to drop the user's cached sessions.
 
 use crate::error::{ApiError, ApiResult, Json};
 use crate::AppState;
@@ -293,9 +294,11 @@ async fn insert_user(state: &AppState, email: &str, hash: &str, role: Role, stor
 pub(crate) async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
+    client: crate::ops::ClientIp,
     Json(c): Json<Credentials>,
 ) -> ApiResult<(axum::http::StatusCode, Json<serde_json::Value>)> {
     check_credentials(&c.email, &c.password)?;
+    state.limits.check_register(&client.0)?;
     let hash = hash_blocking(&state, c.password).await?;
     let user = insert_user(&state, &c.email, &hash, Role::Customer, None).await?;
     let token = state.sessions.create(&state.db, user.id, state.config.session_hours).await?;

@@ -3,9 +3,9 @@
 //! by the caller's session or token, so nobody can name another's cart.
 
 use crate::auth::{token_hash, MaybeUser, Role, User};
-use crate::error::{parse_id, ApiError, ApiResult, Json};
+use crate::error::{parse_id, ApiError, ApiResult, Json, Path};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
@@ -180,8 +180,7 @@ pub(crate) async fn delete_item(
 /// capped at [`MAX_QUANTITY`]) and deletes it. No token or no such cart: nothing to do.
 pub async fn merge_guest(state: &AppState, headers: &HeaderMap, user: i64) -> ApiResult<()> {
     let Some(t) = guest_token(headers) else { return Ok(()) };
-    let mut conn = state.db.acquire().await?;
-    let mut tx = crate::db::write_tx(&mut conn).await?;
+    let mut tx = crate::db::write_tx(&state.db).await?;
     let guest: Option<i64> = sqlx::query_scalar("SELECT id FROM carts WHERE guest_token_hash = ?")
         .bind(&token_hash(t)[..])
         .fetch_optional(&mut *tx)

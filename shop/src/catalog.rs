@@ -2,9 +2,9 @@
 //! optional personalised re-ranking for a signed-in customer.
 
 use crate::auth::{MaybeUser, Role, User};
-use crate::error::{parse_id, ApiError, ApiResult, Json, Query};
+use crate::error::{parse_id, ApiError, ApiResult, Json, Path, Query};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 

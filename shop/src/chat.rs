@@ -194,8 +194,7 @@ impl Orders for ShopStore {
         }
         let oid = order_id(&o.id);
         self.run(async move |shop| {
-            let mut conn = shop.db.acquire().await?;
-            let mut tx = crate::db::write_tx(&mut conn).await?;
+            let mut tx = crate::db::write_tx(&shop.db).await?;
             let n = sqlx::query(
                 "UPDATE orders SET ship_to = ?, updated_at = ? WHERE id = ? AND status IN ('Created', 'Paid')",
             )
@@ -288,8 +287,10 @@ pub(crate) struct ChatReq {
     conversation: Option<String>,
 }
 
-/// `POST /chat`: orders are looked up and changed only for the signed-in customer; a conversation id
-/// is scoped to its user, so nobody continues another's conversation.
+/// `POST /chat`: orders are looked up and changed only for the signed-in customer; a signed-in user's
+/// conversation ids are scoped to that user, so nobody continues another's conversation. Guests have no
+/// identity to scope by: a guest conversation is as private as its id (random unless the client picks
+/// one), and a guest conversation can reach no order.
 pub(crate) async fn chat(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,

@@ -22,7 +22,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Connection;
 
 /// One line to buy.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -120,19 +119,28 @@ pub(crate) async fn checkout(
         Step::Reserved { order, total, gateway } => (order, total, gateway),
     };
     let gw = state.gateway(&gateway)?;
-    let pay_key = format!("order-{order}-charge");
-    let result =
-        with_retries(gw.as_ref(), &pay_key, state.config.payment_attempts, state.config.payment_backoff_ms, || {
-            gw.charge(&pay_key, total)
-        })
-        .await;
-    let (status, body) = finalize(&state, order, result).await?;
+    // Detached from the request: a client that hangs up mid-payment does not leave the order half done.
+    let st = state.clone();
+    let task = tokio::spawn(async move {
+        let pay_key = format!("order-{order}-charge");
+        let result = match total {
+            0 => Ok("free".to_string()),
+            _ => {
+                with_retries(gw.as_ref(), &pay_key, st.config.payment_attempts, st.config.payment_backoff_ms, || {
+                    gw.charge(&pay_key, total)
+                })
+                .await
+            }
+        };
+        finalize(&st, order, result).await
+    });
+    let (status, body) = task.await.map_err(|e| ApiError::Internal(e.to_string()))??;
     metrics::histogram!("shop_checkout_seconds").record(started.elapsed().as_secs_f64());
     Ok(stored(status, body, false))
 }
 
 /// Records a rejection under the key (so a retry gets the same answer) and commits.
-async fn reject(mut tx: crate::db::WriteTx<'_>, user: i64, key: &str, hash: &[u8], e: ApiError) -> ApiResult<Step> {
+async fn reject(mut tx: crate::db::WriteTx, user: i64, key: &str, hash: &[u8], e: ApiError) -> ApiResult<Step> {
     sqlx::query("INSERT INTO idempotency_keys (user_id, key, request_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(user)
         .bind(key)
@@ -147,8 +155,7 @@ async fn reject(mut tx: crate::db::WriteTx<'_>, user: i64, key: &str, hash: &[u8
 }
 
 async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &CheckoutReq) -> ApiResult<Step> {
-    let mut conn = state.db.acquire().await?;
-    let mut tx = crate::db::write_tx(&mut conn).await?;
+    let mut tx = crate::db::write_tx(&state.db).await?;
     let prior: Option<(Vec<u8>, Option<i64>, Option<String>)> =
         sqlx::query_as("SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = ? AND key = ?")
             .bind(user.id)
@@ -190,22 +197,19 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
                 .bind(pid)
                 .fetch_optional(&mut *tx)
                 .await?;
-        match p {
-            Some((price, store, true)) => lines.push((pid, q, price, store)),
-            _ => {
-                return reject(
-                    tx,
-                    user.id,
-                    key,
-                    hash,
-                    ApiError::Unprocessable("unknown_product", format!("product {pid} is not for sale")),
-                )
-                .await
+        let e = match (p, req.store_id) {
+            // Cart lines of other stores stay in the cart; explicit items must all be of the store.
+            (Some((_, store, _)), Some(s)) if store != s && req.items.is_none() => continue,
+            (Some((_, store, _)), Some(s)) if store != s => {
+                ApiError::Unprocessable("other_store", format!("product {pid} is not sold by store {s}"))
             }
-        }
-    }
-    if let Some(s) = req.store_id {
-        lines.retain(|l| l.3 == s);
+            (Some((price, store, true)), _) => {
+                lines.push((pid, q, price, store));
+                continue;
+            }
+            _ => ApiError::Unprocessable("unknown_product", format!("product {pid} is not for sale")),
+        };
+        return reject(tx, user.id, key, hash, e).await;
     }
     if lines.is_empty() {
         return reject(
@@ -242,7 +246,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
         .await;
     }
     // Reserve: a conditional decrement per line, inside a savepoint so a shortage undoes the others.
-    let mut sp = Connection::begin(&mut *tx).await?;
+    let mut sp = sqlx::Connection::begin(&mut *tx).await?;
     for &(pid, q, _, _) in &lines {
         let done = sqlx::query("UPDATE products SET stock = stock - ?1 WHERE id = ?2 AND active = 1 AND stock >= ?1")
             .bind(q)
@@ -310,10 +314,10 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
 
 /// Finishes a Created order after its payment attempt: Paid, or compensated (stock released,
 /// Cancelled). Writes the outbox row and the idempotency answer in the same transaction; returns that
-/// answer. An order already finished (by a concurrent recovery) is answered as it stands.
+/// answer. An order already finished (by the periodic recovery, if a payment outlived its five
+/// minutes) is answered as it stands.
 pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayError>) -> ApiResult<(u16, String)> {
-    let mut conn = state.db.acquire().await?;
-    let mut tx = crate::db::write_tx(&mut conn).await?;
+    let mut tx = crate::db::write_tx(&state.db).await?;
     let o = load_existing(&mut tx, order).await?;
     let paid = match (o.status, result) {
         (Status::Created, Ok(reference)) => {
@@ -323,17 +327,19 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
                 .bind(order)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES (?, 'charge', ?, ?, ?, ?)
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(order)
-            .bind(o.total_cents)
-            .bind(&reference)
-            .bind(format!("order-{order}-charge"))
-            .bind(crate::db::now())
-            .execute(&mut *tx)
-            .await?;
+            if o.total_cents > 0 {
+                sqlx::query(
+                    "INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES (?, 'charge', ?, ?, ?, ?)
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(order)
+                .bind(o.total_cents)
+                .bind(&reference)
+                .bind(format!("order-{order}-charge"))
+                .bind(crate::db::now())
+                .execute(&mut *tx)
+                .await?;
+            }
             outbox(
                 &mut tx,
                 "order.paid",
@@ -378,9 +384,7 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    // Give the connection back before touching the pool again (holding one while waiting for another
-    // deadlocks once every connection is held that way).
-    drop(conn);
+
     let products: Vec<i64> = o.lines.iter().map(|l| l.product_id).collect();
     if paid {
         if let Some(u) = state.user_by_id(o.user_id).await? {
@@ -391,11 +395,15 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
     Ok((status, body))
 }
 
-/// Finishes every order a crash left Created: Paid if the gateway holds its charge, else released.
-/// Run at start, before serving. Returns `(paid, released)`.
-pub async fn recover(state: &AppState) -> ApiResult<(usize, usize)> {
+/// Finishes the orders left Created (by a crash, or a payment that died): Paid if the gateway holds
+/// the charge, else released. At start every Created order (before serving); then, every minute, those
+/// older than `older_than` seconds. A failing order is logged and left for the next round. Returns
+/// `(paid, released)`.
+pub async fn recover(state: &AppState, older_than: Option<i64>) -> ApiResult<(usize, usize)> {
+    let before = older_than.map_or(i64::MAX, |s| crate::db::now() - s);
     let stuck: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT o.id, s.id FROM orders o JOIN stores s ON s.id = o.store_id WHERE o.status = 'Created'")
+        sqlx::query_as("SELECT o.id, s.id FROM orders o JOIN stores s ON s.id = o.store_id WHERE o.status = 'Created' AND o.created_at < ?")
+            .bind(before)
             .fetch_all(&state.db)
             .await?;
     let (mut paid, mut released) = (0, 0);
@@ -410,9 +418,12 @@ pub async fn recover(state: &AppState) -> ApiResult<(usize, usize)> {
                 continue;
             }
         };
-        match finalize(state, order, result).await?.0 {
-            201 => paid += 1,
-            _ => released += 1,
+        match finalize(state, order, result).await {
+            Ok((201, _)) => paid += 1,
+            Ok(_) => released += 1,
+            Err(e) => {
+                tracing::error!(order, error = %e, "recovery: order could not be finished; left Created for the next round")
+            }
         }
     }
     if paid + released > 0 {

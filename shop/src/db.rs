@@ -3,7 +3,7 @@
 use crate::error::ApiResult;
 use reco_core::data::Dataset;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, SqlitePool};
+use sqlx::SqlitePool;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -36,45 +36,47 @@ pub async fn open(path: &Path, connections: u32) -> Result<SqlitePool, sqlx::Err
     Ok(pool)
 }
 
-/// Writers take turns here before `BEGIN IMMEDIATE`: SQLite has one writer at a time anyway, and a
-/// connection that finds the lock taken polls it with sleeps of up to 100 ms (its busy handler), which
-/// under contention leaves the database idle between writers. A FIFO async lock hands over at once.
-/// (Process-wide: one service writes one database.)
+/// Multi-statement write transactions take turns here before taking a connection and `BEGIN
+/// IMMEDIATE`: SQLite has one writer at a time anyway, and a connection that finds the lock taken polls
+/// it with sleeps of up to 100 ms (its busy handler), which under contention leaves the database idle
+/// between writers; a FIFO async lock hands over at once, and waiting writers hold no pool connection.
+/// Single-statement writes (sessions, carts, products, outbox marks) go straight to SQLite and its
+/// busy timeout. (Process-wide: one service writes one database.)
 static WRITE_GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A write transaction holding SQLite's write lock from `BEGIN` (`BEGIN IMMEDIATE`): no other writer
 /// can slip in between its reads and its writes. Dereferences to the connection; dropped without
 /// [`commit`](WriteTx::commit), it rolls back.
 #[derive(Debug)]
-pub struct WriteTx<'c> {
-    tx: sqlx::Transaction<'c, sqlx::Sqlite>,
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
     _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
-impl WriteTx<'_> {
+impl WriteTx {
     /// Commits (and lets the next writer in).
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
     }
 }
 
-impl std::ops::Deref for WriteTx<'_> {
+impl std::ops::Deref for WriteTx {
     type Target = sqlx::SqliteConnection;
     fn deref(&self) -> &Self::Target {
         &self.tx
     }
 }
 
-impl std::ops::DerefMut for WriteTx<'_> {
+impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.tx
     }
 }
 
-/// Starts a [`WriteTx`] on `conn` (waiting for this process's earlier writers first).
-pub async fn write_tx(conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>) -> Result<WriteTx<'_>, sqlx::Error> {
+/// Starts a [`WriteTx`] on a connection of `pool`, after this process's earlier writers.
+pub async fn write_tx(pool: &SqlitePool) -> Result<WriteTx, sqlx::Error> {
     let turn = WRITE_GATE.lock().await;
-    let tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     Ok(WriteTx { tx, _turn: turn })
 }
 
@@ -99,8 +101,7 @@ pub fn demo_stock(sku: &str) -> i64 {
 /// password hashed with `hash`). The demo customer is the dataset's first customer to the recommender.
 pub async fn seed_demo(pool: &SqlitePool, data: &Dataset, password_hash: &str) -> ApiResult<()> {
     let t = now();
-    let mut conn = pool.acquire().await?;
-    let mut tx = write_tx(&mut conn).await?;
+    let mut tx = write_tx(pool).await?;
     let store: i64 = sqlx::query_scalar(
         "INSERT INTO stores (name, gateway, created_at) VALUES ('Online Retail', 'simulated', ?) RETURNING id",
     )

@@ -193,6 +193,25 @@ where
     }
 }
 
+/// Path parameters whose rejection (e.g. invalid percent-encoding) is an [`ApiError`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(r) => Err(ApiError::BadRequest("invalid_path", r.body_text())),
+        }
+    }
+}
+
 /// A path id: a positive integer, else a 404 (an id that cannot exist is simply not found).
 pub fn parse_id(what: &str, raw: &str) -> ApiResult<i64> {
     raw.parse::<i64>().ok().filter(|&v| v > 0).ok_or_else(|| ApiError::NotFound(format!("no {what} {raw:?}")))

@@ -164,7 +164,7 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
         db,
         config,
     });
-    let (paid, released) = checkout::recover(&shop).await?;
+    let (paid, released) = checkout::recover(&shop, None).await?;
     tracing::info!(events = replayed, recovered_paid = paid, recovered_released = released, "shop ready to serve");
     if shop.config.chat {
         let model = shop.config.chat_model.clone();
@@ -310,7 +310,8 @@ impl ApiError {
 }
 
 /// The background work: outbox delivery (every 250 ms), and every minute the purge of old
-/// idempotency keys and sessions, rate-limiter upkeep and metrics upkeep. Stops when `stop` flips.
+/// idempotency keys and sessions, the recovery of orders Created more than 5 minutes ago, rate-limiter
+/// upkeep and metrics upkeep. Stops when `stop` flips.
 pub fn spawn_background(shop: AppState, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_purge = std::time::Instant::now() - Duration::from_secs(3600);
@@ -324,6 +325,9 @@ pub fn spawn_background(shop: AppState, mut stop: tokio::sync::watch::Receiver<b
                     Ok(n) if n > 0 => tracing::info!(deleted = n, "purged old idempotency keys and sessions"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "purge failed"),
+                }
+                if let Err(e) = checkout::recover(&shop, Some(300)).await {
+                    tracing::warn!(error = %e, "recovery of stale orders failed");
                 }
                 shop.limits.shrink();
                 shop.metrics.run_upkeep();

@@ -67,6 +67,15 @@ impl Limits {
         Ok(())
     }
 
+    /// One registration from `ip` (each costs an argon2 hash: limited like logins, per IP).
+    pub fn check_register(&self, ip: &str) -> Result<(), ApiError> {
+        if self.login_ip.check_key(&format!("register:{ip}")).is_err() {
+            metrics::counter!("shop_rate_limited_total", "what" => "register").increment(1);
+            return Err(ApiError::TooManyRequests(60));
+        }
+        Ok(())
+    }
+
     /// Forgets idle keys (called periodically).
     pub fn shrink(&self) {
         if let Some(l) = &self.api {
@@ -77,12 +86,10 @@ impl Limits {
     }
 }
 
-/// Middleware: the API limit, per session token (first 16 characters) or else per IP.
+/// Middleware: the API limit, per client IP (not per presented token: a made-up token would be a
+/// fresh bucket per request).
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let key = match crate::auth::bearer(req.headers()) {
-        Some(t) => format!("t:{}", t.get(..16).unwrap_or(t)),
-        None => format!("ip:{}", client_ip(req.extensions())),
-    };
+    let key = client_ip(req.extensions());
     if let Err(e) = state.limits.check_api(&key) {
         metrics::counter!("shop_rate_limited_total", "what" => "api").increment(1);
         return e.into_response();

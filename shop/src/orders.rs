@@ -2,10 +2,10 @@
 //! refund). Checkout lives in [`crate::checkout`].
 
 use crate::auth::{Role, User};
-use crate::error::{parse_id, ApiError, ApiResult, Json};
+use crate::error::{parse_id, ApiError, ApiResult, Json, Path};
 use crate::payment::with_retries;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
@@ -206,7 +206,8 @@ pub(crate) async fn get(
 pub struct Cancelled {
     /// The order now.
     pub order: OrderView,
-    /// `refunded`, `pending` (the gateway failed: retried by an operator; see the outbox) or `none`.
+    /// `refunded`; `pending` (the gateway failed: a `refund.failed` notification goes out, and the
+    /// store's dealer or an admin retries with `POST /orders/{id}/refund`); or `none` (nothing was paid).
     pub refund: &'static str,
 }
 
@@ -229,16 +230,20 @@ pub async fn cancel_order(state: &AppState, user: &User, raw: &str) -> ApiResult
         }
         _ => {}
     }
+    let remaining: i64;
     {
-        let mut conn = state.db.acquire().await?;
-        let mut tx = crate::db::write_tx(&mut conn).await?;
+        let mut tx = crate::db::write_tx(&state.db).await?;
         transition(&mut tx, o.id, Status::Paid, Status::Cancelled, Some("cancelled by request")).await?;
         release_stock(&mut tx, o.id).await?;
+        // What is left to refund, as of now (a partial refund may have run since `o` was read).
+        remaining = sqlx::query_scalar("SELECT total_cents - refunded_cents FROM orders WHERE id = ?")
+            .bind(o.id)
+            .fetch_one(&mut *tx)
+            .await?;
         outbox(&mut tx, "order.cancelled", o.id, serde_json::json!({"order": o.id, "user": o.user_id})).await?;
         tx.commit().await?;
     }
     state.reco.refresh_stock(&state.db, &o.lines.iter().map(|l| l.product_id).collect::<Vec<_>>()).await;
-    let remaining = o.total_cents - o.refunded_cents;
     let refund = match remaining > 0 {
         true => match refund_money(state, &o, remaining, &format!("order-{}-cancel", o.id)).await {
             Ok(()) => "refunded",
@@ -279,8 +284,7 @@ async fn refund_money(state: &AppState, o: &OrderView, amount: i64, key: &str) -
         gateway.refund(key, &charge, amount)
     })
     .await;
-    let mut conn = state.db.acquire().await?;
-    let mut tx = crate::db::write_tx(&mut conn).await?;
+    let mut tx = crate::db::write_tx(&state.db).await?;
     match r {
         Ok(reference) => {
             let booked = sqlx::query(
@@ -312,6 +316,14 @@ async fn refund_money(state: &AppState, o: &OrderView, amount: i64, key: &str) -
                 serde_json::json!({"order": o.id, "amount_cents": amount, "reference": reference}),
             )
             .await?;
+            // Refunded in full: the order says so (and a Paid order's units, never shipped, go back).
+            let now = load_existing(&mut tx, o.id).await?;
+            if now.refunded_cents == now.total_cents && now.status.can_become(Status::Refunded) {
+                if now.status == Status::Paid {
+                    release_stock(&mut tx, o.id).await?;
+                }
+                transition(&mut tx, o.id, now.status, Status::Refunded, Some("refunded in full")).await?;
+            }
             tx.commit().await?;
             metrics::counter!("shop_refunds_total").increment(1);
             Ok(())
@@ -355,8 +367,7 @@ async fn manager_move(
             format!("order {} is {:?}, not {from:?}", o.id, o.status),
         ));
     }
-    let mut conn = state.db.acquire().await?;
-    let mut tx = crate::db::write_tx(&mut conn).await?;
+    let mut tx = crate::db::write_tx(&state.db).await?;
     transition(&mut tx, o.id, from, to, None).await?;
     outbox(&mut tx, kind, o.id, serde_json::json!({"order": o.id, "user": o.user_id})).await?;
     let order = load_existing(&mut tx, o.id).await?;
@@ -382,15 +393,16 @@ pub(crate) async fn deliver(
     Ok(Json(manager_move(&state, &user, &id, Status::Shipped, Status::Delivered, "order.delivered").await?))
 }
 
-/// A refund request: `amount_cents` (default: all that is left).
+/// A refund request: `{"amount_cents": n}`, or `{}` for all that is left.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefundReq {
     amount_cents: Option<i64>,
 }
 
-/// `POST /orders/{id}/refund` (dealer/admin; `Idempotency-Key` recommended): full or partial; the
-/// order becomes Refunded when nothing is left.
+/// `POST /orders/{id}/refund` (dealer/admin; `Idempotency-Key` recommended, tied to the amount):
+/// full or partial; the order becomes Refunded when nothing is left. A cancelled order whose refund
+/// failed ("pending") is refunded here too.
 pub(crate) async fn refund(
     State(state): State<AppState>,
     user: User,
@@ -402,7 +414,26 @@ pub(crate) async fn refund(
     if !user.manages(o.store_id) {
         return Err(ApiError::Forbidden("only the store's dealer or an admin refunds".into()));
     }
-    if !o.status.can_become(Status::Refunded) {
+    let key = match crate::checkout::idempotency_key(&headers)? {
+        Some(k) => format!("order-{}-refund-{k}", o.id),
+        None => format!("order-{}-refund-{}", o.id, crate::auth::random_token()),
+    };
+    // A key already booked: the same amount (or none given) replays, another amount is refused.
+    let booked: Option<i64> = sqlx::query_scalar("SELECT amount_cents FROM payments WHERE key = ?")
+        .bind(&key)
+        .fetch_optional(&state.db)
+        .await?;
+    if let Some(a) = booked {
+        if r.amount_cents.is_some_and(|x| x != a) {
+            return Err(ApiError::Unprocessable(
+                "idempotency_key_reused",
+                format!("this Idempotency-Key refunded {a} cents, not {}; use a new key", r.amount_cents.unwrap_or(a)),
+            ));
+        }
+        return Ok(Json(visible_order(&state, &user, &id).await?));
+    }
+    let pending = o.status == Status::Cancelled && o.payment_ref.is_some();
+    if !o.status.can_become(Status::Refunded) && !pending {
         return Err(ApiError::Conflict(
             "illegal_transition",
             format!("order {} is {:?}: nothing to refund", o.id, o.status),
@@ -413,25 +444,9 @@ pub(crate) async fn refund(
     if amount <= 0 || amount > left {
         return Err(ApiError::Unprocessable("refund_amount", format!("amount_cents must be within 1..={left}")));
     }
-    let key = match crate::checkout::idempotency_key(&headers)? {
-        Some(k) => format!("order-{}-refund-{k}", o.id),
-        None => format!("order-{}-refund-{}", o.id, crate::auth::random_token()),
-    };
-    // A replayed key already booked: answer with the order as it is.
-    let booked: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM payments WHERE key = ?").bind(&key).fetch_optional(&state.db).await?;
-    if booked.is_none() {
-        refund_money(&state, &o, amount, &key).await?;
-    }
-    let mut conn = state.db.acquire().await?;
-    let mut tx = crate::db::write_tx(&mut conn).await?;
-    let now = load_existing(&mut tx, o.id).await?;
-    if now.refunded_cents == now.total_cents && now.status.can_become(Status::Refunded) {
-        transition(&mut tx, o.id, now.status, Status::Refunded, Some("refunded in full")).await?;
-    }
-    let order = load_existing(&mut tx, o.id).await?;
-    tx.commit().await?;
-    Ok(Json(order))
+    refund_money(&state, &o, amount, &key).await?;
+    state.reco.refresh_stock(&state.db, &o.lines.iter().map(|l| l.product_id).collect::<Vec<_>>()).await;
+    Ok(Json(visible_order(&state, &user, &id).await?))
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ pub async fn dispatch_once(db: &sqlx::SqlitePool, notifier: &dyn Notifier) -> Ap
                 delivered += 1;
             }
             Err(e) => {
-                let wait = 1i64 << attempts.clamp(0, 8);
+                let wait = 1i64 << attempts.clamp(0, 9);
                 sqlx::query(
                     "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
                 )

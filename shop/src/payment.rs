@@ -68,6 +68,21 @@ impl SimulatedGateway {
         if self.cfg.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(self.cfg.latency_ms)).await;
         }
+        // A key already done answers with what was done (as a provider's idempotency layer does),
+        // before any simulated failure.
+        let done: Option<(String, i64)> =
+            sqlx::query_as("SELECT reference, amount_cents FROM sim_gateway_charges WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.db)
+                .await
+                .map_err(|e| PayError::Transient(e.to_string()))?;
+        match done {
+            Some((_, a)) if a != amount => {
+                return Err(PayError::Declined(format!("idempotency key {key} was used for another amount")))
+            }
+            Some((reference, _)) => return Ok(reference),
+            None => {}
+        }
         let (r, lost) = {
             let mut rng = self.rng.lock();
             (rng.random::<f64>(), rng.random::<f64>() < self.cfg.timeout_rate)
@@ -80,8 +95,7 @@ impl SimulatedGateway {
         }
         let reference = format!("sim_{kind}_{}", crate::auth::random_token().get(..16).unwrap_or("x"));
         let db_err = |e: sqlx::Error| PayError::Transient(e.to_string());
-        let mut conn = self.db.acquire().await.map_err(db_err)?;
-        let mut tx = crate::db::write_tx(&mut conn).await.map_err(db_err)?;
+        let mut tx = crate::db::write_tx(&self.db).await.map_err(db_err)?;
         sqlx::query("INSERT INTO sim_gateway_charges (key, kind, amount_cents, reference, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(kind)
@@ -134,8 +148,9 @@ impl PaymentGateway for SimulatedGateway {
 }
 
 /// Runs `op` up to `attempts` times while it fails transiently, sleeping `base · 2^i` plus up to `base`
-/// of jitter between tries. If the last failure was a timeout, asks `gateway.lookup(key)` whether the
-/// operation happened after all.
+/// of jitter between tries. If any try timed out (its outcome unknown), a final failure is checked with
+/// `gateway.lookup(key)`: an operation that happened after all is a success; an unanswered lookup
+/// stays a transient failure.
 pub async fn with_retries<'a, F>(
     gateway: &'a dyn PaymentGateway,
     key: &'a str,
@@ -147,10 +162,12 @@ where
     F: FnMut() -> BoxFuture<'a, Result<String, PayError>>,
 {
     let mut last = PayError::Transient("not tried".into());
+    let mut unknown = false;
     for i in 0..attempts {
         match op().await {
             Ok(r) => return Ok(r),
             Err(e) if e.is_transient() => {
+                unknown |= e == PayError::Timeout;
                 metrics::counter!("shop_payment_retries_total").increment(1);
                 last = e;
                 if i + 1 < attempts {
@@ -158,12 +175,17 @@ where
                     tokio::time::sleep(Duration::from_millis(base_ms.saturating_mul(1 << i.min(10)) + jitter)).await;
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                last = e;
+                break;
+            }
         }
     }
-    if last == PayError::Timeout {
-        if let Ok(Some(r)) = gateway.lookup(key).await {
-            return Ok(r);
+    if unknown {
+        match gateway.lookup(key).await {
+            Ok(Some(r)) => return Ok(r),
+            Ok(None) => {}
+            Err(e) => return Err(e),
         }
     }
     Err(last)
@@ -205,6 +227,42 @@ mod tests {
         let (_d, g) = gw(GatewayConfig { timeout_rate: 1.0, ..Default::default() }).await;
         let r = with_retries(&g, "t", 2, 1, || g.charge("t", 100)).await.unwrap();
         assert_eq!(g.lookup("t").await.unwrap(), Some(r));
+    }
+
+    /// Charges on the first call but loses the answer, then declines every retry (an unknown outcome
+    /// followed by a permanent-looking failure).
+    #[derive(Debug, Default)]
+    struct LostThenDeclined {
+        calls: parking_lot::Mutex<u32>,
+        charged: parking_lot::Mutex<Option<String>>,
+    }
+
+    impl PaymentGateway for LostThenDeclined {
+        fn charge<'a>(&'a self, _key: &'a str, _amount: i64) -> BoxFuture<'a, Result<String, PayError>> {
+            Box::pin(async move {
+                let mut calls = self.calls.lock();
+                *calls += 1;
+                if *calls == 1 {
+                    *self.charged.lock() = Some("ch_1".into());
+                    return Err(PayError::Timeout);
+                }
+                Err(PayError::Declined("card blocked".into()))
+            })
+        }
+        fn refund<'a>(&'a self, _: &'a str, _: &'a str, _: i64) -> BoxFuture<'a, Result<String, PayError>> {
+            Box::pin(async { Err(PayError::Transient("n/a".into())) })
+        }
+        fn lookup<'a>(&'a self, _key: &'a str) -> BoxFuture<'a, Result<Option<String>, PayError>> {
+            Box::pin(async move { Ok(self.charged.lock().clone()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_outcome_is_looked_up_before_failing() {
+        let g = LostThenDeclined::default();
+        let r = with_retries(&g, "k", 4, 1, || g.charge("k", 100)).await;
+        assert_eq!(r, Ok("ch_1".to_string()), "the lost charge is found, not reported as declined");
+        assert_eq!(*g.calls.lock(), 2);
     }
 
     #[tokio::test]

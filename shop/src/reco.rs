@@ -198,8 +198,7 @@ impl Reco {
             *self.user_version.write().entry(user.id).or_default() += 1;
         }
         let stored = async {
-            let mut conn = db.acquire().await?;
-            let mut tx = crate::db::write_tx(&mut conn).await?;
+            let mut tx = crate::db::write_tx(db).await?;
             let t = crate::db::now();
             for &p in products {
                 sqlx::query("INSERT INTO events (user_id, product_id, kind, at) VALUES (?, ?, ?, ?)")

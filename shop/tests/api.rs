@@ -294,6 +294,49 @@ fn order_lifecycle_cancel_refund_and_illegal_moves() {
 }
 
 #[test]
+fn free_products_refunds_of_unshipped_orders_and_store_scoped_checkout() {
+    rt().block_on(async {
+        // A zero-priced product: paid without a gateway call (its store's gateway declines everything)
+        // and without a payment row.
+        let (store, _, free) = store_with_product("decline", 5, 0).await;
+        let (_, tok) = customer().await;
+        let r = buy(&tok, &format!("free-{}", uniq()), free, 1).await;
+        assert_eq!((r.status.as_u16(), r.json["status"].as_str()), (201, Some("Paid")), "{:?}", r.json);
+        let id = r.json["id"].as_i64().unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE order_id = ?")
+            .bind(id)
+            .fetch_one(&shop().db)
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+        // Items of another store with store_id set: refused, nothing reserved.
+        let (_, _, other) = store_with_product("simulated", 5, 100).await;
+        let body = json!({"ship_to": "x", "store_id": store, "items": [{"product_id": other, "quantity": 1}]});
+        let r =
+            call("POST", "/checkout", Some(&tok), &[("idempotency-key", &format!("os-{}", uniq()))], Some(body)).await;
+        assert_eq!((r.status.as_u16(), r.json["error"]["code"].as_str()), (422, Some("other_store")));
+        assert_eq!(stock(other).await, 5);
+        // A full refund of a paid, unshipped order puts the units back; a refund key is tied to its amount.
+        let (_, dealer, product) = store_with_product("simulated", 10, 300).await;
+        let o = buy(&tok, &format!("rf-{}", uniq()), product, 4).await;
+        let oid = o.json["id"].as_i64().unwrap();
+        assert_eq!(stock(product).await, 6);
+        let key = format!("rk-{}", uniq());
+        let path = format!("/orders/{oid}/refund");
+        let r =
+            call("POST", &path, Some(&dealer), &[("idempotency-key", &key)], Some(json!({"amount_cents": 400}))).await;
+        assert_eq!(r.json["refunded_cents"], 400, "{:?}", r.json);
+        let r =
+            call("POST", &path, Some(&dealer), &[("idempotency-key", &key)], Some(json!({"amount_cents": 500}))).await;
+        assert_eq!((r.status.as_u16(), r.json["error"]["code"].as_str()), (422, Some("idempotency_key_reused")));
+        let r = call("POST", &path, Some(&dealer), &[], Some(json!({}))).await;
+        assert_eq!((r.json["status"].as_str(), r.json["refunded_cents"].as_i64()), (Some("Refunded"), Some(1200)));
+        assert_eq!(stock(product).await, 10);
+        assert_eq!(call("POST", &format!("/orders/{oid}/ship"), Some(&dealer), &[], None).await.status, 409);
+    });
+}
+
+#[test]
 fn declined_payment_releases_the_reservation_and_flaky_gateways_are_retried() {
     rt().block_on(async {
         let (_, _, product) = store_with_product("decline", 5, 700).await;
@@ -570,6 +613,8 @@ fn bad_input_is_a_4xx_json_error_never_a_500() {
             ("PUT", "/cart/items/987654321".into(), Some(json!({"quantity": 1}).to_string()), vec![]),
             ("PUT", "/cart/items/-5".into(), Some(json!({"quantity": 1}).to_string()), vec![]),
             ("GET", "/orders/abc".into(), None, vec![]),
+            ("GET", "/orders/%FF".into(), None, vec![]),
+            ("GET", "/products/%FF%FE/similar".into(), None, vec![]),
             ("GET", "/orders/99999999999999999999999".into(), None, vec![]),
             ("GET", "/products/0".into(), None, vec![]),
             ("GET", "/products?q=%27%3B%20DROP%20TABLE%20orders%3B--".into(), None, vec![]),
@@ -672,4 +717,10 @@ fn rate_limits_answer_429_with_retry_after() {
     );
     let r = axum::response::IntoResponse::into_response(e);
     assert_eq!(r.headers()["retry-after"], "1");
+    assert!((0..3).all(|_| limits.check_register("9.9.9.9").is_ok()));
+    assert_eq!(
+        limits.check_register("9.9.9.9").unwrap_err().status(),
+        429,
+        "registrations (argon2 each) are limited per IP"
+    );
 }
