@@ -25,11 +25,6 @@ function request()
   return wrk.format("POST", "/checkout", headers, body)
 end
 
-local statuses = {}
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
 function done(summary, latency, requests)
   io.write(string.format("non-2xx/3xx: %d\n", summary.errors.status))
 end

@@ -147,6 +147,7 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (user_id, key)
 );
 CREATE INDEX idempotency_created ON idempotency_keys(created_at);
+CREATE INDEX idempotency_order ON idempotency_keys(order_id);
 
 -- The simulated payment provider's own ledger (what a real provider keeps on its side).
 CREATE TABLE sim_gateway_charges (

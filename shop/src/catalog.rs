@@ -207,7 +207,7 @@ pub(crate) async fn get(
     let p = product(&state.db, id).await?.filter(|p| p.active || user.as_ref().is_some_and(|u| u.manages(p.store_id)));
     let p = p.ok_or_else(|| ApiError::NotFound(format!("no product {id}")))?;
     if let Some(u) = user.filter(|u| u.role == Role::Customer) {
-        state.reco.event(&state.db, &u, &[p.id], crate::reco::EventKind::View).await;
+        state.reco.event(&state.db, u.id, &[p.id], crate::reco::EventKind::View).await;
     }
     Ok(Json(p))
 }

@@ -96,29 +96,20 @@ impl Catalog for ShopStore {
         let q = crate::catalog::fts_query(query);
         self.run(async move |shop| {
             let Some(q) = q else { return Ok(Vec::new()) };
-            let rows: Vec<(i64, String, i64, Option<String>, i64)> = sqlx::query_as(
-                "SELECT p.id, p.name, p.price_cents, p.category, p.stock FROM products_fts JOIN products p ON p.id = products_fts.rowid
-                 WHERE products_fts MATCH ? AND p.active = 1 AND (? IS NULL OR p.price_cents >= ?) AND (? IS NULL OR p.price_cents <= ?)
-                 ORDER BY bm25(products_fts) LIMIT ?",
-            )
+            let cents = |v: Option<f64>| v.map(|v| (v * 100.0).round() as i64);
+            let rows: Vec<crate::catalog::ProductRow> = sqlx::query_as(&format!(
+                "SELECT {} FROM products_fts JOIN products p ON p.id = products_fts.rowid
+                 WHERE products_fts MATCH ?1 AND p.active = 1 AND (?2 IS NULL OR p.price_cents >= ?2) AND (?3 IS NULL OR p.price_cents <= ?3)
+                 ORDER BY bm25(products_fts) LIMIT ?4",
+                crate::catalog::PRODUCT_COLS
+            ))
             .bind(q)
-            .bind(price.min.map(|v| (v * 100.0) as i64))
-            .bind(price.min.map(|v| (v * 100.0) as i64))
-            .bind(price.max.map(|v| (v * 100.0) as i64))
-            .bind(price.max.map(|v| (v * 100.0) as i64))
+            .bind(cents(price.min))
+            .bind(cents(price.max))
             .bind(limit.min(100) as i64)
             .fetch_all(&shop.db)
             .await?;
-            Ok(rows
-                .into_iter()
-                .map(|(id, name, price, category, stock)| Product {
-                    id: id.to_string(),
-                    name,
-                    price: price as f64 / 100.0,
-                    category,
-                    stock: stock.clamp(0, u32::MAX as i64) as u32,
-                })
-                .collect())
+            Ok(rows.into_iter().map(to_product).collect())
         })
     }
 
@@ -185,7 +176,7 @@ impl Orders for ShopStore {
         if address.trim().is_empty() || address.chars().count() > 500 {
             return Err(StoreError::Invalid("the address must have 1 to 500 characters".into()));
         }
-        if !matches!(o.status, storefront::OrderStatus::Created | storefront::OrderStatus::Paid) {
+        if !o.status.before_shipping() {
             return Err(StoreError::NotAllowed {
                 order: o.id,
                 status: o.status,

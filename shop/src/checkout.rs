@@ -176,8 +176,12 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
         };
     }
     // The lines: given, or the cart's.
-    let cart: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM carts WHERE user_id = ?").bind(user.id).fetch_optional(&mut *tx).await?;
+    let cart: Option<i64> = match req.items {
+        Some(_) => None,
+        None => {
+            sqlx::query_scalar("SELECT id FROM carts WHERE user_id = ?").bind(user.id).fetch_optional(&mut *tx).await?
+        }
+    };
     let mut wanted: Vec<(i64, i64)> = match (&req.items, cart) {
         (Some(items), _) => items.iter().map(|i| (i.product_id, i.quantity)).collect(),
         (None, Some(c)) => {
@@ -318,7 +322,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
 /// minutes) is answered as it stands.
 pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayError>) -> ApiResult<(u16, String)> {
     let mut tx = crate::db::write_tx(&state.db).await?;
-    let o = load_existing(&mut tx, order).await?;
+    let mut o = load_existing(&mut tx, order).await?;
     let paid = match (o.status, result) {
         (Status::Created, Ok(reference)) => {
             transition(&mut tx, order, Status::Created, Status::Paid, None).await?;
@@ -348,12 +352,14 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
             )
             .await?;
             metrics::counter!("shop_orders_paid_total").increment(1);
+            (o.status, o.payment_ref) = (Status::Paid, Some(reference));
             true
         }
         (Status::Created, Err(e)) => {
             release_stock(&mut tx, order).await?;
-            transition(&mut tx, order, Status::Created, Status::Cancelled, Some(&format!("payment failed: {e}")))
-                .await?;
+            let note = format!("payment failed: {e}");
+            transition(&mut tx, order, Status::Created, Status::Cancelled, Some(&note)).await?;
+            (o.status, o.note) = (Status::Cancelled, Some(note));
             outbox(
                 &mut tx,
                 "order.payment_failed",
@@ -366,7 +372,6 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
         }
         (s, _) => s != Status::Cancelled,
     };
-    let o = load_existing(&mut tx, order).await?;
     let (status, body) = match paid {
         true => (201u16, serde_json::to_string(&o).map_err(|e| ApiError::Internal(e.to_string()))?),
         false => {
@@ -387,9 +392,7 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
 
     let products: Vec<i64> = o.lines.iter().map(|l| l.product_id).collect();
     if paid {
-        if let Some(u) = state.user_by_id(o.user_id).await? {
-            state.reco.event(&state.db, &u, &products, crate::reco::EventKind::Purchase).await;
-        }
+        state.reco.event(&state.db, o.user_id, &products, crate::reco::EventKind::Purchase).await;
     }
     state.reco.refresh_stock(&state.db, &products).await;
     Ok((status, body))

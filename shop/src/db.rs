@@ -92,11 +92,6 @@ pub async fn has_store(pool: &SqlitePool) -> ApiResult<bool> {
     Ok(sqlx::query_scalar::<_, i64>("SELECT count(*) FROM stores").fetch_one(pool).await? > 0)
 }
 
-/// A demo product's initial stock: 10 + a number from its SKU (stable across runs).
-pub fn demo_stock(sku: &str) -> i64 {
-    10 + (sku.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 90) as i64
-}
-
 /// Seeds store 1 ("Online Retail") with every product of `data`, and the three demo accounts (their
 /// password hashed with `hash`). The demo customer is the dataset's first customer to the recommender.
 pub async fn seed_demo(pool: &SqlitePool, data: &Dataset, password_hash: &str) -> ApiResult<()> {
@@ -126,7 +121,7 @@ pub async fn seed_demo(pool: &SqlitePool, data: &Dataset, password_hash: &str) -
         .bind(format!("{name} — from the Online Retail catalogue"))
         .bind(meta.category.as_deref())
         .bind(price.max(0))
-        .bind(demo_stock(sku))
+        .bind(storefront::shipped::demo_stock(sku) as i64)
         .bind(sold[i])
         .bind(t)
         .execute(&mut *tx)

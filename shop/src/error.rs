@@ -140,19 +140,6 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-impl From<storefront::StoreError> for ApiError {
-    fn from(e: storefront::StoreError) -> Self {
-        use storefront::StoreError as S;
-        match e {
-            S::NotFound(m) => ApiError::NotFound(format!("no order {m}")),
-            S::NotAllowed { .. } => ApiError::Conflict("order_state", e.to_string()),
-            S::Invalid(m) => ApiError::invalid(m),
-            S::NotSignedIn => ApiError::Unauthorized,
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
-
 /// A JSON body whose rejection is an [`ApiError`] (JSON, not axum's plain-text rejection).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);

@@ -430,7 +430,7 @@ pub(crate) async fn refund(
                 format!("this Idempotency-Key refunded {a} cents, not {}; use a new key", r.amount_cents.unwrap_or(a)),
             ));
         }
-        return Ok(Json(visible_order(&state, &user, &id).await?));
+        return Ok(Json(o));
     }
     let pending = o.status == Status::Cancelled && o.payment_ref.is_some();
     if !o.status.can_become(Status::Refunded) && !pending {

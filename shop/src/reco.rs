@@ -184,25 +184,25 @@ impl Reco {
 
     /// Records `kind` on `products` for `user`: in memory at once (the next answer changes), and in the
     /// `events` table (a failure there is logged, the request still succeeds).
-    pub async fn event(&self, db: &sqlx::SqlitePool, user: &User, products: &[i64], kind: EventKind) {
+    pub async fn event(&self, db: &sqlx::SqlitePool, user: i64, products: &[i64], kind: EventKind) {
         let skus: Vec<String> = products.iter().filter_map(|p| self.info.get(p).map(|i| i.sku.clone())).collect();
         if !skus.is_empty() {
             let mut live = self.live.write();
-            let l = live.entry(user.id).or_default();
+            let l = live.entry(user).or_default();
             l.extend(skus);
             if l.len() > LIVE_PER_USER {
                 let cut = l.len() - LIVE_PER_USER;
                 l.drain(..cut);
             }
             drop(live);
-            *self.user_version.write().entry(user.id).or_default() += 1;
+            *self.user_version.write().entry(user).or_default() += 1;
         }
         let stored = async {
             let mut tx = crate::db::write_tx(db).await?;
             let t = crate::db::now();
             for &p in products {
                 sqlx::query("INSERT INTO events (user_id, product_id, kind, at) VALUES (?, ?, ?, ?)")
-                    .bind(user.id)
+                    .bind(user)
                     .bind(p)
                     .bind(kind.as_str())
                     .bind(t)

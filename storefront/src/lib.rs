@@ -89,6 +89,11 @@ impl OrderStatus {
         )
     }
 
+    /// Whether the order has not shipped yet (it can still be cancelled or re-addressed).
+    pub fn before_shipping(self) -> bool {
+        matches!(self, OrderStatus::Created | OrderStatus::Paid)
+    }
+
     /// The name (`"Paid"` …), as stores write it.
     pub fn as_str(self) -> &'static str {
         match self {

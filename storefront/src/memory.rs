@@ -86,7 +86,7 @@ impl MemoryStore {
                 continue;
             }
             let category = name.split_whitespace().last().map(str::to_string);
-            let stock = 10 + (id.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 90);
+            let stock = crate::shipped::demo_stock(&id);
             products.insert(id.clone(), Product { id: id.clone(), name: name.to_string(), price: p, category, stock });
             *sales.entry(id.clone()).or_default() += q as f64;
             let customer = rec[cust].trim().trim_end_matches(".0").to_string();
@@ -215,7 +215,7 @@ impl MemoryStore {
             .and_then(|os| os.iter_mut().find(|o| o.id.eq_ignore_ascii_case(id)))
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         match o.status {
-            OrderStatus::Created | OrderStatus::Paid => {
+            s if s.before_shipping() => {
                 change(o);
                 Ok(o.clone())
             }

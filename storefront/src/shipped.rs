@@ -40,6 +40,12 @@ pub fn online_retail(datasets: &Path) -> PathBuf {
     datasets.join(MARKER)
 }
 
+/// A demo product's stock: 10 + a number from 0 to 89 derived from its id (stable across runs; the
+/// in-memory demo store and the reference shop's seed agree).
+pub fn demo_stock(id: &str) -> u32 {
+    10 + (id.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 90)
+}
+
 /// The in-memory demo store over the shipped Online Retail data of `datasets` (an error names the file).
 pub fn demo_store(datasets: &Path) -> std::io::Result<crate::MemoryStore> {
     let path = online_retail(datasets);

@@ -348,12 +348,12 @@ impl<M: IntentModel> Assistant<M> {
         };
         let vars = order_vars(&o);
         match b {
-            Behaviour::CancelOrder if matches!(o.status, OrderStatus::Created | OrderStatus::Paid) => {
+            Behaviour::CancelOrder if o.status.before_shipping() => {
                 out.text = self.config.render("confirm_cancel", &vars);
                 out.action = Action::ConfirmCancel { order: o.id.clone() };
                 Some(Pending::Confirm(o.id))
             }
-            Behaviour::ChangeAddress if matches!(o.status, OrderStatus::Created | OrderStatus::Paid) => {
+            Behaviour::ChangeAddress if o.status.before_shipping() => {
                 out.text = self.config.render("ask_address", &vars);
                 out.action = Action::AskSlot { slot: "address".into() };
                 Some(Pending::Address(o.id))
