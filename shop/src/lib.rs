@@ -27,6 +27,7 @@ pub mod orders;
 pub mod outbox;
 pub mod payment;
 pub mod reco;
+pub mod refunds;
 
 use crate::auth::{Role, User};
 
@@ -165,7 +166,15 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
         config,
     });
     let (paid, released) = checkout::recover(&shop, None).await?;
-    tracing::info!(events = replayed, recovered_paid = paid, recovered_released = released, "shop ready to serve");
+    let (refunded, refunds_pending) = refunds::recover(&shop, None).await?;
+    tracing::info!(
+        events = replayed,
+        recovered_paid = paid,
+        recovered_released = released,
+        refunded,
+        refunds_pending,
+        "shop ready to serve"
+    );
     if shop.config.chat {
         let model = shop.config.chat_model.clone();
         let clf = tokio::task::spawn_blocking(move || chat::classifier(&datasets, model.as_deref())).await??;
@@ -310,8 +319,8 @@ impl ApiError {
 }
 
 /// The background work: outbox delivery (every 250 ms), and every minute the purge of old
-/// idempotency keys and sessions, the recovery of orders Created more than 5 minutes ago, rate-limiter
-/// upkeep and metrics upkeep. Stops when `stop` flips.
+/// idempotency keys and sessions, the recovery of orders Created more than 5 minutes ago and of refunds
+/// pending for over a minute, rate-limiter upkeep and metrics upkeep. Stops when `stop` flips.
 pub fn spawn_background(shop: AppState, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_purge = std::time::Instant::now() - Duration::from_secs(3600);
@@ -328,6 +337,9 @@ pub fn spawn_background(shop: AppState, mut stop: tokio::sync::watch::Receiver<b
                 }
                 if let Err(e) = checkout::recover(&shop, Some(300)).await {
                     tracing::warn!(error = %e, "recovery of stale orders failed");
+                }
+                if let Err(e) = refunds::recover(&shop, Some(60)).await {
+                    tracing::warn!(error = %e, "recovery of pending refunds failed");
                 }
                 shop.limits.shrink();
                 shop.metrics.run_upkeep();

@@ -3,10 +3,9 @@
 
 use crate::auth::{Role, User};
 use crate::error::{parse_id, ApiError, ApiResult, Json, Path};
-use crate::payment::with_retries;
 use crate::AppState;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 
@@ -206,8 +205,9 @@ pub(crate) async fn get(
 pub struct Cancelled {
     /// The order now.
     pub order: OrderView,
-    /// `refunded`; `pending` (the gateway failed: a `refund.failed` notification goes out, and the
-    /// store's dealer or an admin retries with `POST /orders/{id}/refund`); or `none` (nothing was paid).
+    /// `refunded`; `pending` (the gateway is failing: retried every minute until it goes through);
+    /// `declined` (a `refund.failed` notification goes out; the store's dealer or an admin can retry
+    /// with `POST /orders/{id}/refund`); or `none` (nothing was paid).
     pub refund: &'static str,
 }
 
@@ -230,114 +230,39 @@ pub async fn cancel_order(state: &AppState, user: &User, raw: &str) -> ApiResult
         }
         _ => {}
     }
-    let remaining: i64;
-    {
-        let mut tx = crate::db::write_tx(&state.db).await?;
-        transition(&mut tx, o.id, Status::Paid, Status::Cancelled, Some("cancelled by request")).await?;
-        release_stock(&mut tx, o.id).await?;
-        // What is left to refund, as of now (a partial refund may have run since `o` was read).
-        remaining = sqlx::query_scalar("SELECT total_cents - refunded_cents FROM orders WHERE id = ?")
-            .bind(o.id)
-            .fetch_one(&mut *tx)
-            .await?;
-        outbox(&mut tx, "order.cancelled", o.id, serde_json::json!({"order": o.id, "user": o.user_id})).await?;
-        tx.commit().await?;
+    // One transaction: Cancelled, stock back, the outbox row, and what is left to refund reserved as a
+    // pending refund (carried out below, or by the recovery loop if this process dies first).
+    let key = format!("order-{}-cancel", o.id);
+    let mut tx = crate::db::write_tx(&state.db).await?;
+    transition(&mut tx, o.id, Status::Paid, Status::Cancelled, Some("cancelled by request")).await?;
+    release_stock(&mut tx, o.id).await?;
+    outbox(&mut tx, "order.cancelled", o.id, serde_json::json!({"order": o.id, "user": o.user_id})).await?;
+    let remaining: i64 = sqlx::query_scalar("SELECT total_cents - refunded_cents FROM orders WHERE id = ?")
+        .bind(o.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if remaining > 0 {
+        crate::refunds::reserve(&mut tx, o.id, remaining, &key).await?;
     }
+    tx.commit().await?;
     state.reco.refresh_stock(&state.db, &o.lines.iter().map(|l| l.product_id).collect::<Vec<_>>()).await;
     let refund = match remaining > 0 {
-        true => match refund_money(state, &o, remaining, &format!("order-{}-cancel", o.id)).await {
-            Ok(()) => "refunded",
-            Err(e) => {
-                tracing::warn!(order = o.id, error = %e, "refund after cancellation failed");
-                let mut conn = state.db.acquire().await?;
-                outbox(&mut conn, "refund.failed", o.id, serde_json::json!({"order": o.id, "amount_cents": remaining}))
-                    .await?;
+        false => "none",
+        true => match crate::refunds::execute(state, &key).await {
+            Ok(crate::refunds::Outcome::Done) => "refunded",
+            Ok(crate::refunds::Outcome::Pending(e)) => {
+                tracing::warn!(order = o.id, error = %e, "refund after cancellation pending");
                 "pending"
             }
+            Err(e) => {
+                tracing::warn!(order = o.id, error = %e, "refund after cancellation declined");
+                "declined"
+            }
         },
-        false => "none",
     };
     let mut conn = state.db.acquire().await?;
     let order = load_existing(&mut conn, o.id).await?;
     Ok(Cancelled { order, refund })
-}
-
-/// Returns `amount` of `o`'s payment through its store's gateway and books it (refunded_cents is
-/// raised first, conditionally, so two refunds can never exceed the charge; undone if the gateway fails).
-async fn refund_money(state: &AppState, o: &OrderView, amount: i64, key: &str) -> ApiResult<()> {
-    let reserved = sqlx::query("UPDATE orders SET refunded_cents = refunded_cents + ?1, updated_at = ?3 WHERE id = ?2 AND refunded_cents + ?1 <= total_cents")
-        .bind(amount)
-        .bind(o.id)
-        .bind(crate::db::now())
-        .execute(&state.db)
-        .await?
-        .rows_affected();
-    if reserved == 0 {
-        return Err(ApiError::Unprocessable(
-            "refund_too_large",
-            format!("order {} has less than {amount} cents left to refund", o.id),
-        ));
-    }
-    let gateway = state.gateway_of_store(o.store_id).await?;
-    let charge = o.payment_ref.clone().unwrap_or_default();
-    let r = with_retries(gateway.as_ref(), key, state.config.payment_attempts, state.config.payment_backoff_ms, || {
-        gateway.refund(key, &charge, amount)
-    })
-    .await;
-    let mut tx = crate::db::write_tx(&state.db).await?;
-    match r {
-        Ok(reference) => {
-            let booked = sqlx::query(
-                "INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES (?, 'refund', ?, ?, ?, ?)
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(o.id)
-            .bind(amount)
-            .bind(&reference)
-            .bind(key)
-            .bind(crate::db::now())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if booked == 0 {
-                // A concurrent request with the same key booked it: undo this one's reservation.
-                sqlx::query("UPDATE orders SET refunded_cents = refunded_cents - ? WHERE id = ?")
-                    .bind(amount)
-                    .bind(o.id)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                return Ok(());
-            }
-            outbox(
-                &mut tx,
-                "order.refunded",
-                o.id,
-                serde_json::json!({"order": o.id, "amount_cents": amount, "reference": reference}),
-            )
-            .await?;
-            // Refunded in full: the order says so (and a Paid order's units, never shipped, go back).
-            let now = load_existing(&mut tx, o.id).await?;
-            if now.refunded_cents == now.total_cents && now.status.can_become(Status::Refunded) {
-                if now.status == Status::Paid {
-                    release_stock(&mut tx, o.id).await?;
-                }
-                transition(&mut tx, o.id, now.status, Status::Refunded, Some("refunded in full")).await?;
-            }
-            tx.commit().await?;
-            metrics::counter!("shop_refunds_total").increment(1);
-            Ok(())
-        }
-        Err(e) => {
-            sqlx::query("UPDATE orders SET refunded_cents = refunded_cents - ? WHERE id = ?")
-                .bind(amount)
-                .bind(o.id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Err(ApiError::Upstream(format!("refund failed: {e}")))
-        }
-    }
 }
 
 /// `POST /orders/{id}/cancel`.
@@ -401,15 +326,16 @@ pub(crate) struct RefundReq {
 }
 
 /// `POST /orders/{id}/refund` (dealer/admin; `Idempotency-Key` recommended, tied to the amount):
-/// full or partial; the order becomes Refunded when nothing is left. A cancelled order whose refund
-/// failed ("pending") is refunded here too.
+/// full or partial; the order becomes Refunded when nothing is left. 200 when booked; 202 when the
+/// gateway is failing (the refund stays reserved and is retried every minute). A cancelled order whose
+/// refund was declined can be refunded here too.
 pub(crate) async fn refund(
     State(state): State<AppState>,
     user: User,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(r): Json<RefundReq>,
-) -> ApiResult<Json<OrderView>> {
+) -> ApiResult<(StatusCode, Json<OrderView>)> {
     let o = visible_order(&state, &user, &id).await?;
     if !user.manages(o.store_id) {
         return Err(ApiError::Forbidden("only the store's dealer or an admin refunds".into()));
@@ -418,35 +344,49 @@ pub(crate) async fn refund(
         Some(k) => format!("order-{}-refund-{k}", o.id),
         None => format!("order-{}-refund-{}", o.id, crate::auth::random_token()),
     };
-    // A key already booked: the same amount (or none given) replays, another amount is refused.
-    let booked: Option<i64> = sqlx::query_scalar("SELECT amount_cents FROM payments WHERE key = ?")
+    // A key already used: the same amount (or none given) replays (a pending one is tried again),
+    // another amount is refused.
+    let known: Option<(i64, String)> = sqlx::query_as("SELECT amount_cents, status FROM refunds WHERE key = ?")
         .bind(&key)
         .fetch_optional(&state.db)
         .await?;
-    if let Some(a) = booked {
-        if r.amount_cents.is_some_and(|x| x != a) {
+    let outcome = match known {
+        Some((a, _)) if r.amount_cents.is_some_and(|x| x != a) => {
             return Err(ApiError::Unprocessable(
                 "idempotency_key_reused",
                 format!("this Idempotency-Key refunded {a} cents, not {}; use a new key", r.amount_cents.unwrap_or(a)),
             ));
         }
-        return Ok(Json(o));
-    }
-    let pending = o.status == Status::Cancelled && o.payment_ref.is_some();
-    if !o.status.can_become(Status::Refunded) && !pending {
-        return Err(ApiError::Conflict(
-            "illegal_transition",
-            format!("order {} is {:?}: nothing to refund", o.id, o.status),
-        ));
-    }
-    let left = o.total_cents - o.refunded_cents;
-    let amount = r.amount_cents.unwrap_or(left);
-    if amount <= 0 || amount > left {
-        return Err(ApiError::Unprocessable("refund_amount", format!("amount_cents must be within 1..={left}")));
-    }
-    refund_money(&state, &o, amount, &key).await?;
+        Some((_, status)) if status == "pending" => crate::refunds::execute(&state, &key).await?,
+        Some(_) => return Ok((StatusCode::OK, Json(o))),
+        None => {
+            let pending = o.status == Status::Cancelled && o.payment_ref.is_some();
+            if !o.status.can_become(Status::Refunded) && !pending {
+                return Err(ApiError::Conflict(
+                    "illegal_transition",
+                    format!("order {} is {:?}: nothing to refund", o.id, o.status),
+                ));
+            }
+            let left = o.total_cents - o.refunded_cents;
+            let amount = r.amount_cents.unwrap_or(left);
+            if amount <= 0 || amount > left {
+                return Err(ApiError::Unprocessable(
+                    "refund_amount",
+                    format!("amount_cents must be within 1..={left}"),
+                ));
+            }
+            let mut tx = crate::db::write_tx(&state.db).await?;
+            crate::refunds::reserve(&mut tx, o.id, amount, &key).await?;
+            tx.commit().await?;
+            crate::refunds::execute(&state, &key).await?
+        }
+    };
     state.reco.refresh_stock(&state.db, &o.lines.iter().map(|l| l.product_id).collect::<Vec<_>>()).await;
-    Ok(Json(visible_order(&state, &user, &id).await?))
+    let status = match outcome {
+        crate::refunds::Outcome::Done => StatusCode::OK,
+        crate::refunds::Outcome::Pending(_) => StatusCode::ACCEPTED,
+    };
+    Ok((status, Json(visible_order(&state, &user, &id).await?)))
 }
 
 #[cfg(test)]

@@ -337,6 +337,61 @@ fn free_products_refunds_of_unshipped_orders_and_store_scoped_checkout() {
 }
 
 #[test]
+fn a_refund_reserved_before_a_crash_is_carried_out_by_the_recovery() {
+    rt().block_on(async {
+        let (_, _, product) = store_with_product("simulated", 10, 250).await;
+        let (_, tok) = customer().await;
+        let o = buy(&tok, &format!("crash-refund-{}", uniq()), product, 2).await;
+        let id = o.json["id"].as_i64().unwrap();
+        // The state a kill -9 leaves between the reservation and the gateway call.
+        let key = format!("order-{id}-refund-crash");
+        let mut tx = shopml_shop::db::write_tx(&shop().db).await.unwrap();
+        shopml_shop::refunds::reserve(&mut tx, id, 300, &key).await.unwrap();
+        tx.commit().await.unwrap();
+        let dup = {
+            let mut tx = shopml_shop::db::write_tx(&shop().db).await.unwrap();
+            shopml_shop::refunds::reserve(&mut tx, id, 100, &key).await.unwrap_err()
+        };
+        assert_eq!(dup.status(), 409, "a key reserves once (and the raise of the second try is rolled back)");
+        let (done, pending) = shopml_shop::refunds::recover(shop(), None).await.unwrap();
+        assert!(done >= 1 && pending == 0, "{done} booked, {pending} pending");
+        let (status, refunded): (String, i64) =
+            sqlx::query_as("SELECT status, refunded_cents FROM orders WHERE id = ?")
+                .bind(id)
+                .fetch_one(&shop().db)
+                .await
+                .unwrap();
+        assert_eq!((status.as_str(), refunded), ("Paid", 300));
+        let booked: i64 = sqlx::query_scalar("SELECT amount_cents FROM payments WHERE key = ?")
+            .bind(&key)
+            .fetch_one(&shop().db)
+            .await
+            .unwrap();
+        assert_eq!(booked, 300);
+        shopml_shop::refunds::recover(shop(), None).await.unwrap();
+        let again: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE key = ?")
+            .bind(&key)
+            .fetch_one(&shop().db)
+            .await
+            .unwrap();
+        assert_eq!(again, 1, "booked once");
+        // The rest through the API: Refunded, and the unshipped units go back.
+        let store: i64 = sqlx::query_scalar("SELECT store_id FROM products WHERE id = ?")
+            .bind(product)
+            .fetch_one(&shop().db)
+            .await
+            .unwrap();
+        let (_, dealer) = user("dealer", Some(store)).await;
+        let r = call("POST", &format!("/orders/{id}/refund"), Some(&dealer), &[], Some(json!({}))).await;
+        assert_eq!(
+            (r.status.as_u16(), r.json["status"].as_str(), r.json["refunded_cents"].as_i64()),
+            (200, Some("Refunded"), Some(500))
+        );
+        assert_eq!(stock(product).await, 10);
+    });
+}
+
+#[test]
 fn declined_payment_releases_the_reservation_and_flaky_gateways_are_retried() {
     rt().block_on(async {
         let (_, _, product) = store_with_product("decline", 5, 700).await;

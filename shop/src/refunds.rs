@@ -1,0 +1,178 @@
+//! Refunds, carried out at least once. The amount is reserved (`orders.refunded_cents` raised
+//! conditionally, so refunds never exceed the charge) together with a `pending` row in `refunds`, in
+//! the caller's transaction; then the gateway is called with the row's key; then one transaction books
+//! it (payment row, `order.refunded` outbox row, Refunded when nothing is left). A refund the gateway
+//! cannot take now stays pending and is retried by the recovery loop (at start, then every minute); a
+//! declined one gives its reservation back and sends `refund.failed`.
+
+use crate::error::{ApiError, ApiResult};
+use crate::orders::{load_existing, outbox, release_stock, transition, Status};
+use crate::payment::{with_retries, PayError};
+use crate::AppState;
+use sqlx::SqliteConnection;
+
+/// What [`execute`] achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Booked.
+    Done,
+    /// The gateway failed for now; retried by the recovery loop.
+    Pending(String),
+}
+
+/// Reserves `amount` of `order` under `key` (in the caller's transaction); 422 if less is left.
+pub async fn reserve(conn: &mut SqliteConnection, order: i64, amount: i64, key: &str) -> ApiResult<()> {
+    let now = crate::db::now();
+    let reserved = sqlx::query(
+        "UPDATE orders SET refunded_cents = refunded_cents + ?1, updated_at = ?3 WHERE id = ?2 AND refunded_cents + ?1 <= total_cents",
+    )
+    .bind(amount)
+    .bind(order)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if reserved == 0 {
+        return Err(ApiError::Unprocessable(
+            "refund_too_large",
+            format!("order {order} has less than {amount} cents left to refund"),
+        ));
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO refunds (key, order_id, amount_cents, status, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)
+         ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(order)
+    .bind(amount)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // The same key raced this request in: the caller's transaction is dropped (the raise undone).
+        return Err(ApiError::Conflict("idempotency_in_progress", format!("refund {key} is already under way")));
+    }
+    Ok(())
+}
+
+/// Carries out the refund recorded under `key` (a no-op if it is no longer pending).
+pub async fn execute(state: &AppState, key: &str) -> ApiResult<Outcome> {
+    let row: Option<(i64, i64, String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT r.order_id, r.amount_cents, r.status, o.store_id, o.payment_ref FROM refunds r JOIN orders o ON o.id = r.order_id WHERE r.key = ?",
+    )
+    .bind(key)
+    .fetch_optional(&state.db)
+    .await?;
+    let Some((order, amount, status, store, charge)) = row else {
+        return Err(ApiError::Internal(format!("no refund {key}")));
+    };
+    match status.as_str() {
+        "done" => return Ok(Outcome::Done),
+        "declined" => return Err(ApiError::Upstream(format!("refund {key} was declined"))),
+        _ => {}
+    }
+    let gateway = state.gateway_of_store(store).await?;
+    let charge = charge.unwrap_or_default();
+    let r = with_retries(gateway.as_ref(), key, state.config.payment_attempts, state.config.payment_backoff_ms, || {
+        gateway.refund(key, &charge, amount)
+    })
+    .await;
+    book(state, key, order, amount, r).await
+}
+
+async fn book(state: &AppState, key: &str, order: i64, amount: i64, r: Result<String, PayError>) -> ApiResult<Outcome> {
+    let reference = match r {
+        Ok(reference) => reference,
+        Err(PayError::Declined(why)) => {
+            let mut tx = crate::db::write_tx(&state.db).await?;
+            let n = sqlx::query(
+                "UPDATE refunds SET status = 'declined', updated_at = ? WHERE key = ? AND status = 'pending'",
+            )
+            .bind(crate::db::now())
+            .bind(key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query("UPDATE orders SET refunded_cents = refunded_cents - ? WHERE id = ?")
+                    .bind(amount)
+                    .bind(order)
+                    .execute(&mut *tx)
+                    .await?;
+                outbox(
+                    &mut tx,
+                    "refund.failed",
+                    order,
+                    serde_json::json!({"order": order, "amount_cents": amount, "reason": why}),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            return Err(ApiError::Upstream(format!("refund declined: {why}")));
+        }
+        Err(e) => {
+            metrics::counter!("shop_refunds_pending_total").increment(1);
+            return Ok(Outcome::Pending(e.to_string()));
+        }
+    };
+    let mut tx = crate::db::write_tx(&state.db).await?;
+    let n = sqlx::query("UPDATE refunds SET status = 'done', updated_at = ? WHERE key = ? AND status = 'pending'")
+        .bind(crate::db::now())
+        .bind(key)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if n == 1 {
+        sqlx::query("INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES (?, 'refund', ?, ?, ?, ?)")
+            .bind(order)
+            .bind(amount)
+            .bind(&reference)
+            .bind(key)
+            .bind(crate::db::now())
+            .execute(&mut *tx)
+            .await?;
+        outbox(
+            &mut tx,
+            "order.refunded",
+            order,
+            serde_json::json!({"order": order, "amount_cents": amount, "reference": reference}),
+        )
+        .await?;
+        // Refunded in full: the order says so (and a Paid order's units, never shipped, go back).
+        let now = load_existing(&mut tx, order).await?;
+        if now.refunded_cents == now.total_cents && now.status.can_become(Status::Refunded) {
+            if now.status == Status::Paid {
+                release_stock(&mut tx, order).await?;
+            }
+            transition(&mut tx, order, now.status, Status::Refunded, Some("refunded in full")).await?;
+        }
+        metrics::counter!("shop_refunds_total").increment(1);
+    }
+    tx.commit().await?;
+    Ok(Outcome::Done)
+}
+
+/// Retries the pending refunds (all at start; later those older than `older_than` seconds). Returns
+/// `(booked, still pending)`; a declined one counts as neither.
+pub async fn recover(state: &AppState, older_than: Option<i64>) -> ApiResult<(usize, usize)> {
+    let before = older_than.map_or(i64::MAX, |s| crate::db::now() - s);
+    let keys: Vec<String> =
+        sqlx::query_scalar("SELECT key FROM refunds WHERE status = 'pending' AND updated_at < ? ORDER BY created_at")
+            .bind(before)
+            .fetch_all(&state.db)
+            .await?;
+    let (mut done, mut pending) = (0, 0);
+    for key in keys {
+        match execute(state, &key).await {
+            Ok(Outcome::Done) => done += 1,
+            Ok(Outcome::Pending(_)) => pending += 1,
+            Err(e) => tracing::warn!(key, error = %e, "recovery: refund not carried out"),
+        }
+    }
+    if done + pending > 0 {
+        tracing::info!(done, pending, "recovered pending refunds");
+    }
+    Ok((done, pending))
+}
