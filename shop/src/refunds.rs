@@ -82,20 +82,24 @@ pub async fn execute(state: &AppState, key: &str) -> ApiResult<Outcome> {
     book(state, key, order, amount, r).await
 }
 
+/// Moves refund `key` from pending to `status`; false if it was not pending (settled concurrently).
+async fn settle(conn: &mut SqliteConnection, key: &str, status: &str) -> ApiResult<bool> {
+    let n = sqlx::query("UPDATE refunds SET status = ?, updated_at = ? WHERE key = ? AND status = 'pending'")
+        .bind(status)
+        .bind(crate::db::now())
+        .bind(key)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
 async fn book(state: &AppState, key: &str, order: i64, amount: i64, r: Result<String, PayError>) -> ApiResult<Outcome> {
     let reference = match r {
         Ok(reference) => reference,
         Err(PayError::Declined(why)) => {
             let mut tx = crate::db::write_tx(&state.db).await?;
-            let n = sqlx::query(
-                "UPDATE refunds SET status = 'declined', updated_at = ? WHERE key = ? AND status = 'pending'",
-            )
-            .bind(crate::db::now())
-            .bind(key)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
+            if settle(&mut tx, key, "declined").await? {
                 sqlx::query("UPDATE orders SET refunded_cents = refunded_cents - ? WHERE id = ?")
                     .bind(amount)
                     .bind(order)
@@ -118,13 +122,7 @@ async fn book(state: &AppState, key: &str, order: i64, amount: i64, r: Result<St
         }
     };
     let mut tx = crate::db::write_tx(&state.db).await?;
-    let n = sqlx::query("UPDATE refunds SET status = 'done', updated_at = ? WHERE key = ? AND status = 'pending'")
-        .bind(crate::db::now())
-        .bind(key)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if n == 1 {
+    if settle(&mut tx, key, "done").await? {
         sqlx::query("INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES (?, 'refund', ?, ?, ?, ?)")
             .bind(order)
             .bind(amount)
