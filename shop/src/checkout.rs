@@ -405,7 +405,7 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
 pub async fn recover(state: &AppState, older_than: Option<i64>) -> ApiResult<(usize, usize)> {
     let before = older_than.map_or(i64::MAX, |s| crate::db::now() - s);
     let stuck: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT o.id, s.id FROM orders o JOIN stores s ON s.id = o.store_id WHERE o.status = 'Created' AND o.created_at < ?")
+        sqlx::query_as("SELECT id, store_id FROM orders WHERE status = 'Created' AND created_at < ?")
             .bind(before)
             .fetch_all(&state.db)
             .await?;
