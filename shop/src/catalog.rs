@@ -234,7 +234,11 @@ pub(crate) struct ProductPatch {
     description: Option<String>,
     category: Option<String>,
     price_cents: Option<i64>,
+    /// The new stock level.
     stock: Option<i64>,
+    /// Units to add (negative: take away), applied atomically: a restock never undoes a concurrent
+    /// sale the way a read-then-set absolute `stock` can.
+    stock_delta: Option<i64>,
     active: Option<bool>,
 }
 
@@ -302,6 +306,7 @@ pub(crate) async fn create(
         Err(e) => return Err(e.into()),
     };
     let p = product(&state.db, id).await?.ok_or_else(|| ApiError::Internal("inserted product vanished".into()))?;
+    state.reco.product_changed(&p);
     Ok((StatusCode::CREATED, Json(p)))
 }
 
@@ -329,21 +334,36 @@ pub(crate) async fn update(
     check_text("description", u.description.as_deref().unwrap_or(""), 5000, false)?;
     check_text("category", u.category.as_deref().unwrap_or(""), 100, false)?;
     check_numbers(u.price_cents, u.stock)?;
-    sqlx::query(
-        "UPDATE products SET name = coalesce(?, name), description = coalesce(?, description), category = coalesce(?, category),
-         price_cents = coalesce(?, price_cents), stock = coalesce(?, stock), active = coalesce(?, active) WHERE id = ?",
+    if u.stock.is_some() && u.stock_delta.is_some() {
+        return Err(ApiError::invalid("give stock or stock_delta, not both"));
+    }
+    if u.stock_delta.is_some_and(|d| !(-1_000_000_000..=1_000_000_000).contains(&d)) {
+        return Err(ApiError::invalid("stock_delta must be within -1e9..=1e9"));
+    }
+    let changed = sqlx::query(
+        "UPDATE products SET name = coalesce(?1, name), description = coalesce(?2, description), category = coalesce(?3, category),
+         price_cents = coalesce(?4, price_cents), stock = coalesce(?5, stock + ?6), active = coalesce(?7, active)
+         WHERE id = ?8 AND stock + ?6 BETWEEN 0 AND 1000000000",
     )
     .bind(u.name.as_deref().map(str::trim))
     .bind(u.description)
     .bind(u.category)
     .bind(u.price_cents)
     .bind(u.stock)
+    .bind(u.stock_delta.unwrap_or(0))
     .bind(u.active)
     .bind(p.id)
     .execute(&state.db)
-    .await?;
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Err(ApiError::Conflict(
+            "stock_out_of_range",
+            format!("stock_delta {} would take the stock outside 0..=1e9", u.stock_delta.unwrap_or(0)),
+        ));
+    }
     let p = product(&state.db, p.id).await?.ok_or_else(|| ApiError::NotFound(format!("no product {id}")))?;
-    state.reco.stock_changed(p.id, p.stock > 0 && p.active);
+    state.reco.product_changed(&p);
     Ok(Json(p))
 }
 

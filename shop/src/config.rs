@@ -14,6 +14,8 @@ pub struct GatewayConfig {
     pub timeout_rate: f64,
     /// Share of charges declined for good.
     pub decline_rate: f64,
+    /// Share of refunds declined for good (the refund's reservation is given back, `refund.failed` sent).
+    pub refund_decline_rate: f64,
     /// Added latency per call, milliseconds.
     pub latency_ms: u64,
     /// Seed of the simulation's random choices.
@@ -22,7 +24,14 @@ pub struct GatewayConfig {
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        GatewayConfig { fail_rate: 0.0, timeout_rate: 0.0, decline_rate: 0.0, latency_ms: 0, seed: 1 }
+        GatewayConfig {
+            fail_rate: 0.0,
+            timeout_rate: 0.0,
+            decline_rate: 0.0,
+            refund_decline_rate: 0.0,
+            latency_ms: 0,
+            seed: 1,
+        }
     }
 }
 
@@ -70,6 +79,9 @@ pub struct Config {
     pub gateways: BTreeMap<String, GatewayConfig>,
     /// Notifications: `log`, or a file path to append JSON lines to.
     pub notifier: String,
+    /// Minutes between refits of the recommender (run only when purchases or add-to-carts were stored
+    /// since the last fit); 0 turns them off (`POST /admin/recommender/refit` still works).
+    pub reco_refit_minutes: u64,
     /// Log format: `text` or `json`.
     pub log_format: String,
 }
@@ -97,6 +109,7 @@ impl Default for Config {
             payment_backoff_ms: 50,
             gateways: BTreeMap::new(),
             notifier: "log".into(),
+            reco_refit_minutes: 10,
             log_format: "text".into(),
         }
     }
@@ -111,7 +124,7 @@ impl Config {
     /// Defaults, overlaid by `file` (if given) and then by the environment (`SHOP_BIND`, `SHOP_DATABASE`,
     /// `SHOP_DATASETS`, `SHOP_SEED_DEMO`, `SHOP_DEMO_PASSWORD`, `SHOP_CHAT`, `SHOP_RATE_API_PER_SEC`,
     /// `SHOP_RATE_API_BURST`, `SHOP_RATE_LOGIN_PER_MIN`, `SHOP_DB_CONNECTIONS`, `SHOP_NOTIFIER`,
-    /// `SHOP_LOG_FORMAT`).
+    /// `SHOP_RECO_REFIT_MINUTES`, `SHOP_LOG_FORMAT`).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut c = match file {
             Some(p) => {
@@ -163,6 +176,9 @@ impl Config {
         if let Some(v) = get("SHOP_NOTIFIER") {
             self.notifier = v;
         }
+        if let Some(v) = get("SHOP_RECO_REFIT_MINUTES") {
+            self.reco_refit_minutes = parse("SHOP_RECO_REFIT_MINUTES", &v)?;
+        }
         if let Some(v) = get("SHOP_LOG_FORMAT") {
             self.log_format = v;
         }
@@ -191,7 +207,7 @@ impl Config {
             return bad("log_format must be \"text\" or \"json\"");
         }
         for (name, g) in &self.gateways {
-            let rates = [g.fail_rate, g.timeout_rate, g.decline_rate];
+            let rates = [g.fail_rate, g.timeout_rate, g.decline_rate, g.refund_decline_rate];
             if rates.iter().any(|r| !(0.0..=1.0).contains(r)) {
                 return Err(ConfigError(format!("gateways.{name}: rates must be within 0..=1")));
             }

@@ -36,9 +36,6 @@ pub enum ApiError {
     /// 402: the payment was declined or could not be taken.
     #[error("{0}")]
     PaymentFailed(String),
-    /// 502: an upstream (payment gateway) failed.
-    #[error("{0}")]
-    Upstream(String),
     /// 503: the service is overloaded or shutting down.
     #[error("{0}")]
     Unavailable(String),
@@ -63,7 +60,6 @@ impl ApiError {
             ApiError::Unprocessable(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PaymentFailed(_) => StatusCode::PAYMENT_REQUIRED,
-            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -79,7 +75,6 @@ impl ApiError {
             ApiError::TooLarge => "body_too_large",
             ApiError::TooManyRequests(_) => "rate_limited",
             ApiError::PaymentFailed(_) => "payment_failed",
-            ApiError::Upstream(_) => "upstream_failed",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }

@@ -215,6 +215,11 @@ async fn recommendations(
     Ok(([("content-type", "application/json")], body).into_response())
 }
 
+async fn refit(State(state): State<AppState>, user: User) -> ApiResult<Json<reco::FitReport>> {
+    user.require_admin()?;
+    Ok(Json(state.reco.refit(&state.db).await?))
+}
+
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewStore {
@@ -274,6 +279,7 @@ pub fn router(shop: AppState) -> Router {
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
         .route("/admin/users", post(auth::create_user))
+        .route("/admin/recommender/refit", post(refit))
         .route("/stores", get(stores).post(create_store))
         .route("/products", get(catalog::search).post(catalog::create))
         .route("/products/{id}", get(catalog::get).patch(catalog::update).delete(catalog::delete))
@@ -320,11 +326,31 @@ impl ApiError {
 
 /// The background work: outbox delivery (every 250 ms), and every minute the purge of old
 /// idempotency keys and sessions, the recovery of orders Created more than 5 minutes ago and of refunds
-/// pending for over a minute, rate-limiter upkeep and metrics upkeep. Stops when `stop` flips.
+/// pending for over a minute, rate-limiter upkeep and metrics upkeep; every `reco_refit_minutes` a
+/// refit of the recommender if purchases or add-to-carts were stored since the last one. Stops when
+/// `stop` flips.
 pub fn spawn_background(shop: AppState, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_purge = std::time::Instant::now() - Duration::from_secs(3600);
+        let mut last_refit = std::time::Instant::now();
+        let refit_every = Duration::from_secs(shop.config.reco_refit_minutes.saturating_mul(60));
         loop {
+            if shop.config.reco_refit_minutes > 0 && last_refit.elapsed() >= refit_every {
+                last_refit = std::time::Instant::now();
+                // On its own task: the fit takes a second or two and outbox delivery goes on meanwhile.
+                let shop = shop.clone();
+                tokio::spawn(async move {
+                    match shop.reco.has_new_events(&shop.db).await {
+                        Ok(true) => {
+                            if let Err(e) = shop.reco.refit(&shop.db).await {
+                                tracing::warn!(error = %e, "recommender refit failed");
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %e, "recommender refit check failed"),
+                    }
+                });
+            }
             if let Err(e) = outbox::dispatch_once(&shop.db, shop.notifier.as_ref()).await {
                 tracing::warn!(error = %e, "outbox dispatch failed");
             }

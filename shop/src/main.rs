@@ -53,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(&shop.config.bind).await.with_context(|| format!("bind {}", shop.config.bind))?;
     eprintln!(
-        "shopml-shop ready in {:.1} s on http://{} — try: curl 'http://{}/products?q=heart&per_page=3'; demo logins {}, {}, {} (password from demo_password)",
+        "shopml-shop ready in {:.1} s on http://{} — try: curl 'http://{}/products?q=heart&per_page=3'; demo logins {}, {}, {} (password: config key demo_password, default \"demo-password\")",
         t.elapsed().as_secs_f32(),
         listener.local_addr()?,
         listener.local_addr()?,

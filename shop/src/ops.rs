@@ -164,6 +164,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("post", "/auth/logout", "End the session"),
     ("get", "/me", "The signed-in user"),
     ("post", "/admin/users", "Create a user of any role (admin)"),
+    ("post", "/admin/recommender/refit", "Retrain the recommender on the shipped and stored events now (admin)"),
     ("get", "/stores", "Stores"),
     ("post", "/stores", "Create a store (admin)"),
     (
@@ -173,7 +174,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ),
     ("post", "/products", "Create a product (dealer: own store; admin)"),
     ("get", "/products/{id}", "One product"),
-    ("patch", "/products/{id}", "Change a product (its dealer; admin)"),
+    (
+        "patch",
+        "/products/{id}",
+        "Change a product: name, description, category, price_cents, stock or stock_delta, active (its dealer; admin)",
+    ),
     ("delete", "/products/{id}", "Take a product off sale (its dealer; admin)"),
     ("get", "/products/{id}/similar", "Similar products (k)"),
     ("get", "/recommendations", "Recommendations for the signed-in customer or a visitor (k)"),
@@ -181,7 +186,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("put", "/cart/items/{product_id}", "Set a line's quantity (0 removes)"),
     ("delete", "/cart/items/{product_id}", "Remove a line"),
     ("post", "/checkout", "Buy the cart or items (Idempotency-Key required)"),
-    ("get", "/orders", "Orders: own (customer), the store's (dealer), all (admin)"),
+    (
+        "get",
+        "/orders",
+        "Orders, newest first: own (customer), the store's (dealer), all (admin); limit (1..=100, 20), before (id)",
+    ),
     ("get", "/orders/{id}", "One order"),
     ("post", "/orders/{id}/cancel", "Cancel before shipping (refunds the payment)"),
     ("post", "/orders/{id}/ship", "Paid → Shipped (dealer/admin)"),

@@ -2,7 +2,7 @@
 //! refund). Checkout lives in [`crate::checkout`].
 
 use crate::auth::{Role, User};
-use crate::error::{parse_id, ApiError, ApiResult, Json, Path};
+use crate::error::{parse_id, ApiError, ApiResult, Json, Path, Query};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -64,18 +64,35 @@ pub async fn load_existing(conn: &mut SqliteConnection, id: i64) -> ApiResult<Or
     load(conn, id).await?.ok_or_else(|| ApiError::Internal(format!("order {id} vanished")))
 }
 
+type OrderRow = (i64, i64, i64, String, i64, i64, String, Option<String>, Option<String>, i64);
+
+const ORDER_COLS: &str =
+    "id, user_id, store_id, status, total_cents, refunded_cents, ship_to, payment_ref, note, created_at";
+
+fn order_view(row: OrderRow, lines: Vec<LineView>) -> ApiResult<OrderView> {
+    let (id, user_id, store_id, status, total_cents, refunded_cents, ship_to, payment_ref, note, created_at) = row;
+    Ok(OrderView {
+        id,
+        user_id,
+        store_id,
+        status: parse_status(&status)?,
+        total_cents,
+        refunded_cents,
+        ship_to,
+        payment_ref,
+        note,
+        created_at,
+        lines,
+    })
+}
+
 /// The order `id` (any owner), read through `conn`.
 pub async fn load(conn: &mut SqliteConnection, id: i64) -> ApiResult<Option<OrderView>> {
-    type Row = (i64, i64, i64, String, i64, i64, String, Option<String>, Option<String>, i64);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT id, user_id, store_id, status, total_cents, refunded_cents, ship_to, payment_ref, note, created_at FROM orders WHERE id = ?",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((id, user_id, store_id, status, total_cents, refunded_cents, ship_to, payment_ref, note, created_at)) =
-        row
-    else {
+    let row: Option<OrderRow> = sqlx::query_as(&format!("SELECT {ORDER_COLS} FROM orders WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else {
         return Ok(None);
     };
     let lines = sqlx::query_as(
@@ -85,20 +102,7 @@ pub async fn load(conn: &mut SqliteConnection, id: i64) -> ApiResult<Option<Orde
     .bind(id)
     .fetch_all(&mut *conn)
     .await?;
-    let status = parse_status(&status)?;
-    Ok(Some(OrderView {
-        id,
-        user_id,
-        store_id,
-        status,
-        total_cents,
-        refunded_cents,
-        ship_to,
-        payment_ref,
-        note,
-        created_at,
-        lines,
-    }))
+    Ok(Some(order_view(row, lines)?))
 }
 
 /// Whether `user` may see `order`: its customer, its store's dealer, an admin.
@@ -169,25 +173,62 @@ pub async fn release_stock(conn: &mut SqliteConnection, order: i64) -> ApiResult
     Ok(())
 }
 
-/// `GET /orders`: the customer's own orders; a dealer's store's; an admin's all (newest first, 100).
-pub(crate) async fn list(State(state): State<AppState>, user: User) -> ApiResult<Json<Vec<OrderView>>> {
-    let ids: Vec<i64> = match user.role {
-        Role::Customer => {
-            sqlx::query_scalar("SELECT id FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT 100").bind(user.id)
-        }
-        Role::Dealer => sqlx::query_scalar("SELECT id FROM orders WHERE store_id = ? ORDER BY id DESC LIMIT 100")
-            .bind(user.store_id),
-        Role::Admin => {
-            sqlx::query_scalar("SELECT id FROM orders WHERE ? IS NOT NULL ORDER BY id DESC LIMIT 100").bind(user.id)
-        }
+/// `GET /orders` paging: `limit` (1..=100, default 20) orders with ids below `before` (the last id of
+/// the previous page; default: from the newest).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OrderPage {
+    limit: Option<i64>,
+    before: Option<i64>,
+}
+
+/// `GET /orders`: the customer's own orders; a dealer's store's; an admin's all — newest first, a page
+/// at a time (two queries: the orders, then all their lines).
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: User,
+    Query(page): Query<OrderPage>,
+) -> ApiResult<Json<Vec<OrderView>>> {
+    let limit = page.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid("limit must be within 1..=100"));
     }
+    let (filter, key) = match user.role {
+        Role::Customer => ("user_id = ?1", Some(user.id)),
+        Role::Dealer => ("store_id = ?1", Some(user.store_id.unwrap_or(-1))),
+        Role::Admin => ("?1 IS NULL", None),
+    };
+    let rows: Vec<OrderRow> = sqlx::query_as(&format!(
+        "SELECT {ORDER_COLS} FROM orders WHERE {filter} AND id < ?2 ORDER BY id DESC LIMIT ?3"
+    ))
+    .bind(key)
+    .bind(page.before.unwrap_or(i64::MAX))
+    .bind(limit)
     .fetch_all(&state.db)
     .await?;
-    let mut conn = state.db.acquire().await?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        out.extend(load(&mut conn, id).await?);
+    let ids = serde_json::to_string(&rows.iter().map(|r| r.0).collect::<Vec<_>>())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let lines: Vec<(i64, LineView)> = sqlx::query_as::<_, (i64, i64, String, String, i64, i64)>(
+        "SELECT l.order_id, l.product_id, p.sku, p.name, l.quantity, l.price_cents FROM order_lines l JOIN products p ON p.id = l.product_id
+         WHERE l.order_id IN (SELECT value FROM json_each(?)) ORDER BY l.order_id, l.product_id",
+    )
+    .bind(ids)
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .map(|(o, product_id, sku, name, quantity, price_cents)| (o, LineView { product_id, sku, name, quantity, price_cents }))
+    .collect();
+    let mut by_order: std::collections::HashMap<i64, Vec<LineView>> = std::collections::HashMap::new();
+    for (o, l) in lines {
+        by_order.entry(o).or_default().push(l);
     }
+    let out = rows
+        .into_iter()
+        .map(|r| {
+            let lines = by_order.remove(&r.0).unwrap_or_default();
+            order_view(r, lines)
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(out))
 }
 
@@ -327,8 +368,9 @@ pub(crate) struct RefundReq {
 
 /// `POST /orders/{id}/refund` (dealer/admin; `Idempotency-Key` recommended, tied to the amount):
 /// full or partial; the order becomes Refunded when nothing is left. 200 when booked; 202 when the
-/// gateway is failing (the refund stays reserved and is retried every minute). A cancelled order whose
-/// refund was declined can be refunded here too.
+/// gateway is failing (the refund stays reserved and is retried every minute); 422 `refund_declined`
+/// when the gateway refuses it (the reservation is given back). A cancelled order whose refund was
+/// declined can be refunded here too.
 pub(crate) async fn refund(
     State(state): State<AppState>,
     user: User,
@@ -344,8 +386,8 @@ pub(crate) async fn refund(
         Some(k) => format!("order-{}-refund-{k}", o.id),
         None => format!("order-{}-refund-{}", o.id, crate::auth::random_token()),
     };
-    // A key already used: the same amount (or none given) replays (a pending one is tried again),
-    // another amount is refused.
+    // A key already used: the same amount (or none given) replays (a pending one is tried again, a
+    // declined one answers its decline again), another amount is refused.
     let known: Option<(i64, String)> = sqlx::query_as("SELECT amount_cents, status FROM refunds WHERE key = ?")
         .bind(&key)
         .fetch_optional(&state.db)
@@ -357,7 +399,7 @@ pub(crate) async fn refund(
                 format!("this Idempotency-Key refunded {a} cents, not {}; use a new key", r.amount_cents.unwrap_or(a)),
             ));
         }
-        Some((_, status)) if status == "pending" => crate::refunds::execute(&state, &key).await?,
+        Some((_, status)) if status != "done" => crate::refunds::execute(&state, &key).await?,
         Some(_) => return Ok((StatusCode::OK, Json(o))),
         None => {
             let pending = o.status == Status::Cancelled && o.payment_ref.is_some();

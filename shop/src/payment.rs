@@ -90,8 +90,9 @@ impl SimulatedGateway {
         if r < self.cfg.fail_rate {
             return Err(PayError::Transient("simulated outage".into()));
         }
-        if kind == "charge" && r < self.cfg.fail_rate + self.cfg.decline_rate {
-            return Err(PayError::Declined("simulated decline".into()));
+        let decline_rate = if kind == "charge" { self.cfg.decline_rate } else { self.cfg.refund_decline_rate };
+        if r < self.cfg.fail_rate + decline_rate {
+            return Err(PayError::Declined(format!("simulated {kind} decline")));
         }
         let reference = format!("sim_{kind}_{}", crate::auth::random_token().get(..16).unwrap_or("x"));
         let db_err = |e: sqlx::Error| PayError::Transient(e.to_string());

@@ -1,18 +1,22 @@
-//! Recommendations wired to the shop: the model trained at start on the shipped purchase history, the
-//! live events (views, add-to-cart, purchases) that change the next answer without retraining, the
-//! out-of-stock filter, and a per-user answer cache invalidated by those events.
+//! Recommendations wired to the shop: item-kNN trained at start on the shipped purchase history plus
+//! the shop's own stored purchases and add-to-carts, the live events (views, add-to-cart, purchases)
+//! that change the next answer without retraining, the out-of-stock filter, a per-user answer cache
+//! invalidated by those events, and refits (periodic, or `POST /admin/recommender/refit`) that bring
+//! products created at run time into the model and are swapped in atomically.
 //!
-//! A customer's recommendations come from item-kNN over their training history plus their live events
-//! (`recommend_for_items`), so a purchase reshapes the list at once: the bought item leaves it and its
-//! neighbours come in.
+//! A customer's recommendations come from item-kNN over their history (the shipped one, if the account
+//! is linked to a dataset customer, plus their live events) through `recommend_for_items`, so a
+//! purchase reshapes the list at once: the bought item leaves it and its neighbours come in. The
+//! model's item ids are product ids; names and prices shown are the catalog's current ones.
 
 use crate::auth::User;
+use crate::catalog::ProductRow;
 use crate::error::{ApiError, ApiResult};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use parking_lot::RwLock;
 use reco_core::data::Dataset;
-use reco_core::serve::Filter;
+use reco_core::serve::{Filter, Server};
 use reco_core::store::TrainedModel;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +48,10 @@ type Cached = (u64, u64, Bytes);
 /// The live events kept per user (oldest dropped first).
 const LIVE_PER_USER: usize = 200;
 
+/// Weight of a stored add-to-cart in a refit (a purchase weighs 1; views are left out as too noisy
+/// for co-occurrence).
+const CART_WEIGHT: f32 = 0.5;
+
 #[derive(Debug, Clone)]
 struct Info {
     sku: String,
@@ -51,66 +59,191 @@ struct Info {
     price_cents: i64,
 }
 
+/// What a (re)fit trained on.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct FitReport {
+    /// Products the model knows.
+    pub items: usize,
+    /// Customers (shipped and shop) in the training set.
+    pub users: usize,
+    /// Interactions trained on.
+    pub interactions: usize,
+    /// Of which stored shop events (purchases and add-to-carts).
+    pub shop_events: usize,
+    /// Id of the last stored event trained on (0: none).
+    pub last_event: i64,
+    /// Wall time of the fit, seconds.
+    pub seconds: f64,
+}
+
 /// The shop's recommender.
 pub struct Reco {
-    model: Arc<TrainedModel>,
-    sku_to_pid: HashMap<String, i64>,
-    info: HashMap<i64, Info>,
-    /// Training history per customer id of the dataset.
-    trained: HashMap<String, Vec<String>>,
-    live: RwLock<HashMap<i64, Vec<String>>>,
+    server: Server,
+    /// The shipped history with products ids as item ids: the base of every fit.
+    shipped: Arc<Dataset>,
+    /// Shipped history per dataset customer id (product ids).
+    trained: HashMap<String, Vec<i64>>,
+    /// Every product's name and price as the catalog has them now.
+    info: RwLock<HashMap<i64, Info>>,
+    live: RwLock<HashMap<i64, Vec<i64>>>,
     user_version: RwLock<HashMap<i64, u64>>,
-    /// Bumped when any product's availability changes (cached answers are then stale).
+    /// Bumped when any product's availability or facts change, or the model is swapped.
     global: AtomicU64,
     filter: RwLock<Arc<Filter>>,
     /// `(user, k)` → `(user version, global version, answer)`.
     cache: RwLock<HashMap<(i64, usize), Cached>>,
+    /// One refit at a time.
+    refitting: tokio::sync::Mutex<()>,
+    last_fit: RwLock<FitReport>,
 }
 
 impl std::fmt::Debug for Reco {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reco").field("items", &self.info.len()).finish_non_exhaustive()
+        f.debug_struct("Reco").field("last_fit", &*self.last_fit.read()).finish_non_exhaustive()
     }
 }
 
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+/// The training set: `shipped` plus the stored purchases and add-to-carts (a shop user linked to a
+/// dataset customer adds to that customer's row), item texts set to the current product names.
+async fn training_set(
+    db: &sqlx::SqlitePool,
+    shipped: &Dataset,
+    names: &HashMap<i64, Info>,
+) -> ApiResult<(Dataset, usize, i64)> {
+    let rows: Vec<(i64, i64, Option<String>, i64, String, i64)> = sqlx::query_as(
+        "SELECT e.id, e.user_id, u.ext_id, e.product_id, e.kind, e.at FROM events e LEFT JOIN users u ON u.id = e.user_id
+         WHERE e.kind IN ('purchase', 'cart') ORDER BY e.id",
+    )
+    .fetch_all(db)
+    .await?;
+    let mut d = shipped.clone();
+    for (_, user, ext, product, kind, at) in &rows {
+        let (kind, weight) = match kind.as_str() {
+            "purchase" => (reco_core::data::EventKind::Purchase, 1.0),
+            _ => (reco_core::data::EventKind::AddToCart, CART_WEIGHT),
+        };
+        let user = ext.clone().unwrap_or_else(|| format!("shop-user-{user}"));
+        d.push(&user, &product.to_string(), *at, kind, weight).map_err(internal)?;
+    }
+    for i in 0..d.n_items() {
+        let name = d.items.id(i as u32).parse::<i64>().ok().and_then(|p| names.get(&p)).map(|i| i.name.clone());
+        if name.is_some() {
+            d.item_meta[i].text = name;
+        }
+    }
+    Ok((d, rows.len(), rows.last().map_or(0, |r| r.0)))
+}
+
+/// Fits item-kNN on `data` off the async threads.
+async fn fit(data: Dataset, shop_events: usize, last_event: i64) -> ApiResult<(TrainedModel, FitReport)> {
+    tokio::task::spawn_blocking(move || {
+        let t = std::time::Instant::now();
+        let params = reco_core::model::AnyParams::new("itemknn").map_err(internal)?;
+        let model = TrainedModel::fit(&data, &params, &|_, _| true).map_err(internal)?;
+        let report = FitReport {
+            items: data.n_items(),
+            users: data.n_users(),
+            interactions: data.interactions.len(),
+            shop_events,
+            last_event,
+            seconds: t.elapsed().as_secs_f64(),
+        };
+        Ok((model, report))
+    })
+    .await
+    .map_err(internal)?
+}
+
 impl Reco {
-    /// Trains item-kNN on `data` and maps its items onto the products of the database (by SKU, store 1).
+    /// Maps the shipped history onto the products of the first store (by SKU), then fits item-kNN on
+    /// it plus the purchases and add-to-carts already stored.
     pub async fn new(db: &sqlx::SqlitePool, data: &Dataset) -> ApiResult<Reco> {
-        let params = reco_core::model::AnyParams::new("itemknn").map_err(|e| ApiError::Internal(e.to_string()))?;
-        let model = TrainedModel::fit(data, &params, &|_, _| true).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let rows: Vec<(i64, String, String, i64, i64, bool)> =
-            sqlx::query_as("SELECT id, sku, name, price_cents, stock, active FROM products WHERE store_id = (SELECT min(id) FROM stores)")
+        let demo: Vec<(String, i64)> =
+            sqlx::query_as("SELECT sku, id FROM products WHERE store_id = (SELECT min(id) FROM stores)")
                 .fetch_all(db)
                 .await?;
-        let mut trained: HashMap<String, Vec<String>> = HashMap::new();
+        let sku_to_pid: HashMap<String, i64> = demo.into_iter().collect();
+        let mut shipped = Dataset::new("shop");
+        let mut trained: HashMap<String, Vec<i64>> = HashMap::new();
         for e in &data.interactions {
-            trained.entry(data.users.id(e.user).to_string()).or_default().push(data.items.id(e.item).to_string());
+            let Some(&pid) = sku_to_pid.get(data.items.id(e.item)) else { continue };
+            let user = data.users.id(e.user);
+            shipped.push(user, &pid.to_string(), e.timestamp, e.kind, e.weight).map_err(internal)?;
+            trained.entry(user.to_string()).or_default().push(pid);
         }
         trained.values_mut().for_each(|v| {
             v.sort_unstable();
             v.dedup();
         });
-        let out: HashSet<String> = rows.iter().filter(|r| r.4 <= 0 || !r.5).map(|r| r.1.clone()).collect();
-        let filter = Filter { out_of_stock: out, ..Filter::default() };
+        let rows: Vec<(i64, String, String, i64, i64, bool)> =
+            sqlx::query_as("SELECT id, sku, name, price_cents, stock, active FROM products").fetch_all(db).await?;
+        let out: HashSet<String> = rows.iter().filter(|r| r.4 <= 0 || !r.5).map(|r| r.0.to_string()).collect();
+        let info: HashMap<i64, Info> =
+            rows.into_iter().map(|r| (r.0, Info { sku: r.1, name: r.2, price_cents: r.3 })).collect();
+        let (set, events, last) = training_set(db, &shipped, &info).await?;
+        let (model, report) = fit(set, events, last).await?;
         Ok(Reco {
-            model: Arc::new(model),
-            sku_to_pid: rows.iter().map(|r| (r.1.clone(), r.0)).collect(),
-            info: rows.into_iter().map(|r| (r.0, Info { sku: r.1, name: r.2, price_cents: r.3 })).collect(),
+            server: Server::new(model),
+            shipped: Arc::new(shipped),
             trained,
+            info: RwLock::new(info),
             live: RwLock::default(),
             user_version: RwLock::default(),
             global: AtomicU64::new(0),
-            filter: RwLock::new(Arc::new(filter)),
+            filter: RwLock::new(Arc::new(Filter { out_of_stock: out, ..Filter::default() })),
             cache: RwLock::default(),
+            refitting: tokio::sync::Mutex::new(()),
+            last_fit: RwLock::new(report),
         })
     }
 
+    /// Retrains on the shipped history plus every stored purchase and add-to-cart (products created
+    /// since the last fit included) and swaps the new model in; requests in flight finish on the old
+    /// one. Concurrent calls wait for the running refit and then run their own.
+    pub async fn refit(&self, db: &sqlx::SqlitePool) -> ApiResult<FitReport> {
+        let _one = self.refitting.lock().await;
+        let names = self.info.read().clone();
+        let (set, events, last) = training_set(db, &self.shipped, &names).await?;
+        let (model, report) = fit(set, events, last).await?;
+        self.server.swap(model);
+        *self.last_fit.write() = report;
+        self.global.fetch_add(1, Ordering::AcqRel);
+        metrics::counter!("shop_reco_refits_total").increment(1);
+        metrics::gauge!("shop_reco_items").set(report.items as f64);
+        tracing::info!(
+            items = report.items,
+            shop_events = report.shop_events,
+            seconds = report.seconds,
+            "recommender refitted"
+        );
+        Ok(report)
+    }
+
+    /// Whether purchases or add-to-carts were stored after the last fit's.
+    pub async fn has_new_events(&self, db: &sqlx::SqlitePool) -> ApiResult<bool> {
+        let last: i64 =
+            sqlx::query_scalar("SELECT id FROM events WHERE kind IN ('purchase', 'cart') ORDER BY id DESC LIMIT 1")
+                .fetch_optional(db)
+                .await?
+                .unwrap_or(0);
+        Ok(last > self.last_fit.read().last_event)
+    }
+
+    /// What the model being served was trained on.
+    pub fn last_fit(&self) -> FitReport {
+        *self.last_fit.read()
+    }
+
     fn history(&self, user: &User) -> Vec<String> {
-        let mut h = user.ext_id.as_ref().and_then(|e| self.trained.get(e)).cloned().unwrap_or_default();
+        let mut h: Vec<i64> = user.ext_id.as_ref().and_then(|e| self.trained.get(e)).cloned().unwrap_or_default();
         if let Some(l) = self.live.read().get(&user.id) {
-            h.extend(l.iter().cloned());
+            h.extend(l.iter().copied());
         }
-        h
+        h.into_iter().map(|p| p.to_string()).collect()
     }
 
     fn compute(
@@ -121,15 +254,16 @@ impl Reco {
     ) -> ApiResult<Vec<reco_core::serve::Recommendation>> {
         let hist = user.map(|u| self.history(u)).unwrap_or_default();
         let refs: Vec<&str> = hist.iter().map(String::as_str).collect();
-        self.model.recommend_for_items(&refs, k, filter).map_err(|e| ApiError::Internal(e.to_string()))
+        self.server.recommend_for_items(&refs, k, filter).map_err(internal)
     }
 
     fn render(&self, user: Option<&User>, recs: &[reco_core::serve::Recommendation]) -> Bytes {
+        let info = self.info.read();
         let items: Vec<serde_json::Value> = recs
             .iter()
             .filter_map(|r| {
-                let pid = *self.sku_to_pid.get(&r.item)?;
-                let i = self.info.get(&pid)?;
+                let pid = r.item.parse::<i64>().ok()?;
+                let i = info.get(&pid)?;
                 Some(serde_json::json!({"product_id": pid, "sku": i.sku, "name": i.name, "price_cents": i.price_cents, "score": r.score, "reason": r.reason}))
             })
             .collect();
@@ -137,7 +271,7 @@ impl Reco {
     }
 
     /// The JSON answer of `GET /recommendations` for `user` (`None`: anonymous), cached until the
-    /// user's next event or the next availability change.
+    /// user's next event, the next change of a product, or the next refit.
     pub fn recommend_json(&self, user: Option<&User>, k: usize) -> ApiResult<Bytes> {
         let uid = user.map_or(0, |u| u.id);
         let uv = self.user_version.read().get(&uid).copied().unwrap_or(0);
@@ -160,21 +294,23 @@ impl Reco {
     /// The ids of the products recommended to `user` (for the chatbot), best first.
     pub fn recommend_products(&self, user: Option<&User>, k: usize) -> ApiResult<Vec<i64>> {
         let filter = self.filter.read().clone();
-        Ok(self.compute(user, k, &filter)?.iter().filter_map(|r| self.sku_to_pid.get(&r.item).copied()).collect())
+        Ok(self.compute(user, k, &filter)?.iter().filter_map(|r| r.item.parse().ok()).collect())
     }
 
     /// Rank (0 = best) of up to `n` products for `user`, seen ones included (for search re-ranking).
     pub fn ranks(&self, user: &User, n: usize) -> HashMap<i64, usize> {
         let filter = Filter { exclude_seen: false, ..Filter::default() };
-        let recs = self.compute(Some(user), n.min(self.info.len().max(1)), &filter).unwrap_or_default();
-        recs.iter().enumerate().filter_map(|(r, x)| self.sku_to_pid.get(&x.item).map(|&p| (p, r))).collect()
+        let recs = self.compute(Some(user), n.max(1), &filter).unwrap_or_default();
+        recs.iter().enumerate().filter_map(|(r, x)| x.item.parse().ok().map(|p| (p, r))).collect()
     }
 
-    /// `GET /products/{id}/similar`: the model's neighbours (a product the model never saw has none).
+    /// `GET /products/{id}/similar`: the model's neighbours (a product the model has not been trained
+    /// on yet has none).
     pub fn similar(&self, pid: i64, k: usize) -> ApiResult<Response> {
-        let items = match self.info.get(&pid) {
-            Some(i) => self.model.similar_items(&i.sku, k).map_err(|e| ApiError::Internal(e.to_string()))?,
-            None => Vec::new(),
+        let items = match self.server.similar_items(&pid.to_string(), k) {
+            Ok(items) => items,
+            Err(reco_core::RecoError::UnknownItem(_)) => Vec::new(),
+            Err(e) => return Err(internal(e)),
         };
         let filter = self.filter.read().clone();
         let items: Vec<_> = items.into_iter().filter(|r| !filter.out_of_stock.contains(&r.item)).collect();
@@ -185,11 +321,10 @@ impl Reco {
     /// Records `kind` on `products` for `user`: in memory at once (the next answer changes), and in the
     /// `events` table (a failure there is logged, the request still succeeds).
     pub async fn event(&self, db: &sqlx::SqlitePool, user: i64, products: &[i64], kind: EventKind) {
-        let skus: Vec<String> = products.iter().filter_map(|p| self.info.get(p).map(|i| i.sku.clone())).collect();
-        if !skus.is_empty() {
+        if !products.is_empty() {
             let mut live = self.live.write();
             let l = live.entry(user).or_default();
-            l.extend(skus);
+            l.extend_from_slice(products);
             if l.len() > LIVE_PER_USER {
                 let cut = l.len() - LIVE_PER_USER;
                 l.drain(..cut);
@@ -222,13 +357,11 @@ impl Reco {
         let rows: Vec<(i64, i64)> =
             sqlx::query_as("SELECT user_id, product_id FROM events ORDER BY id").fetch_all(db).await?;
         let mut live = self.live.write();
-        for (u, p) in &rows {
-            if let Some(i) = self.info.get(p) {
-                let l = live.entry(*u).or_default();
-                l.push(i.sku.clone());
-                if l.len() > LIVE_PER_USER {
-                    l.remove(0);
-                }
+        for &(u, p) in &rows {
+            let l = live.entry(u).or_default();
+            l.push(p);
+            if l.len() > LIVE_PER_USER {
+                l.remove(0);
             }
         }
         Ok(rows.len())
@@ -236,18 +369,33 @@ impl Reco {
 
     /// Marks a product available or not (stock, active) for the out-of-stock filter.
     pub fn stock_changed(&self, pid: i64, available: bool) {
-        let Some(i) = self.info.get(&pid) else { return };
+        let id = pid.to_string();
         let mut f = self.filter.write();
-        if f.out_of_stock.contains(&i.sku) != available {
+        if f.out_of_stock.contains(&id) != available {
             return;
         }
         let mut nf = Filter::clone(&f);
         match available {
-            true => nf.out_of_stock.remove(&i.sku),
-            false => nf.out_of_stock.insert(i.sku.clone()),
+            true => nf.out_of_stock.remove(&id),
+            false => nf.out_of_stock.insert(id),
         };
         *f = Arc::new(nf);
         self.global.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A product was created or edited: its name, price and availability as shown from now on (the
+    /// model learns a new product's neighbours at the next refit).
+    pub fn product_changed(&self, p: &ProductRow) {
+        let new = Info { sku: p.sku.clone(), name: p.name.clone(), price_cents: p.price_cents };
+        let mut info = self.info.write();
+        let same =
+            info.get(&p.id).is_some_and(|i| i.sku == new.sku && i.name == new.name && i.price_cents == new.price_cents);
+        if !same {
+            info.insert(p.id, new);
+            self.global.fetch_add(1, Ordering::AcqRel);
+        }
+        drop(info);
+        self.stock_changed(p.id, p.stock > 0 && p.active);
     }
 
     /// Re-reads the availability of `products` from the database.

@@ -70,7 +70,9 @@ pub async fn execute(state: &AppState, key: &str) -> ApiResult<Outcome> {
     };
     match status.as_str() {
         "done" => return Ok(Outcome::Done),
-        "declined" => return Err(ApiError::Upstream(format!("refund {key} was declined"))),
+        "declined" => {
+            return Err(ApiError::Unprocessable("refund_declined", format!("refund {key} was declined by the gateway")))
+        }
         _ => {}
     }
     let gateway = state.gateway_of_store(store).await?;
@@ -114,7 +116,7 @@ async fn book(state: &AppState, key: &str, order: i64, amount: i64, r: Result<St
                 .await?;
             }
             tx.commit().await?;
-            return Err(ApiError::Upstream(format!("refund declined: {why}")));
+            return Err(ApiError::Unprocessable("refund_declined", format!("refund declined by the gateway: {why}")));
         }
         Err(e) => {
             metrics::counter!("shop_refunds_pending_total").increment(1);

@@ -392,6 +392,146 @@ fn a_refund_reserved_before_a_crash_is_carried_out_by_the_recovery() {
 }
 
 #[test]
+fn stock_adjustments_are_relative_atomic_and_never_negative() {
+    rt().block_on(async {
+        let (_, dealer, product) = store_with_product("simulated", 10, 100).await;
+        let path = format!("/products/{product}");
+        let (_, tok) = customer().await;
+        // A restock racing sales: every sale and every +5 counts (an absolute `stock` would lose some).
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            let (tok, dealer, path) = (tok.clone(), dealer.clone(), path.clone());
+            tasks.push(tokio::spawn(async move {
+                match i % 3 {
+                    0 => (200, call("PATCH", &path, Some(&dealer), &[], Some(json!({"stock_delta": 5}))).await.status),
+                    _ => (201, buy(&tok, &format!("adj-{i}"), product, 1).await.status),
+                }
+            }));
+        }
+        for t in tasks {
+            let (want, got) = t.await.unwrap();
+            assert_eq!(got.as_u16(), want);
+        }
+        assert_eq!(stock(product).await, 10 - 8 + 20);
+        // Below zero: refused, nothing changed; both fields at once: a 400.
+        let r = call("PATCH", &path, Some(&dealer), &[], Some(json!({"stock_delta": -23, "price_cents": 1}))).await;
+        assert_eq!((r.status.as_u16(), r.json["error"]["code"].as_str()), (409, Some("stock_out_of_range")));
+        let p = call("GET", &path, None, &[], None).await;
+        assert_eq!((p.json["stock"].as_i64(), p.json["price_cents"].as_i64()), (Some(22), Some(100)));
+        let r = call("PATCH", &path, Some(&dealer), &[], Some(json!({"stock": 1, "stock_delta": 1}))).await;
+        assert_eq!(r.status, 400);
+        let r = call("PATCH", &path, Some(&dealer), &[], Some(json!({"stock_delta": -22}))).await;
+        assert_eq!(r.json["stock"], 0);
+    });
+}
+
+#[test]
+fn order_lists_page_newest_first_with_their_lines() {
+    rt().block_on(async {
+        let (store, dealer, product) = store_with_product("simulated", 100, 250).await;
+        let (_, tok) = customer().await;
+        let (_, other) = customer().await;
+        let mut mine = Vec::new();
+        for q in 1..=3 {
+            mine.push(buy(&tok, &format!("list-{q}"), product, q).await.json["id"].as_i64().unwrap());
+        }
+        let theirs = buy(&other, "list-other", product, 1).await.json["id"].as_i64().unwrap();
+        let ids = |r: &Resp| r.json.as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect::<Vec<_>>();
+        let first = call("GET", "/orders?limit=2", Some(&tok), &[], None).await;
+        assert_eq!(ids(&first), [mine[2], mine[1]], "newest first, own orders only");
+        assert_eq!(
+            (first.json[0]["lines"][0]["quantity"].as_i64(), first.json[0]["lines"][0]["name"].as_str()),
+            (Some(3), Some("Test lamp"))
+        );
+        let next = call("GET", &format!("/orders?limit=2&before={}", mine[1]), Some(&tok), &[], None).await;
+        assert_eq!(ids(&next), [mine[0]]);
+        assert_eq!(next.json[0]["total_cents"], 250);
+        // The store's dealer sees all four (and only its store's); bad paging is a 400.
+        let d = call("GET", "/orders?limit=100", Some(&dealer), &[], None).await;
+        assert_eq!(ids(&d), [theirs, mine[2], mine[1], mine[0]]);
+        assert!(d.json.as_array().unwrap().iter().all(|o| o["store_id"] == store));
+        for bad in ["/orders?limit=0", "/orders?limit=101", "/orders?before=x", "/orders?page=2"] {
+            assert_eq!(call("GET", bad, Some(&tok), &[], None).await.status, 400, "{bad}");
+        }
+    });
+}
+
+#[test]
+fn a_declined_refund_gives_its_reservation_back_and_says_so() {
+    rt().block_on(async {
+        // Charges pass, refunds are declined for good.
+        let (_, dealer, product) = store_with_product("refund-decline", 10, 700).await;
+        let (_, tok) = customer().await;
+        let o = buy(&tok, &format!("rd-{}", uniq()), product, 3).await;
+        assert_eq!((o.status.as_u16(), o.json["status"].as_str()), (201, Some("Paid")), "{:?}", o.json);
+        let id = o.json["id"].as_i64().unwrap();
+        // A partial refund: 422 refund_declined, nothing kept reserved, the order still Paid; the same
+        // key answers the decline again.
+        let path = format!("/orders/{id}/refund");
+        for _ in 0..2 {
+            let r = call(
+                "POST",
+                &path,
+                Some(&dealer),
+                &[("idempotency-key", "rd-part")],
+                Some(json!({"amount_cents": 500})),
+            )
+            .await;
+            assert_eq!(
+                (r.status.as_u16(), r.json["error"]["code"].as_str()),
+                (422, Some("refund_declined")),
+                "{:?}",
+                r.json
+            );
+        }
+        let (status, refunded): (String, i64) =
+            sqlx::query_as("SELECT status, refunded_cents FROM orders WHERE id = ?")
+                .bind(id)
+                .fetch_one(&shop().db)
+                .await
+                .unwrap();
+        assert_eq!((status.as_str(), refunded), ("Paid", 0));
+        // Cancelling: Cancelled and restocked; the refund is declined, its reservation given back.
+        let c = call("POST", &format!("/orders/{id}/cancel"), Some(&tok), &[], None).await;
+        assert_eq!(c.status, 200, "{:?}", c.json);
+        assert_eq!(
+            (c.json["order"]["status"].as_str(), c.json["refund"].as_str(), c.json["order"]["refunded_cents"].as_i64()),
+            (Some("Cancelled"), Some("declined"), Some(0))
+        );
+        assert_eq!(stock(product).await, 10);
+        let states: Vec<String> =
+            sqlx::query_scalar("SELECT status FROM refunds WHERE order_id = ? ORDER BY created_at")
+                .bind(id)
+                .fetch_all(&shop().db)
+                .await
+                .unwrap();
+        assert_eq!(states, ["declined", "declined"]);
+        let booked: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE order_id = ? AND kind = 'refund'")
+            .bind(id)
+            .fetch_one(&shop().db)
+            .await
+            .unwrap();
+        assert_eq!(booked, 0);
+        // Each decline was announced through the outbox.
+        let failed: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'refund.failed'")
+                .bind(id)
+                .fetch_one(&shop().db)
+                .await
+                .unwrap();
+        assert_eq!(failed, 2);
+        // The recovery loop leaves declined refunds alone (it retries only pending ones).
+        shopml_shop::refunds::recover(shop(), None).await.unwrap();
+        let again: i64 = sqlx::query_scalar("SELECT refunded_cents FROM orders WHERE id = ?")
+            .bind(id)
+            .fetch_one(&shop().db)
+            .await
+            .unwrap();
+        assert_eq!(again, 0);
+    });
+}
+
+#[test]
 fn declined_payment_releases_the_reservation_and_flaky_gateways_are_retried() {
     rt().block_on(async {
         let (_, _, product) = store_with_product("decline", 5, 700).await;

@@ -27,8 +27,8 @@ pub fn datasets() -> std::path::PathBuf {
 }
 
 /// The test configuration: temp database, no chatbot, no API limit, generous login limit, fast
-/// payment retries, and two extra gateways (`decline`: every charge declined; `flaky`: outages and
-/// lost answers).
+/// payment retries, no periodic recommender refits, and three extra gateways (`decline`: every charge
+/// declined; `refund-decline`: charges pass, every refund declined; `flaky`: outages and lost answers).
 pub fn test_config(dir: &std::path::Path, chat: bool) -> Config {
     let mut c = Config {
         database: dir.join("shop.db"),
@@ -40,9 +40,11 @@ pub fn test_config(dir: &std::path::Path, chat: bool) -> Config {
         payment_backoff_ms: 1,
         payment_attempts: 8,
         db_connections: 8,
+        reco_refit_minutes: 0,
         ..Config::default()
     };
     c.gateways.insert("decline".into(), GatewayConfig { decline_rate: 1.0, ..Default::default() });
+    c.gateways.insert("refund-decline".into(), GatewayConfig { refund_decline_rate: 1.0, ..Default::default() });
     c.gateways
         .insert("flaky".into(), GatewayConfig { fail_rate: 0.4, timeout_rate: 0.3, seed: 9, ..Default::default() });
     c
