@@ -343,7 +343,7 @@ pub(crate) async fn update(
     let changed = sqlx::query(
         "UPDATE products SET name = coalesce(?1, name), description = coalesce(?2, description), category = coalesce(?3, category),
          price_cents = coalesce(?4, price_cents), stock = coalesce(?5, stock + ?6), active = coalesce(?7, active)
-         WHERE id = ?8 AND stock + ?6 BETWEEN 0 AND 1000000000",
+         WHERE id = ?8 AND (?6 = 0 OR stock + ?6 BETWEEN 0 AND 1000000000)",
     )
     .bind(u.name.as_deref().map(str::trim))
     .bind(u.description)
@@ -356,7 +356,7 @@ pub(crate) async fn update(
     .execute(&state.db)
     .await?
     .rows_affected();
-    if changed == 0 {
+    if changed == 0 && u.stock_delta.is_some_and(|d| d != 0) {
         return Err(ApiError::Conflict(
             "stock_out_of_range",
             format!("stock_delta {} would take the stock outside 0..=1e9", u.stock_delta.unwrap_or(0)),

@@ -125,7 +125,7 @@ pub async fn start(config: config::Config) -> anyhow::Result<Arc<Shop>> {
 }
 
 /// Opens the database (migrations), seeds the demo store if it has none, trains the recommender on the
-/// shipped data, finishes orders an earlier run left half-done, and trains or loads the chatbot.
+/// shipped history plus the stored purchases and add-to-carts, finishes orders an earlier run left half-done, and trains or loads the chatbot.
 pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<Arc<Shop>> {
     config.validate()?;
     let db = db::open(&config.database, config.db_connections)
@@ -340,14 +340,8 @@ pub fn spawn_background(shop: AppState, mut stop: tokio::sync::watch::Receiver<b
                 // On its own task: the fit takes a second or two and outbox delivery goes on meanwhile.
                 let shop = shop.clone();
                 tokio::spawn(async move {
-                    match shop.reco.has_new_events(&shop.db).await {
-                        Ok(true) => {
-                            if let Err(e) = shop.reco.refit(&shop.db).await {
-                                tracing::warn!(error = %e, "recommender refit failed");
-                            }
-                        }
-                        Ok(false) => {}
-                        Err(e) => tracing::warn!(error = %e, "recommender refit check failed"),
+                    if let Err(e) = shop.reco.refit_if_new(&shop.db).await {
+                        tracing::warn!(error = %e, "recommender refit failed");
                     }
                 });
             }

@@ -164,7 +164,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("post", "/auth/logout", "End the session"),
     ("get", "/me", "The signed-in user"),
     ("post", "/admin/users", "Create a user of any role (admin)"),
-    ("post", "/admin/recommender/refit", "Retrain the recommender on the shipped and stored events now (admin)"),
+    (
+        "post",
+        "/admin/recommender/refit",
+        "Retrain the recommender on the shipped history plus stored purchases and add-to-carts now (admin)",
+    ),
     ("get", "/stores", "Stores"),
     ("post", "/stores", "Create a store (admin)"),
     (

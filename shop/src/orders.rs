@@ -66,6 +66,10 @@ pub async fn load_existing(conn: &mut SqliteConnection, id: i64) -> ApiResult<Or
 
 type OrderRow = (i64, i64, i64, String, i64, i64, String, Option<String>, Option<String>, i64);
 
+/// An order line's columns (as [`LineView`]) and their tables.
+const LINE_COLS: &str =
+    "l.product_id, p.sku, p.name, l.quantity, l.price_cents FROM order_lines l JOIN products p ON p.id = l.product_id";
+
 const ORDER_COLS: &str =
     "id, user_id, store_id, status, total_cents, refunded_cents, ship_to, payment_ref, note, created_at";
 
@@ -95,13 +99,10 @@ pub async fn load(conn: &mut SqliteConnection, id: i64) -> ApiResult<Option<Orde
     let Some(row) = row else {
         return Ok(None);
     };
-    let lines = sqlx::query_as(
-        "SELECT l.product_id, p.sku, p.name, l.quantity, l.price_cents FROM order_lines l JOIN products p ON p.id = l.product_id
-         WHERE l.order_id = ? ORDER BY l.product_id",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let lines = sqlx::query_as(&format!("SELECT {LINE_COLS} WHERE l.order_id = ? ORDER BY l.product_id"))
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(Some(order_view(row, lines)?))
 }
 
@@ -208,10 +209,9 @@ pub(crate) async fn list(
     .await?;
     let ids = serde_json::to_string(&rows.iter().map(|r| r.0).collect::<Vec<_>>())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let lines: Vec<(i64, LineView)> = sqlx::query_as::<_, (i64, i64, String, String, i64, i64)>(
-        "SELECT l.order_id, l.product_id, p.sku, p.name, l.quantity, l.price_cents FROM order_lines l JOIN products p ON p.id = l.product_id
-         WHERE l.order_id IN (SELECT value FROM json_each(?)) ORDER BY l.order_id, l.product_id",
-    )
+    let lines: Vec<(i64, LineView)> = sqlx::query_as::<_, (i64, i64, String, String, i64, i64)>(&format!(
+        "SELECT l.order_id, {LINE_COLS} WHERE l.order_id IN (SELECT value FROM json_each(?)) ORDER BY l.order_id, l.product_id"
+    ))
     .bind(ids)
     .fetch_all(&state.db)
     .await?
@@ -295,9 +295,15 @@ pub async fn cancel_order(state: &AppState, user: &User, raw: &str) -> ApiResult
                 tracing::warn!(order = o.id, error = %e, "refund after cancellation pending");
                 "pending"
             }
-            Err(e) => {
-                tracing::warn!(order = o.id, error = %e, "refund after cancellation declined");
+            Err(ApiError::Unprocessable("refund_declined", why)) => {
+                tracing::warn!(order = o.id, why, "refund after cancellation declined");
                 "declined"
+            }
+            // Not carried out now (e.g. the database was busy): the row stays pending and the
+            // recovery loop carries it out.
+            Err(e) => {
+                tracing::warn!(order = o.id, error = %e, "refund after cancellation pending");
+                "pending"
             }
         },
     };

@@ -1,7 +1,7 @@
 //! Recommendations wired to the shop: item-kNN trained at start on the shipped purchase history plus
 //! the shop's own stored purchases and add-to-carts, the live events (views, add-to-cart, purchases)
 //! that change the next answer without retraining, the out-of-stock filter, a per-user answer cache
-//! invalidated by those events, and refits (periodic, or `POST /admin/recommender/refit`) that bring
+//! invalidated by those events (and by product edits and refits), and refits (periodic, or `POST /admin/recommender/refit`) that bring
 //! products created at run time into the model and are swapped in atomically.
 //!
 //! A customer's recommendations come from item-kNN over their history (the shipped one, if the account
@@ -108,12 +108,9 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// The training set: `shipped` plus the stored purchases and add-to-carts (a shop user linked to a
-/// dataset customer adds to that customer's row), item texts set to the current product names.
-async fn training_set(
-    db: &sqlx::SqlitePool,
-    shipped: &Dataset,
-    names: &HashMap<i64, Info>,
-) -> ApiResult<(Dataset, usize, i64)> {
+/// dataset customer adds to that customer's row). Items carry no text, so the model's reasons name
+/// product ids and [`Reco::render`] puts in the current names.
+async fn training_set(db: &sqlx::SqlitePool, shipped: &Dataset) -> ApiResult<(Dataset, usize, i64)> {
     let rows: Vec<(i64, i64, Option<String>, i64, String, i64)> = sqlx::query_as(
         "SELECT e.id, e.user_id, u.ext_id, e.product_id, e.kind, e.at FROM events e LEFT JOIN users u ON u.id = e.user_id
          WHERE e.kind IN ('purchase', 'cart') ORDER BY e.id",
@@ -129,21 +126,25 @@ async fn training_set(
         let user = ext.clone().unwrap_or_else(|| format!("shop-user-{user}"));
         d.push(&user, &product.to_string(), *at, kind, weight).map_err(internal)?;
     }
-    for i in 0..d.n_items() {
-        let name = d.items.id(i as u32).parse::<i64>().ok().and_then(|p| names.get(&p)).map(|i| i.name.clone());
-        if name.is_some() {
-            d.item_meta[i].text = name;
-        }
-    }
     Ok((d, rows.len(), rows.last().map_or(0, |r| r.0)))
 }
 
-/// Fits item-kNN on `data` off the async threads.
-async fn fit(data: Dataset, shop_events: usize, last_event: i64) -> ApiResult<(TrainedModel, FitReport)> {
+/// Fits item-kNN on `data` off the async threads, on `threads` threads (`None`: all cores — at start,
+/// before serving; a refit uses one so the service keeps the other core).
+async fn fit(
+    data: Dataset,
+    shop_events: usize,
+    last_event: i64,
+    threads: Option<usize>,
+) -> ApiResult<(TrainedModel, FitReport)> {
     tokio::task::spawn_blocking(move || {
         let t = std::time::Instant::now();
         let params = reco_core::model::AnyParams::new("itemknn").map_err(internal)?;
-        let model = TrainedModel::fit(&data, &params, &|_, _| true).map_err(internal)?;
+        let run = || TrainedModel::fit(&data, &params, &|_, _| true).map_err(internal);
+        let model = match threads {
+            None => run()?,
+            Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(internal)?.install(run)?,
+        };
         let report = FitReport {
             items: data.n_items(),
             users: data.n_users(),
@@ -184,8 +185,8 @@ impl Reco {
         let out: HashSet<String> = rows.iter().filter(|r| r.4 <= 0 || !r.5).map(|r| r.0.to_string()).collect();
         let info: HashMap<i64, Info> =
             rows.into_iter().map(|r| (r.0, Info { sku: r.1, name: r.2, price_cents: r.3 })).collect();
-        let (set, events, last) = training_set(db, &shipped, &info).await?;
-        let (model, report) = fit(set, events, last).await?;
+        let (set, events, last) = training_set(db, &shipped).await?;
+        let (model, report) = fit(set, events, last, None).await?;
         Ok(Reco {
             server: Server::new(model),
             shipped: Arc::new(shipped),
@@ -201,14 +202,14 @@ impl Reco {
         })
     }
 
-    /// Retrains on the shipped history plus every stored purchase and add-to-cart (products created
-    /// since the last fit included) and swaps the new model in; requests in flight finish on the old
-    /// one. Concurrent calls wait for the running refit and then run their own.
+    /// Retrains on the shipped history plus every stored purchase and add-to-cart (so products
+    /// created at run time that were bought or carted since get neighbours) and swaps the new model
+    /// in; requests in flight finish on the old one. Concurrent calls wait for the running refit and
+    /// then run their own.
     pub async fn refit(&self, db: &sqlx::SqlitePool) -> ApiResult<FitReport> {
         let _one = self.refitting.lock().await;
-        let names = self.info.read().clone();
-        let (set, events, last) = training_set(db, &self.shipped, &names).await?;
-        let (model, report) = fit(set, events, last).await?;
+        let (set, events, last) = training_set(db, &self.shipped).await?;
+        let (model, report) = fit(set, events, last, Some(1)).await?;
         self.server.swap(model);
         *self.last_fit.write() = report;
         self.global.fetch_add(1, Ordering::AcqRel);
@@ -223,14 +224,19 @@ impl Reco {
         Ok(report)
     }
 
-    /// Whether purchases or add-to-carts were stored after the last fit's.
-    pub async fn has_new_events(&self, db: &sqlx::SqlitePool) -> ApiResult<bool> {
+    /// The periodic refit: [`refit`](Self::refit) if purchases or add-to-carts were stored after the
+    /// last fit's, else nothing (`None`).
+    pub async fn refit_if_new(&self, db: &sqlx::SqlitePool) -> ApiResult<Option<FitReport>> {
         let last: i64 =
             sqlx::query_scalar("SELECT id FROM events WHERE kind IN ('purchase', 'cart') ORDER BY id DESC LIMIT 1")
                 .fetch_optional(db)
                 .await?
                 .unwrap_or(0);
-        Ok(last > self.last_fit.read().last_event)
+        let fitted = self.last_fit.read().last_event;
+        match last > fitted {
+            true => Ok(Some(self.refit(db).await?)),
+            false => Ok(None),
+        }
     }
 
     /// What the model being served was trained on.
@@ -257,14 +263,22 @@ impl Reco {
         self.server.recommend_for_items(&refs, k, filter).map_err(internal)
     }
 
+    /// The JSON of `recs` with the products' current names and prices; a reason naming a product
+    /// ("because you bought 17") gets that product's current name.
     fn render(&self, user: Option<&User>, recs: &[reco_core::serve::Recommendation]) -> Bytes {
+        const BECAUSE: &str = "because you bought ";
         let info = self.info.read();
+        let name_of = |pid: &str| pid.parse::<i64>().ok().and_then(|p| info.get(&p)).map(|i| i.name.as_str());
         let items: Vec<serde_json::Value> = recs
             .iter()
             .filter_map(|r| {
                 let pid = r.item.parse::<i64>().ok()?;
                 let i = info.get(&pid)?;
-                Some(serde_json::json!({"product_id": pid, "sku": i.sku, "name": i.name, "price_cents": i.price_cents, "score": r.score, "reason": r.reason}))
+                let reason = match r.reason.as_deref().and_then(|x| x.strip_prefix(BECAUSE)).and_then(name_of) {
+                    Some(name) => Some(format!("{BECAUSE}{name}")),
+                    None => r.reason.clone(),
+                };
+                Some(serde_json::json!({"product_id": pid, "sku": i.sku, "name": i.name, "price_cents": i.price_cents, "score": r.score, "reason": reason}))
             })
             .collect();
         Bytes::from(serde_json::json!({"user": user.map(|u| u.id), "items": items}).to_string())
@@ -384,15 +398,16 @@ impl Reco {
     }
 
     /// A product was created or edited: its name, price and availability as shown from now on (the
-    /// model learns a new product's neighbours at the next refit).
+    /// model learns a new product's neighbours at the next refit). Cached answers are dropped only if
+    /// the served model knows the product (no answer can name it otherwise).
     pub fn product_changed(&self, p: &ProductRow) {
-        let new = Info { sku: p.sku.clone(), name: p.name.clone(), price_cents: p.price_cents };
         let mut info = self.info.write();
-        let same =
-            info.get(&p.id).is_some_and(|i| i.sku == new.sku && i.name == new.name && i.price_cents == new.price_cents);
+        let same = info.get(&p.id).is_some_and(|i| i.name == p.name && i.price_cents == p.price_cents);
         if !same {
-            info.insert(p.id, new);
-            self.global.fetch_add(1, Ordering::AcqRel);
+            info.insert(p.id, Info { sku: p.sku.clone(), name: p.name.clone(), price_cents: p.price_cents });
+            if self.server.model().items.get(&p.id.to_string()).is_some() {
+                self.global.fetch_add(1, Ordering::AcqRel);
+            }
         }
         drop(info);
         self.stock_changed(p.id, p.stock > 0 && p.active);

@@ -70,9 +70,7 @@ pub async fn execute(state: &AppState, key: &str) -> ApiResult<Outcome> {
     };
     match status.as_str() {
         "done" => return Ok(Outcome::Done),
-        "declined" => {
-            return Err(ApiError::Unprocessable("refund_declined", format!("refund {key} was declined by the gateway")))
-        }
+        "declined" => return Err(declined(key)),
         _ => {}
     }
     let gateway = state.gateway_of_store(store).await?;
@@ -82,6 +80,22 @@ pub async fn execute(state: &AppState, key: &str) -> ApiResult<Outcome> {
     })
     .await;
     book(state, key, order, amount, r).await
+}
+
+fn declined(key: &str) -> ApiError {
+    ApiError::Unprocessable("refund_declined", format!("refund {key} was declined by the gateway"))
+}
+
+/// The answer for refund `key` once another call has settled it.
+async fn settled_elsewhere(state: &AppState, key: &str) -> ApiResult<Outcome> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM refunds WHERE key = ?").bind(key).fetch_optional(&state.db).await?;
+    match status.as_deref() {
+        Some("done") => Ok(Outcome::Done),
+        Some("declined") => Err(declined(key)),
+        Some(s) => Ok(Outcome::Pending(format!("refund {key} is {s}"))),
+        None => Err(ApiError::Internal(format!("no refund {key}"))),
+    }
 }
 
 /// Moves refund `key` from pending to `status`; false if it was not pending (settled concurrently).
@@ -101,7 +115,8 @@ async fn book(state: &AppState, key: &str, order: i64, amount: i64, r: Result<St
         Ok(reference) => reference,
         Err(PayError::Declined(why)) => {
             let mut tx = crate::db::write_tx(&state.db).await?;
-            if settle(&mut tx, key, "declined").await? {
+            let settled = settle(&mut tx, key, "declined").await?;
+            if settled {
                 sqlx::query("UPDATE orders SET refunded_cents = refunded_cents - ? WHERE id = ?")
                     .bind(amount)
                     .bind(order)
@@ -116,6 +131,9 @@ async fn book(state: &AppState, key: &str, order: i64, amount: i64, r: Result<St
                 .await?;
             }
             tx.commit().await?;
+            if !settled {
+                return settled_elsewhere(state, key).await;
+            }
             return Err(ApiError::Unprocessable("refund_declined", format!("refund declined by the gateway: {why}")));
         }
         Err(e) => {
@@ -124,7 +142,8 @@ async fn book(state: &AppState, key: &str, order: i64, amount: i64, r: Result<St
         }
     };
     let mut tx = crate::db::write_tx(&state.db).await?;
-    if settle(&mut tx, key, "done").await? {
+    let settled = settle(&mut tx, key, "done").await?;
+    if settled {
         sqlx::query("INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES (?, 'refund', ?, ?, ?, ?)")
             .bind(order)
             .bind(amount)
@@ -151,6 +170,9 @@ async fn book(state: &AppState, key: &str, order: i64, amount: i64, r: Result<St
         metrics::counter!("shop_refunds_total").increment(1);
     }
     tx.commit().await?;
+    if !settled {
+        return settled_elsewhere(state, key).await;
+    }
     Ok(Outcome::Done)
 }
 

@@ -40,7 +40,6 @@ fn a_refit_brings_products_created_at_run_time_into_the_model() {
             "the model cannot use the lamp yet: {:?}",
             before.json
         );
-        assert!(shop().reco.has_new_events(&shop().db).await.unwrap());
         // Only admins refit.
         let r = call("POST", "/admin/recommender/refit", Some(&dealer), &[], None).await;
         assert_eq!(r.status, 403);
@@ -49,7 +48,7 @@ fn a_refit_brings_products_created_at_run_time_into_the_model() {
         assert_eq!(r.status, 200, "{:?}", r.json);
         assert!(r.json["shop_events"].as_u64().unwrap() >= 11, "{:?}", r.json);
         assert_eq!(r.json["items"].as_u64().unwrap() as usize, items_before + 1, "the lamp joined the model");
-        assert!(!shop().reco.has_new_events(&shop().db).await.unwrap());
+        assert_eq!(shop().reco.refit_if_new(&shop().db).await.unwrap(), None, "the periodic refit: nothing new");
         // The lamp now has the anchor as its neighbour, and the lamp's buyer gets it "because you bought" it.
         assert_eq!(ids(&similar(lamp).await).first(), Some(&anchor));
         let after = call("GET", "/recommendations?k=5", Some(&fan), &[], None).await;
@@ -71,5 +70,16 @@ fn a_refit_brings_products_created_at_run_time_into_the_model() {
             (Some("Renamed anchor"), Some(4242))
         );
         assert_eq!(similar(lamp).await.json["items"][0]["name"], "Renamed anchor");
+        // So does a new name in a reason.
+        let r =
+            call("PATCH", &format!("/products/{lamp}"), Some(&admin), &[], Some(json!({"name": "Renamed lamp"}))).await;
+        assert_eq!(r.status, 200, "{:?}", r.json);
+        let now = call("GET", "/recommendations?k=5", Some(&fan), &[], None).await;
+        assert_eq!(now.json["items"][0]["reason"], "because you bought Renamed lamp", "{:?}", now.json);
+        // A purchase after the refit: the periodic refit runs again and trains on it.
+        let last = shop().reco.last_fit().last_event;
+        assert_eq!(buy(&fan, "fan-2", anchor, 1).await.status, 201);
+        let again = shop().reco.refit_if_new(&shop().db).await.unwrap().expect("a new purchase is refitted");
+        assert!(again.last_event > last, "{again:?} after {last}");
     });
 }
