@@ -334,16 +334,18 @@ pub fn spawn_background(shop: AppState, mut stop: tokio::sync::watch::Receiver<b
         let mut last_purge = std::time::Instant::now() - Duration::from_secs(3600);
         let mut last_refit = std::time::Instant::now();
         let refit_every = Duration::from_secs(shop.config.reco_refit_minutes.saturating_mul(60));
+        let mut refit: Option<tokio::task::JoinHandle<()>> = None;
         loop {
-            if shop.config.reco_refit_minutes > 0 && last_refit.elapsed() >= refit_every {
+            let idle = refit.as_ref().is_none_or(|t| t.is_finished());
+            if shop.config.reco_refit_minutes > 0 && idle && last_refit.elapsed() >= refit_every {
                 last_refit = std::time::Instant::now();
                 // On its own task: the fit takes a second or two and outbox delivery goes on meanwhile.
                 let shop = shop.clone();
-                tokio::spawn(async move {
+                refit = Some(tokio::spawn(async move {
                     if let Err(e) = shop.reco.refit_if_new(&shop.db).await {
                         tracing::warn!(error = %e, "recommender refit failed");
                     }
-                });
+                }));
             }
             if let Err(e) = outbox::dispatch_once(&shop.db, shop.notifier.as_ref()).await {
                 tracing::warn!(error = %e, "outbox dispatch failed");
@@ -369,7 +371,10 @@ pub fn spawn_background(shop: AppState, mut stop: tokio::sync::watch::Receiver<b
                 _ = stop.changed() => break,
             }
         }
-        // Last delivery round before exit.
+        // A refit under way finishes before the database closes; then a last delivery round.
+        if let Some(t) = refit {
+            let _ = t.await;
+        }
         let _ = outbox::dispatch_once(&shop.db, shop.notifier.as_ref()).await;
     })
 }
