@@ -87,7 +87,8 @@ pub struct Reco {
     info: RwLock<HashMap<i64, Info>>,
     live: RwLock<HashMap<i64, Vec<i64>>>,
     user_version: RwLock<HashMap<i64, u64>>,
-    /// Bumped when any product's availability or facts change, or the model is swapped.
+    /// Bumped when any product's availability changes, a product the model knows changes name or
+    /// price, or the model is swapped.
     global: AtomicU64,
     filter: RwLock<Arc<Filter>>,
     /// `(user, k)` → `(user version, global version, answer)`.
@@ -130,7 +131,7 @@ async fn training_set(db: &sqlx::SqlitePool, shipped: &Dataset) -> ApiResult<(Da
 }
 
 /// Fits item-kNN on `data` off the async threads, on `threads` threads (`None`: all cores — at start,
-/// before serving; a refit uses one so the service keeps the other core).
+/// before serving; a refit uses one, leaving the other cores to serving).
 async fn fit(
     data: Dataset,
     shop_events: usize,
@@ -208,6 +209,28 @@ impl Reco {
     /// then run their own.
     pub async fn refit(&self, db: &sqlx::SqlitePool) -> ApiResult<FitReport> {
         let _one = self.refitting.lock().await;
+        self.refit_locked(db).await
+    }
+
+    /// The periodic refit: [`refit`](Self::refit) if purchases or add-to-carts were stored after the
+    /// last fit's (checked once the running refit, if any, is over), else nothing (`None`).
+    pub async fn refit_if_new(&self, db: &sqlx::SqlitePool) -> ApiResult<Option<FitReport>> {
+        let _one = self.refitting.lock().await;
+        let last: i64 =
+            sqlx::query_scalar("SELECT id FROM events WHERE kind IN ('purchase', 'cart') ORDER BY id DESC LIMIT 1")
+                .fetch_optional(db)
+                .await?
+                .unwrap_or(0);
+        let fitted = self.last_fit.read().last_event;
+        if last > fitted {
+            Ok(Some(self.refit_locked(db).await?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// A refit; the caller holds `refitting`.
+    async fn refit_locked(&self, db: &sqlx::SqlitePool) -> ApiResult<FitReport> {
         let (set, events, last) = training_set(db, &self.shipped).await?;
         let (model, report) = fit(set, events, last, Some(1)).await?;
         self.server.swap(model);
@@ -222,21 +245,6 @@ impl Reco {
             "recommender refitted"
         );
         Ok(report)
-    }
-
-    /// The periodic refit: [`refit`](Self::refit) if purchases or add-to-carts were stored after the
-    /// last fit's, else nothing (`None`).
-    pub async fn refit_if_new(&self, db: &sqlx::SqlitePool) -> ApiResult<Option<FitReport>> {
-        let last: i64 =
-            sqlx::query_scalar("SELECT id FROM events WHERE kind IN ('purchase', 'cart') ORDER BY id DESC LIMIT 1")
-                .fetch_optional(db)
-                .await?
-                .unwrap_or(0);
-        let fitted = self.last_fit.read().last_event;
-        match last > fitted {
-            true => Ok(Some(self.refit(db).await?)),
-            false => Ok(None),
-        }
     }
 
     /// What the model being served was trained on.
