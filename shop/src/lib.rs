@@ -381,8 +381,7 @@ pub fn spawn_background(shop: AppState, mut stop: tokio::sync::watch::Receiver<b
 
 /// Serves `shop` on `listener` until `shutdown` completes; then stops taking connections, lets running
 /// requests finish, waits for a recommender refit under way (one item-kNN fit on one thread: 0.22–0.24 s
-/// on the demo data, release build),
-/// delivers the outbox once more and closes the database.
+/// on the demo data, release build), delivers the outbox once more and closes the database.
 pub async fn serve(
     shop: AppState,
     listener: tokio::net::TcpListener,
