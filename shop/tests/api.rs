@@ -43,11 +43,7 @@ fn register_login_logout_and_bad_credentials() {
         assert_eq!(call("GET", "/me", Some(&tok), &[], None).await.status, 401, "a logged-out token is dead at once");
         assert_eq!(call("GET", "/me", Some("forged-token"), &[], None).await.status, 401);
         // Only the token's hash is stored.
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE token_hash = ?")
-            .bind(tok.as_bytes())
-            .fetch_one(&shop().db)
-            .await
-            .unwrap();
+        let n: i64 = int("SELECT count(*) FROM sessions WHERE token_hash = ?", tok.as_bytes()).await;
         assert_eq!(n, 0);
         // The seeded demo accounts sign in with the demo password.
         assert_eq!(login("dealer@demo.shop", DEMO_PW).await.json["user"]["role"], "dealer");
@@ -266,11 +262,7 @@ fn order_lifecycle_cancel_refund_and_illegal_moves() {
             (Some("Refunded"), Some(2000))
         );
         let refunds: i64 =
-            sqlx::query_scalar("SELECT sum(amount_cents) FROM payments WHERE order_id = ? AND kind = 'refund'")
-                .bind(id)
-                .fetch_one(&shop().db)
-                .await
-                .unwrap();
+            int("SELECT sum(amount_cents) FROM payments WHERE order_id = ? AND kind = 'refund'", id).await;
         assert_eq!(refunds, 2000);
         // Every change left its outbox row; the dispatcher delivers them.
         let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM outbox WHERE order_id = ? ORDER BY id")
@@ -284,11 +276,7 @@ fn order_lifecycle_cancel_refund_and_illegal_moves() {
         );
         let n = shopml_shop::outbox::dispatch_once(&shop().db, shop().notifier.as_ref()).await.unwrap();
         assert!(n >= 6);
-        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE order_id = ? AND delivered_at IS NULL")
-            .bind(id)
-            .fetch_one(&shop().db)
-            .await
-            .unwrap();
+        let left: i64 = int("SELECT count(*) FROM outbox WHERE order_id = ? AND delivered_at IS NULL", id).await;
         assert_eq!(left, 0);
     });
 }
@@ -303,11 +291,7 @@ fn free_products_refunds_of_unshipped_orders_and_store_scoped_checkout() {
         let r = buy(&tok, &format!("free-{}", uniq()), free, 1).await;
         assert_eq!((r.status.as_u16(), r.json["status"].as_str()), (201, Some("Paid")), "{:?}", r.json);
         let id = r.json["id"].as_i64().unwrap();
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE order_id = ?")
-            .bind(id)
-            .fetch_one(&shop().db)
-            .await
-            .unwrap();
+        let n: i64 = int("SELECT count(*) FROM payments WHERE order_id = ?", id).await;
         assert_eq!(n, 0);
         // Items of another store with store_id set: refused, nothing reserved.
         let (_, _, other) = store_with_product("simulated", 5, 100).await;
@@ -362,25 +346,13 @@ fn a_refund_reserved_before_a_crash_is_carried_out_by_the_recovery() {
                 .await
                 .unwrap();
         assert_eq!((status.as_str(), refunded), ("Paid", 300));
-        let booked: i64 = sqlx::query_scalar("SELECT amount_cents FROM payments WHERE key = ?")
-            .bind(&key)
-            .fetch_one(&shop().db)
-            .await
-            .unwrap();
+        let booked: i64 = int("SELECT amount_cents FROM payments WHERE key = ?", &key).await;
         assert_eq!(booked, 300);
         shopml_shop::refunds::recover(shop(), None).await.unwrap();
-        let again: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE key = ?")
-            .bind(&key)
-            .fetch_one(&shop().db)
-            .await
-            .unwrap();
+        let again: i64 = int("SELECT count(*) FROM payments WHERE key = ?", &key).await;
         assert_eq!(again, 1, "booked once");
         // The rest through the API: Refunded, and the unshipped units go back.
-        let store: i64 = sqlx::query_scalar("SELECT store_id FROM products WHERE id = ?")
-            .bind(product)
-            .fetch_one(&shop().db)
-            .await
-            .unwrap();
+        let store: i64 = int("SELECT store_id FROM products WHERE id = ?", product).await;
         let (_, dealer) = user("dealer", Some(store)).await;
         let r = call("POST", &format!("/orders/{id}/refund"), Some(&dealer), &[], Some(json!({}))).await;
         assert_eq!(
@@ -525,19 +497,10 @@ fn a_declined_refund_gives_its_reservation_back_and_says_so() {
                 .await
                 .unwrap();
         assert_eq!(states, ["declined", "declined"]);
-        let booked: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE order_id = ? AND kind = 'refund'")
-            .bind(id)
-            .fetch_one(&shop().db)
-            .await
-            .unwrap();
+        let booked: i64 = int("SELECT count(*) FROM payments WHERE order_id = ? AND kind = 'refund'", id).await;
         assert_eq!(booked, 0);
         // Each decline was announced through the outbox.
-        let failed: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'refund.failed'")
-                .bind(id)
-                .fetch_one(&shop().db)
-                .await
-                .unwrap();
+        let failed: i64 = int("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'refund.failed'", id).await;
         assert_eq!(failed, 2);
     });
 }
@@ -573,11 +536,8 @@ fn declined_payment_releases_the_reservation_and_flaky_gateways_are_retried() {
             if r.status == 201 {
                 paid += 1;
                 let id = r.json["id"].as_i64().unwrap();
-                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sim_gateway_charges WHERE key = ?")
-                    .bind(format!("order-{id}-charge"))
-                    .fetch_one(&shop().db)
-                    .await
-                    .unwrap();
+                let n: i64 =
+                    int("SELECT count(*) FROM sim_gateway_charges WHERE key = ?", format!("order-{id}-charge")).await;
                 assert_eq!(n, 1);
             }
         }
@@ -610,11 +570,7 @@ fn a_purchase_changes_the_next_recommendations_without_retraining() {
         assert!(!sim.json["items"].as_array().unwrap().is_empty());
         assert_eq!(call("GET", "/products/99999999/similar", None, &[], None).await.status, 404);
         assert_eq!(call("GET", "/recommendations?k=0", None, &[], None).await.status, 400);
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE kind = 'purchase' AND product_id = ?")
-            .bind(first)
-            .fetch_one(&shop().db)
-            .await
-            .unwrap();
+        let n: i64 = int("SELECT count(*) FROM events WHERE kind = 'purchase' AND product_id = ?", first).await;
         assert!(n >= 1);
     });
 }
@@ -692,11 +648,7 @@ fn authorization_customer_cannot_edit_products() {
             call("PATCH", &format!("/products/{product}"), None, &[], Some(json!({"price_cents": 1}))).await.status,
             401
         );
-        let price: i64 = sqlx::query_scalar("SELECT price_cents FROM products WHERE id = ?")
-            .bind(product)
-            .fetch_one(&shop().db)
-            .await
-            .unwrap();
+        let price: i64 = int("SELECT price_cents FROM products WHERE id = ?", product).await;
         assert_eq!(price, 100);
     });
 }
@@ -710,11 +662,7 @@ fn authorization_dealer_cannot_edit_another_stores_product_or_orders() {
             .await;
         assert_eq!(r.status, 403);
         assert_eq!(call("DELETE", &format!("/products/{product_a}"), Some(&dealer_b), &[], None).await.status, 403);
-        let store_a: i64 = sqlx::query_scalar("SELECT store_id FROM products WHERE id = ?")
-            .bind(product_a)
-            .fetch_one(&shop().db)
-            .await
-            .unwrap();
+        let store_a: i64 = int("SELECT store_id FROM products WHERE id = ?", product_a).await;
         let r = call(
             "POST",
             "/products",

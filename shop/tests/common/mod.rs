@@ -160,8 +160,16 @@ pub async fn store_with_product(gateway: &str, stock: i64, price: i64) -> (i64, 
     (store, dealer, r.json["id"].as_i64().unwrap())
 }
 
+/// The integer `sql` selects, with `arg` bound to its `?`.
+pub async fn int<'a, A>(sql: &'a str, arg: A) -> i64
+where
+    A: 'a + sqlx::Encode<'a, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    sqlx::query_scalar(sql).bind(arg).fetch_one(&shop().db).await.unwrap()
+}
+
 pub async fn stock(product: i64) -> i64 {
-    sqlx::query_scalar("SELECT stock FROM products WHERE id = ?").bind(product).fetch_one(&shop().db).await.unwrap()
+    int("SELECT stock FROM products WHERE id = ?", product).await
 }
 
 /// Buys `quantity` of `product` as `token` with idempotency key `key`.
