@@ -243,6 +243,9 @@ fn reasons_fallbacks_and_similar_items() {
     let knn = trained("itemknn");
     let recs = knn.recommend("c4", 2, &Filter::default()).unwrap();
     assert!(recs[0].reason.as_deref().unwrap().starts_with("because you bought PRODUCT "), "{recs:?}");
+    // `because` is the named item's id: one of c4's, whose text is the name in the reason.
+    let because = recs[0].because.as_deref().expect("an item-kNN reason names an item");
+    assert_eq!(recs[0].reason.clone().unwrap(), format!("because you bought PRODUCT {}", &because[1..]));
     // unknown customer: popular items, saying so
     let recs = knn.recommend("new-customer", 3, &Filter::default()).unwrap();
     assert_eq!(recs.len(), 3);

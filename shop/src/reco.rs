@@ -109,8 +109,8 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// The training set: `shipped` plus the stored purchases and add-to-carts (a shop user linked to a
-/// dataset customer adds to that customer's row). Items carry no text, so the model's reasons name
-/// product ids and [`Reco::render`] puts in the current names.
+/// dataset customer adds to that customer's row). Items carry no text: [`Reco::render`] names a
+/// reason's product (`Recommendation::because`) by its current name.
 async fn training_set(db: &sqlx::SqlitePool, shipped: &Dataset) -> ApiResult<(Dataset, usize, i64)> {
     let rows: Vec<(i64, i64, Option<String>, i64, String, i64)> = sqlx::query_as(
         "SELECT e.id, e.user_id, u.ext_id, e.product_id, e.kind, e.at FROM events e LEFT JOIN users u ON u.id = e.user_id
@@ -271,10 +271,9 @@ impl Reco {
         self.server.recommend_for_items(&refs, k, filter).map_err(internal)
     }
 
-    /// The JSON of `recs` with the products' current names and prices; a reason naming a product
-    /// ("because you bought 17") gets that product's current name.
+    /// The JSON of `recs` with the products' current names and prices; a "because you bought" reason
+    /// names its product (`because`) by its current name.
     fn render(&self, user: Option<&User>, recs: &[reco_core::serve::Recommendation]) -> Bytes {
-        const BECAUSE: &str = "because you bought ";
         let info = self.info.read();
         let name_of = |pid: &str| pid.parse::<i64>().ok().and_then(|p| info.get(&p)).map(|i| i.name.as_str());
         let items: Vec<serde_json::Value> = recs
@@ -282,8 +281,8 @@ impl Reco {
             .filter_map(|r| {
                 let pid = r.item.parse::<i64>().ok()?;
                 let i = info.get(&pid)?;
-                let reason = match r.reason.as_deref().and_then(|x| x.strip_prefix(BECAUSE)).and_then(name_of) {
-                    Some(name) => Some(format!("{BECAUSE}{name}")),
+                let reason = match r.because.as_deref().and_then(name_of) {
+                    Some(name) => Some(format!("because you bought {name}")),
                     None => r.reason.clone(),
                 };
                 Some(serde_json::json!({"product_id": pid, "sku": i.sku, "name": i.name, "price_cents": i.price_cents, "score": r.score, "reason": reason}))

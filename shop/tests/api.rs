@@ -288,9 +288,7 @@ fn free_products_refunds_of_unshipped_orders_and_store_scoped_checkout() {
         // and without a payment row.
         let (store, _, free) = store_with_product("decline", 5, 0).await;
         let (_, tok) = customer().await;
-        let r = buy(&tok, &format!("free-{}", uniq()), free, 1).await;
-        assert_eq!((r.status.as_u16(), r.json["status"].as_str()), (201, Some("Paid")), "{:?}", r.json);
-        let id = r.json["id"].as_i64().unwrap();
+        let id = paid(&tok, &format!("free-{}", uniq()), free, 1).await;
         let n: i64 = int("SELECT count(*) FROM payments WHERE order_id = ?", id).await;
         assert_eq!(n, 0);
         // Items of another store with store_id set: refused, nothing reserved.
@@ -453,9 +451,7 @@ fn a_declined_refund_gives_its_reservation_back_and_says_so() {
         // Charges pass, refunds are declined for good.
         let (_, dealer, product) = store_with_product("refund-decline", 10, 700).await;
         let (_, tok) = customer().await;
-        let o = buy(&tok, &format!("rd-{}", uniq()), product, 3).await;
-        assert_eq!((o.status.as_u16(), o.json["status"].as_str()), (201, Some("Paid")), "{:?}", o.json);
-        let id = o.json["id"].as_i64().unwrap();
+        let id = paid(&tok, &format!("rd-{}", uniq()), product, 3).await;
         // A partial refund: 422 refund_declined, nothing kept reserved, the order still Paid; the same
         // key answers the decline again.
         let path = format!("/orders/{id}/refund");

@@ -87,6 +87,10 @@ pub struct Recommendation {
     pub score: f32,
     /// A short explanation where the model allows one ("because you bought …", "popular").
     pub reason: Option<String>,
+    /// The id of the history item a "because you bought …" reason names (for callers that word or
+    /// name it themselves, e.g. with a product's current title).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub because: Option<String>,
 }
 
 impl TrainedModel {
@@ -189,24 +193,24 @@ impl TrainedModel {
         top_k(scores, k).into_iter().map(|(j, s)| self.rec_with_reason(j, s, hist)).collect()
     }
 
+    /// With a reason: "because you bought X", X the history item that contributes most to `j`
+    /// (item-kNN: similarity; ALS/BPR: factor dot product), or "popular …".
     fn rec_with_reason(&self, j: u32, score: f32, hist: &[usize]) -> Recommendation {
-        self.rec(j, score, self.reason(j as usize, hist))
-    }
-
-    /// "because you bought X": the history item that contributes most to `j` (item-kNN: similarity;
-    /// ALS/BPR: factor dot product).
-    fn reason(&self, j: usize, hist: &[usize]) -> Option<String> {
-        let best = match contributor(&self.model, j, hist) {
-            Contributor::Popular => return Some("popular with other customers".into()),
+        let best = match contributor(&self.model, j as usize, hist) {
+            Contributor::Popular => return popular_rec(self, j, score),
             Contributor::Item(i) => i,
-            Contributor::None => return None,
+            Contributor::None => return self.rec(j, score, None),
         };
-        let name = self.item_meta[best].text.clone().unwrap_or_else(|| self.items.id(best as u32).to_string());
-        Some(format!("because you bought {name}"))
+        let id = self.items.id(best as u32);
+        let name = self.item_meta[best].text.as_deref().unwrap_or(id);
+        Recommendation {
+            because: Some(id.to_string()),
+            ..self.rec(j, score, Some(format!("because you bought {name}")))
+        }
     }
 
     fn rec(&self, j: u32, score: f32, reason: Option<String>) -> Recommendation {
-        Recommendation { item: self.items.id(j).to_string(), score, reason }
+        Recommendation { item: self.items.id(j).to_string(), score, reason, because: None }
     }
 }
 

@@ -172,6 +172,13 @@ pub async fn stock(product: i64) -> i64 {
     int("SELECT stock FROM products WHERE id = ?", product).await
 }
 
+/// [`buy`], which must answer 201 Paid; the order's id.
+pub async fn paid(token: &str, key: &str, product: i64, quantity: i64) -> i64 {
+    let r = buy(token, key, product, quantity).await;
+    assert_eq!((r.status.as_u16(), r.json["status"].as_str()), (201, Some("Paid")), "{:?}", r.json);
+    r.json["id"].as_i64().unwrap()
+}
+
 /// Buys `quantity` of `product` as `token` with idempotency key `key`.
 pub async fn buy(token: &str, key: &str, product: i64, quantity: i64) -> Resp {
     call(
