@@ -51,7 +51,7 @@ run "GET /recommendations (anonymous)" "$base/recommendations?k=10"
 run "GET /products/{id}/similar" "$base/products/10/similar?k=10"
 run "GET /products (search, 8 queries)" -s benches/shop/search.lua "$base"
 run "POST /checkout (1 unit, new key)" -s benches/shop/checkout.lua "$base"
-orders=$(curl -fs "$base/metrics" | awk '/^shop_orders_paid_total/ {print $2}')
+orders=$(curl -fs -H "authorization: Bearer $ADMIN" "$base/metrics" | awk '/^shop_orders_paid_total/ {print $2}')
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on loopback, $(nproc) cores shared by server and wrk"
 printf '%-34s %12s %10s %10s %8s\n' "endpoint" "requests/s" "p50" "p99" "non-2xx"

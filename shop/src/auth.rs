@@ -5,7 +5,8 @@
 //! SHA-256. Chosen over JWTs because this service owns its database anyway: a token is revoked the
 //! moment the user logs out (a JWT stays valid until it expires unless a
 //! deny-list — i.e. a session table — is added), there is no signing key to manage or rotate, and a
-//! lookup costs one in-memory hash-map hit (sessions are cached; an entry is dropped on logout).
+//! lookup costs one in-memory hash-map hit (sessions are cached for `session_cache_secs`, 30 s by
+//! default, then checked against the database again; an entry is dropped at once on a logout here).
 //! There is no role-change endpoint yet: one would also have to drop the user's cached sessions.
 
 use crate::error::{ApiError, ApiResult, Json};
@@ -140,19 +141,35 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// Sessions cached in memory in front of the `sessions` table.
-#[derive(Debug, Default)]
+/// Sessions cached in memory in front of the `sessions` table. A cached entry is trusted for at most
+/// `ttl`; then the database is asked again, so a logout or a role change made elsewhere (another
+/// replica, an admin in the database) takes effect within that bound. A logout through this process
+/// drops its entry at once.
+#[derive(Debug)]
 pub struct Sessions {
-    cache: parking_lot::RwLock<HashMap<[u8; 32], (User, i64)>>,
+    cache: parking_lot::RwLock<HashMap<[u8; 32], (User, i64, std::time::Instant)>>,
+    ttl: std::time::Duration,
+}
+
+impl Default for Sessions {
+    /// A 30-second cache bound.
+    fn default() -> Self {
+        Sessions::new(std::time::Duration::from_secs(30))
+    }
 }
 
 impl Sessions {
+    /// Sessions whose cached entries are trusted for `ttl` (zero: every lookup asks the database).
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Sessions { cache: Default::default(), ttl }
+    }
+
     /// The user of `token`, if the session exists and has not expired.
     pub async fn lookup(&self, db: &sqlx::SqlitePool, token: &str) -> ApiResult<Option<User>> {
         let h = token_hash(token);
         let now = crate::db::now();
-        if let Some((u, exp)) = self.cache.read().get(&h) {
-            if *exp > now {
+        if let Some((u, exp, at)) = self.cache.read().get(&h) {
+            if *exp > now && at.elapsed() < self.ttl {
                 return Ok(Some(u.clone()));
             }
         }
@@ -172,13 +189,17 @@ impl Sessions {
         .bind(&h[..])
         .fetch_optional(db)
         .await?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else {
+            self.cache.write().remove(&h);
+            return Ok(None);
+        };
         let user = user_from_row(row)?;
         let mut cache = self.cache.write();
         if cache.len() > 100_000 {
-            cache.retain(|_, (_, e)| *e > now);
+            let ttl = self.ttl;
+            cache.retain(|_, (_, e, at)| *e > now && at.elapsed() < ttl);
         }
-        cache.insert(h, (user.clone(), exp));
+        cache.insert(h, (user.clone(), exp, std::time::Instant::now()));
         Ok(Some(user))
     }
 
@@ -207,11 +228,44 @@ impl Sessions {
 
 /// The bearer token of a request: `Authorization: Bearer …` or a `session=` cookie.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    credential(headers).map(|(t, _)| t)
+}
+
+/// The session token and whether it came from a cookie (which a browser attaches on its own, so a
+/// cross-site page could use it: see [`same_origin`]).
+fn credential(headers: &HeaderMap) -> Option<(&str, bool)> {
     if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        return v.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty());
+        return v.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()).map(|t| (t, false));
     }
     let cookies = headers.get("cookie").and_then(|v| v.to_str().ok())?;
-    cookies.split(';').map(str::trim).find_map(|c| c.strip_prefix("session=")).filter(|t| !t.is_empty())
+    cookies
+        .split(';')
+        .map(str::trim)
+        .find_map(|c| c.strip_prefix("session="))
+        .filter(|t| !t.is_empty())
+        .map(|t| (t, true))
+}
+
+/// CSRF defence for cookie sessions: a request that can change something (not GET, HEAD, OPTIONS)
+/// must come from this site's own pages — `Sec-Fetch-Site: same-origin` (or `none`: typed by the
+/// user), or else an `Origin` whose host is the request's `Host`. A request with neither is refused
+/// too: every browser sends one of them on such requests, and non-browser clients use a bearer token,
+/// which no browser sends on its own. (Session cookies, once the shop sets any, are `SameSite=Strict`
+/// as a second guard.)
+pub fn same_origin(method: &axum::http::Method, headers: &HeaderMap) -> bool {
+    use axum::http::Method;
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return true;
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    match header("sec-fetch-site") {
+        Some("same-origin" | "none") => return true,
+        Some(_) => return false,
+        None => {}
+    }
+    let (Some(origin), Some(host)) = (header("origin"), header("host")) else { return false };
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/'));
+    origin_host.is_some_and(|o| !o.is_empty() && o.eq_ignore_ascii_case(host))
 }
 
 /// The signed-in user, if any (a bad or expired token is a 401, not a guest).
@@ -222,7 +276,14 @@ impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(token) = bearer(&parts.headers) else { return Ok(MaybeUser(None)) };
+        let Some((token, cookie)) = credential(&parts.headers) else { return Ok(MaybeUser(None)) };
+        if cookie && !same_origin(&parts.method, &parts.headers) {
+            metrics::counter!("shop_csrf_rejected_total").increment(1);
+            return Err(ApiError::Denied(
+                "csrf_rejected",
+                "a cookie session's write must come from this site (Origin or Sec-Fetch-Site); API clients send a bearer token".into(),
+            ));
+        }
         match state.sessions.lookup(&state.db, token).await? {
             Some(u) => Ok(MaybeUser(Some(u))),
             None => Err(ApiError::Unauthorized),
@@ -306,14 +367,16 @@ pub(crate) async fn register(
     Ok((axum::http::StatusCode::CREATED, Json(serde_json::json!({"token": token, "user": user}))))
 }
 
-/// `POST /auth/login`: a session token (rate limited per IP and per e-mail).
+/// `POST /auth/login`: a session token (failed logins limited per client IP; see
+/// [`crate::ops::Limits::check_login`]).
 pub(crate) async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: crate::ops::ClientIp,
     Json(c): Json<Credentials>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    state.limits.check_login(&client.0, &c.email.trim().to_lowercase())?;
+    let email = c.email.trim().to_lowercase();
+    state.limits.check_login(&client.0, &email)?;
     let row: Option<(i64, Option<String>)> = sqlx::query_as("SELECT id, password_hash FROM users WHERE email = ?")
         .bind(c.email.trim())
         .fetch_optional(&state.db)
@@ -324,6 +387,7 @@ pub(crate) async fn login(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     if !ok {
+        state.limits.login_failed(&client.0, &email);
         metrics::counter!("shop_login_failures_total").increment(1);
         return Err(ApiError::BadRequest("bad_credentials", "wrong e-mail or password".into()));
     }

@@ -27,6 +27,9 @@ pub struct CartLine {
     pub quantity: i64,
     /// Units in stock now.
     pub stock: i64,
+    /// Whether the product is still for sale (a line of a product taken off sale stays until removed,
+    /// and checkout skips it).
+    pub available: bool,
 }
 
 /// A cart.
@@ -34,7 +37,7 @@ pub struct CartLine {
 pub struct CartView {
     /// The lines.
     pub items: Vec<CartLine>,
-    /// Sum of price × quantity.
+    /// Sum of price × quantity over the lines still for sale.
     pub total_cents: i64,
     /// A guest cart's token (send it back as `X-Cart-Token`; only on the response that created it).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,7 +66,7 @@ async fn find_cart(state: &AppState, user: Option<&User>, headers: &HeaderMap) -
 /// The cart's lines (any database handle).
 pub async fn lines<'e, E: sqlx::SqliteExecutor<'e>>(db: E, cart: i64) -> ApiResult<Vec<CartLine>> {
     Ok(sqlx::query_as(
-        "SELECT c.product_id, p.store_id, p.name, p.price_cents, c.quantity, p.stock FROM cart_items c JOIN products p ON p.id = c.product_id
+        "SELECT c.product_id, p.store_id, p.name, p.price_cents, c.quantity, p.stock, p.active AS available FROM cart_items c JOIN products p ON p.id = c.product_id
          WHERE c.cart_id = ? ORDER BY c.product_id",
     )
     .bind(cart)
@@ -76,7 +79,7 @@ async fn view(state: &AppState, cart: Option<i64>, token: Option<String>) -> Api
         Some(c) => lines(&state.db, c).await?,
         None => Vec::new(),
     };
-    let total_cents = items.iter().map(|l| l.price_cents * l.quantity).sum();
+    let total_cents = items.iter().filter(|l| l.available).map(|l| l.price_cents * l.quantity).sum();
     Ok(CartView { items, total_cents, cart_token: token })
 }
 
@@ -100,7 +103,8 @@ pub(crate) struct Quantity {
     quantity: i64,
 }
 
-/// `PUT /cart/items/{product_id}`: sets the quantity (0 removes the line). A guest without a cart gets
+/// `PUT /cart/items/{product_id}`: sets the quantity (0 removes the line, also of a product taken off
+/// sale). A guest without a cart gets
 /// one; its token comes back in `cart_token`.
 pub(crate) async fn put_item(
     State(state): State<AppState>,
@@ -113,10 +117,13 @@ pub(crate) async fn put_item(
     if !(0..=MAX_QUANTITY).contains(&q.quantity) {
         return Err(ApiError::invalid(format!("quantity must be within 0..={MAX_QUANTITY}")));
     }
-    let active: Option<bool> =
-        sqlx::query_scalar("SELECT active FROM products WHERE id = ?").bind(pid).fetch_optional(&state.db).await?;
-    if active != Some(true) {
-        return Err(ApiError::NotFound(format!("no product {pid}")));
+    // Removing a line needs no product for sale (one taken off sale must still leave the cart).
+    if q.quantity > 0 {
+        let active: Option<bool> =
+            sqlx::query_scalar("SELECT active FROM products WHERE id = ?").bind(pid).fetch_optional(&state.db).await?;
+        if active != Some(true) {
+            return Err(ApiError::NotFound(format!("no product {pid}")));
+        }
     }
     let mut new_token = None;
     let cart = match find_cart(&state, user.as_ref(), &headers).await? {

@@ -9,13 +9,16 @@
 //! 3. One transaction: Paid + payment row + `order.paid` outbox row + the stored answer; or, if the
 //!    payment failed, the compensation: stock released, Cancelled, `order.payment_failed`, answer 402.
 //!
-//! A crash between 1 and 3 leaves a Created order with its stock reserved: [`recover`] (run at start)
-//! asks the gateway whether the charge happened and finishes the order either way.
+//! A crash between 1 and 3 leaves a Created order with its stock reserved: [`recover`] (run at start,
+//! then every minute for orders whose payment lease has run out) asks the gateway whether the charge
+//! happened and finishes the order either way. Every gateway call is time-limited, so a payment ends
+//! within its lease (`Config::payment_lease_secs`); a charge that still lands on a cancelled order is
+//! refunded ([`refund_late_charge`]).
 
 use crate::auth::User;
 use crate::error::{ApiError, ApiResult, Json};
 use crate::orders::{load_existing, outbox, release_stock, transition, Status};
-use crate::payment::{with_retries, PayError};
+use crate::payment::{timed, with_retries, PayError, Retry};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -34,7 +37,7 @@ pub struct Item {
 }
 
 /// The checkout request. Without `items` the caller's cart is bought (with `store_id`: only that
-/// store's lines; a cart spanning stores needs it).
+/// store's lines; a cart spanning stores needs it; lines of products taken off sale are skipped).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutReq {
@@ -125,12 +128,7 @@ pub(crate) async fn checkout(
         let pay_key = format!("order-{order}-charge");
         let result = match total {
             0 => Ok("free".to_string()),
-            _ => {
-                with_retries(gw.as_ref(), &pay_key, st.config.payment_attempts, st.config.payment_backoff_ms, || {
-                    gw.charge(&pay_key, total)
-                })
-                .await
-            }
+            _ => with_retries(gw.as_ref(), &pay_key, Retry::of(&st.config), || gw.charge(&pay_key, total)).await,
         };
         finalize(&st, order, result).await
     });
@@ -184,9 +182,13 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
     };
     let mut wanted: Vec<(i64, i64)> = match (&req.items, cart) {
         (Some(items), _) => items.iter().map(|i| (i.product_id, i.quantity)).collect(),
-        (None, Some(c)) => {
-            crate::cart::lines(&mut *tx, c).await?.into_iter().map(|l| (l.product_id, l.quantity)).collect()
-        }
+        // Cart lines of products taken off sale stay in the cart (shown unavailable) and are skipped.
+        (None, Some(c)) => crate::cart::lines(&mut *tx, c)
+            .await?
+            .into_iter()
+            .filter(|l| l.available)
+            .map(|l| (l.product_id, l.quantity))
+            .collect(),
         (None, None) => Vec::new(),
     };
     wanted.sort_unstable();
@@ -272,7 +274,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
     let total: i64 = lines.iter().map(|l| l.1 * l.2).sum();
     let now = crate::db::now();
     let order: i64 = sqlx::query_scalar(
-        "INSERT INTO orders (user_id, store_id, status, total_cents, ship_to, created_at, updated_at) VALUES (?, ?, 'Created', ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO orders (user_id, store_id, status, total_cents, ship_to, created_at, updated_at, lease_until) VALUES (?, ?, 'Created', ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(user.id)
     .bind(store)
@@ -280,6 +282,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
     .bind(req.ship_to.trim())
     .bind(now)
     .bind(now)
+    .bind(now + state.config.payment_lease_secs())
     .fetch_one(&mut *tx)
     .await?;
     for &(pid, q, price, _) in &lines {
@@ -323,27 +326,11 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
 pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayError>) -> ApiResult<(u16, String)> {
     let mut tx = crate::db::write_tx(&state.db).await?;
     let mut o = load_existing(&mut tx, order).await?;
+    let mut late = None;
     let paid = match (o.status, result) {
         (Status::Created, Ok(reference)) => {
             transition(&mut tx, order, Status::Created, Status::Paid, None).await?;
-            sqlx::query("UPDATE orders SET payment_ref = ? WHERE id = ?")
-                .bind(&reference)
-                .bind(order)
-                .execute(&mut *tx)
-                .await?;
-            if o.total_cents > 0 {
-                sqlx::query(
-                    "INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES (?, 'charge', ?, ?, ?, ?)
-                     ON CONFLICT (key) DO NOTHING",
-                )
-                .bind(order)
-                .bind(o.total_cents)
-                .bind(&reference)
-                .bind(format!("order-{order}-charge"))
-                .bind(crate::db::now())
-                .execute(&mut *tx)
-                .await?;
-            }
+            record_charge(&mut tx, order, o.total_cents, &reference).await?;
             outbox(
                 &mut tx,
                 "order.paid",
@@ -359,6 +346,15 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
             release_stock(&mut tx, order).await?;
             let note = format!("payment failed: {e}");
             transition(&mut tx, order, Status::Created, Status::Cancelled, Some(&note)).await?;
+            if e.is_transient() {
+                // Outcome not known for sure (interrupted, timed out): a charge may still land; the
+                // recovery loop looks for it for an hour and refunds it.
+                sqlx::query("UPDATE orders SET charge_check_until = ? WHERE id = ?")
+                    .bind(crate::db::now() + LATE_CHARGE_WATCH_SECS)
+                    .bind(order)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             (o.status, o.note) = (Status::Cancelled, Some(note));
             outbox(
                 &mut tx,
@@ -368,6 +364,12 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
             )
             .await?;
             metrics::counter!("shop_payments_failed_total").increment(1);
+            false
+        }
+        (Status::Cancelled, Ok(reference)) => {
+            // The charge landed after the order was cancelled (by the recovery, once the payment's
+            // lease ran out): it is refunded below, after this transaction.
+            late = Some(reference);
             false
         }
         (s, _) => s != Status::Cancelled,
@@ -390,6 +392,9 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
         .await?;
     tx.commit().await?;
 
+    if let Some(reference) = late {
+        refund_late_charge(state, order, &reference).await?;
+    }
     let products: Vec<i64> = o.lines.iter().map(|l| l.product_id).collect();
     if paid {
         state.reco.event(&state.db, o.user_id, &products, crate::reco::EventKind::Purchase).await;
@@ -398,21 +403,92 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
     Ok((status, body))
 }
 
+/// Books the charge `reference` of `order` (once per order): its `payment_ref`, the `payments` row,
+/// and the end of any late-charge watch.
+async fn record_charge(conn: &mut sqlx::SqliteConnection, order: i64, total: i64, reference: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE orders SET payment_ref = coalesce(payment_ref, ?), charge_check_until = NULL WHERE id = ?")
+        .bind(reference)
+        .bind(order)
+        .execute(&mut *conn)
+        .await?;
+    if total > 0 {
+        sqlx::query(
+            "INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES (?, 'charge', ?, ?, ?, ?)
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(order)
+        .bind(total)
+        .bind(reference)
+        .bind(format!("order-{order}-charge"))
+        .bind(crate::db::now())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// How long after a cancellation with an unknown payment outcome the charge key is still looked up.
+pub const LATE_CHARGE_WATCH_SECS: i64 = 3600;
+
+/// A charge that landed on a cancelled order: recorded on the order and in `payments`, then refunded
+/// in full (what is left of it) under the key `order-{id}-late-charge`, carried out like every refund
+/// (at least once; retried by the recovery loop if the gateway fails now). Idempotent.
+pub async fn refund_late_charge(state: &AppState, order: i64, reference: &str) -> ApiResult<()> {
+    let key = format!("order-{order}-late-charge");
+    let mut tx = crate::db::write_tx(&state.db).await?;
+    let o = load_existing(&mut tx, order).await?;
+    if o.status != Status::Cancelled {
+        return Ok(());
+    }
+    record_charge(&mut tx, order, o.total_cents, reference).await?;
+    let known: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM refunds WHERE key = ?").bind(&key).fetch_optional(&mut *tx).await?;
+    let left = o.total_cents - o.refunded_cents;
+    if known.is_none() && left > 0 {
+        crate::refunds::reserve(&mut tx, order, left, &key).await?;
+        outbox(
+            &mut tx,
+            "order.late_charge",
+            order,
+            serde_json::json!({"order": order, "user": o.user_id, "amount_cents": left, "reference": reference}),
+        )
+        .await?;
+        metrics::counter!("shop_late_charges_total").increment(1);
+    }
+    tx.commit().await?;
+    tracing::warn!(order, reference, "a charge landed on a cancelled order: refunding it");
+    if known.is_some() || left > 0 {
+        match crate::refunds::execute(state, &key).await {
+            Ok(_) => {}
+            Err(e) => tracing::error!(order, error = %e, "refund of a late charge not carried out now"),
+        }
+    }
+    Ok(())
+}
+
 /// Finishes the orders left Created (by a crash, or a payment that died): Paid if the gateway holds
-/// the charge, else released. At start every Created order (before serving); then, every minute, those
-/// older than `older_than` seconds. A failing order is logged and left for the next round. Returns
+/// the charge, else released. At start every Created order (before serving: no payment of this
+/// database is in flight then, one process per SQLite file); then, every minute, those older than
+/// `older_than` seconds whose payment lease has run out (a payment still in flight is left alone).
+/// Then looks again for charges that may have landed late on orders cancelled with an unknown payment
+/// outcome, and refunds them. A failing order is logged and left for the next round. Returns
 /// `(paid, released)`.
 pub async fn recover(state: &AppState, older_than: Option<i64>) -> ApiResult<(usize, usize)> {
-    let before = older_than.map_or(i64::MAX, |s| crate::db::now() - s);
-    let stuck: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT id, store_id FROM orders WHERE status = 'Created' AND created_at < ?")
-            .bind(before)
-            .fetch_all(&state.db)
-            .await?;
+    let now = crate::db::now();
+    let before = older_than.map_or(i64::MAX, |s| now - s);
+    let lease_ends_before = if older_than.is_some() { now } else { i64::MAX };
+    let stuck: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT id, store_id FROM orders WHERE status = 'Created' AND created_at < ? AND coalesce(lease_until, 0) < ?",
+    )
+    .bind(before)
+    .bind(lease_ends_before)
+    .fetch_all(&state.db)
+    .await?;
+    let retry = Retry::of(&state.config);
     let (mut paid, mut released) = (0, 0);
     for (order, store) in stuck {
         let gw = state.gateway_of_store(store).await?;
-        let found = gw.lookup(&format!("order-{order}-charge")).await;
+        let found = timed(retry.timeout, gw.lookup(&format!("order-{order}-charge"))).await;
         let result = match found {
             Ok(Some(r)) => Ok(r),
             Ok(None) => Err(PayError::Transient("checkout interrupted before the payment was taken".into())),
@@ -432,5 +508,39 @@ pub async fn recover(state: &AppState, older_than: Option<i64>) -> ApiResult<(us
     if paid + released > 0 {
         tracing::info!(paid, released, "recovered orders left Created by an interrupted run");
     }
+    sweep_late_charges(state).await?;
     Ok((paid, released))
+}
+
+/// Looks up the charge of every order cancelled with an unknown payment outcome in the last
+/// [`LATE_CHARGE_WATCH_SECS`]; one found is refunded ([`refund_late_charge`]). Returns how many.
+pub async fn sweep_late_charges(state: &AppState) -> ApiResult<usize> {
+    let now = crate::db::now();
+    sqlx::query(
+        "UPDATE orders SET charge_check_until = NULL WHERE charge_check_until IS NOT NULL AND charge_check_until < ?",
+    )
+    .bind(now)
+    .execute(&state.db)
+    .await?;
+    let watched: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT id, store_id FROM orders WHERE charge_check_until IS NOT NULL AND status = 'Cancelled' ORDER BY id",
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let timeout = Retry::of(&state.config).timeout;
+    let mut found = 0;
+    for (order, store) in watched {
+        let gw = state.gateway_of_store(store).await?;
+        match timed(timeout, gw.lookup(&format!("order-{order}-charge"))).await {
+            Ok(Some(reference)) => {
+                refund_late_charge(state, order, &reference).await?;
+                found += 1;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(order, error = %e, "late-charge check: gateway unreachable; tried again next round")
+            }
+        }
+    }
+    Ok(found)
 }

@@ -47,7 +47,13 @@ pub struct Config {
     pub datasets: Option<PathBuf>,
     /// Seed the demo store from the shipped Online Retail data when the database has no store.
     pub seed_demo: bool,
-    /// Password of the seeded demo accounts (admin@demo.shop, dealer@demo.shop, customer@demo.shop).
+    /// Seed the demo accounts (admin@demo.shop, dealer@demo.shop, customer@demo.shop) with
+    /// `demo_password`. Default (unset): only when `bind` is a loopback address. Otherwise only an admin
+    /// account is seeded, with a generated password printed once at first start. On a public bind `true`
+    /// needs a `demo_password` of one's own, and a database whose demo accounts still have the default
+    /// password refuses to start.
+    pub demo_accounts: Option<bool>,
+    /// Password of the seeded demo accounts.
     pub demo_password: String,
     /// Train (or load) the support chatbot at start; `POST /chat` answers 503 without it.
     pub chat: bool,
@@ -55,14 +61,26 @@ pub struct Config {
     pub chat_model: Option<PathBuf>,
     /// Session lifetime, hours.
     pub session_hours: u64,
+    /// How long a session looked up in the database is trusted from memory, seconds: a logout or role
+    /// change made elsewhere (another replica, the database) takes effect within this bound.
+    pub session_cache_secs: u64,
     /// Idempotency keys are kept at least this long, hours (Stripe: 24).
     pub idempotency_hours: u64,
     /// API requests per second per client (session token or IP); 0 turns the limit off.
     pub rate_api_per_sec: u32,
     /// API burst allowance.
     pub rate_api_burst: u32,
-    /// Login attempts per minute per IP and per e-mail.
+    /// Failed logins per minute per client IP (and per client IP and e-mail); successful logins do not
+    /// count. One e-mail takes at most ten times as many failures from all clients together.
     pub rate_login_per_min: u32,
+    /// The header a trusted reverse proxy puts the client's address in (e.g. `x-forwarded-for`: the
+    /// right-most entry is used). Read only from the peers in `trusted_proxies`.
+    pub client_ip_header: Option<String>,
+    /// Addresses of the reverse proxies whose `client_ip_header` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A second listen address serving only `GET /metrics`, without a session (for a Prometheus scraper
+    /// on a private interface). On the main address `/metrics` is for admins.
+    pub metrics_bind: Option<String>,
     /// Request body limit, bytes.
     pub max_body_bytes: usize,
     /// Database connections.
@@ -75,6 +93,10 @@ pub struct Config {
     pub payment_attempts: u32,
     /// Payment backoff base, milliseconds (doubles per retry, plus jitter).
     pub payment_backoff_ms: u64,
+    /// Time limit of one gateway call, milliseconds (then treated as a timeout: outcome unknown, looked
+    /// up). Together with the attempts and backoff it bounds a payment, and so the lease that keeps the
+    /// recovery loop away from a payment in flight.
+    pub payment_timeout_ms: u64,
     /// Gateways by name; a store's `gateway` column picks one. `simulated` always exists.
     pub gateways: BTreeMap<String, GatewayConfig>,
     /// Notifications: `log`, or a file path to append JSON lines to.
@@ -93,20 +115,26 @@ impl Default for Config {
             database: PathBuf::from("shop-data/shop.db"),
             datasets: None,
             seed_demo: true,
-            demo_password: "demo-password".into(),
+            demo_accounts: None,
+            demo_password: DEFAULT_DEMO_PASSWORD.into(),
             chat: true,
             chat_model: Some(PathBuf::from("shop-data/chat.model")),
             session_hours: 24 * 7,
+            session_cache_secs: 30,
             idempotency_hours: 48,
             rate_api_per_sec: 200,
             rate_api_burst: 400,
             rate_login_per_min: 10,
+            client_ip_header: None,
+            trusted_proxies: Vec::new(),
+            metrics_bind: None,
             max_body_bytes: 64 * 1024,
             db_connections: 8,
             argon2_m_kib: 19 * 1024,
             argon2_t: 2,
             payment_attempts: 4,
             payment_backoff_ms: 50,
+            payment_timeout_ms: 10_000,
             gateways: BTreeMap::new(),
             notifier: "log".into(),
             reco_refit_minutes: 10,
@@ -115,6 +143,9 @@ impl Default for Config {
     }
 }
 
+/// The documented demo password: never accepted on a public bind.
+pub const DEFAULT_DEMO_PASSWORD: &str = "demo-password";
+
 /// A configuration problem (the message names the key or variable).
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -122,7 +153,8 @@ pub struct ConfigError(pub String);
 
 impl Config {
     /// Defaults, overlaid by `file` (if given) and then by the environment (`SHOP_BIND`, `SHOP_DATABASE`,
-    /// `SHOP_DATASETS`, `SHOP_SEED_DEMO`, `SHOP_DEMO_PASSWORD`, `SHOP_CHAT`, `SHOP_RATE_API_PER_SEC`,
+    /// `SHOP_DATASETS`, `SHOP_SEED_DEMO`, `SHOP_DEMO_ACCOUNTS`, `SHOP_DEMO_PASSWORD`, `SHOP_CHAT`,
+    /// `SHOP_METRICS_BIND`, `SHOP_CLIENT_IP_HEADER`, `SHOP_TRUSTED_PROXIES` (comma-separated), `SHOP_RATE_API_PER_SEC`,
     /// `SHOP_RATE_API_BURST`, `SHOP_RATE_LOGIN_PER_MIN`, `SHOP_DB_CONNECTIONS`, `SHOP_NOTIFIER`,
     /// `SHOP_RECO_REFIT_MINUTES`, `SHOP_LOG_FORMAT`).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
@@ -154,6 +186,23 @@ impl Config {
         }
         if let Some(v) = get("SHOP_SEED_DEMO") {
             self.seed_demo = parse("SHOP_SEED_DEMO", &v)?;
+        }
+        if let Some(v) = get("SHOP_DEMO_ACCOUNTS") {
+            self.demo_accounts = Some(parse("SHOP_DEMO_ACCOUNTS", &v)?);
+        }
+        if let Some(v) = get("SHOP_METRICS_BIND") {
+            self.metrics_bind = Some(v).filter(|v| !v.trim().is_empty());
+        }
+        if let Some(v) = get("SHOP_CLIENT_IP_HEADER") {
+            self.client_ip_header = Some(v.trim().to_ascii_lowercase()).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = get("SHOP_TRUSTED_PROXIES") {
+            self.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| parse("SHOP_TRUSTED_PROXIES", s))
+                .collect::<Result<_, _>>()?;
         }
         if let Some(v) = get("SHOP_DEMO_PASSWORD") {
             self.demo_password = v;
@@ -194,6 +243,17 @@ impl Config {
         if self.db_connections == 0 || self.payment_attempts == 0 || self.session_hours == 0 {
             return bad("db_connections, payment_attempts and session_hours must be at least 1");
         }
+        if self.payment_timeout_ms == 0 || self.payment_attempts > 20 {
+            return bad("payment_timeout_ms must be at least 1 and payment_attempts at most 20");
+        }
+        if self.session_cache_secs > 300 {
+            return bad("session_cache_secs must be at most 300 (a revoked session must stop working soon)");
+        }
+        if self.demo_accounts == Some(true) && !self.bind_is_loopback() && self.demo_password == DEFAULT_DEMO_PASSWORD {
+            return bad(
+                "demo_accounts on a public bind need a demo_password of your own (the default one is published)",
+            );
+        }
         if self.idempotency_hours < 24 {
             return bad("idempotency_hours must be at least 24 (keys are replayable for a day)");
         }
@@ -216,6 +276,35 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Whether `bind` listens on loopback only (`127.0.0.0/8`, `::1`, `localhost`).
+    pub fn bind_is_loopback(&self) -> bool {
+        let host = match self.bind.rsplit_once(':') {
+            Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
+            None => self.bind.as_str(),
+        };
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Whether the demo accounts are seeded (see [`Config::demo_accounts`]).
+    pub fn wants_demo_accounts(&self) -> bool {
+        self.demo_accounts.unwrap_or_else(|| self.bind_is_loopback())
+    }
+
+    /// An upper bound of one payment's duration (every attempt timing out, every backoff at its
+    /// largest), seconds, plus a minute for the bookkeeping: the lease of a payment in flight.
+    pub fn payment_lease_secs(&self) -> i64 {
+        let mut ms = 0u64;
+        for i in 0..self.payment_attempts {
+            ms = ms
+                .saturating_add(self.payment_timeout_ms)
+                .saturating_add(self.payment_backoff_ms.saturating_mul(1 << i.min(10)))
+                .saturating_add(self.payment_backoff_ms);
+        }
+        (ms / 1000) as i64 + 60
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +324,28 @@ mod tests {
         assert!(c.validate().is_err());
         let c = Config { idempotency_hours: 1, ..Config::default() };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn loopback_binds_are_told_from_public_ones() {
+        for (bind, lo) in [
+            ("127.0.0.1:8080", true),
+            ("localhost:80", true),
+            ("[::1]:8080", true),
+            ("0.0.0.0:8080", false),
+            ("[::]:8080", false),
+            ("192.168.1.2:80", false),
+            ("shop.example:80", false),
+        ] {
+            let c = Config { bind: bind.into(), ..Config::default() };
+            assert_eq!(c.bind_is_loopback(), lo, "{bind}");
+            assert_eq!(c.wants_demo_accounts(), lo, "{bind}");
+        }
+        let c = Config { bind: "0.0.0.0:1".into(), demo_accounts: Some(true), ..Config::default() };
+        assert!(c.validate().is_err());
+        let c = Config { demo_password: "my-own-secret".into(), ..c };
+        assert!(c.validate().is_ok());
+        assert!(Config::default().payment_lease_secs() >= 4 * 10 + 60);
     }
 
     #[test]

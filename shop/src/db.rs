@@ -87,14 +87,47 @@ pub const DEMO_DEALER: &str = "dealer@demo.shop";
 /// The demo customer (a real Online Retail customer to the recommender).
 pub const DEMO_CUSTOMER: &str = "customer@demo.shop";
 
+/// The demo accounts that can still sign in with the published default password (checked before
+/// serving on a public bind).
+pub async fn demo_accounts_with_default_password(
+    pool: &SqlitePool,
+    passwords: &crate::auth::Passwords,
+) -> ApiResult<Vec<String>> {
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT email, password_hash FROM users WHERE email IN (?, ?, ?)")
+            .bind(DEMO_ADMIN)
+            .bind(DEMO_DEALER)
+            .bind(DEMO_CUSTOMER)
+            .fetch_all(pool)
+            .await?;
+    let p = passwords.clone();
+    tokio::task::spawn_blocking(move || {
+        rows.into_iter()
+            .filter(|(_, h)| h.as_deref().is_some_and(|h| p.verify(crate::config::DEFAULT_DEMO_PASSWORD, Some(h))))
+            .map(|(e, _)| e)
+            .collect()
+    })
+    .await
+    .map_err(|e| crate::error::ApiError::Internal(e.to_string()))
+}
+
 /// Whether the database already holds a store.
 pub async fn has_store(pool: &SqlitePool) -> ApiResult<bool> {
     Ok(sqlx::query_scalar::<_, i64>("SELECT count(*) FROM stores").fetch_one(pool).await? > 0)
 }
 
-/// Seeds store 1 ("Online Retail") with every product of `data`, and the three demo accounts (their
-/// password hashed with `hash`). The demo customer is the dataset's first customer to the recommender.
-pub async fn seed_demo(pool: &SqlitePool, data: &Dataset, password_hash: &str) -> ApiResult<()> {
+/// Which accounts [`seed_demo`] creates.
+#[derive(Debug, Clone)]
+pub enum DemoAccounts {
+    /// Admin, dealer and customer, all with this password hash.
+    All(String),
+    /// Only the admin, with this password hash (a generated password, for a public bind).
+    AdminOnly(String),
+}
+
+/// Seeds store 1 ("Online Retail") with every product of `data`, and the demo accounts of `accounts`.
+/// The demo customer is the dataset's first customer to the recommender.
+pub async fn seed_demo(pool: &SqlitePool, data: &Dataset, accounts: &DemoAccounts) -> ApiResult<()> {
     let t = now();
     let mut tx = write_tx(pool).await?;
     let store: i64 = sqlx::query_scalar(
@@ -128,11 +161,18 @@ pub async fn seed_demo(pool: &SqlitePool, data: &Dataset, password_hash: &str) -
         .await?;
     }
     let customer_ext = data.users.ids().first().cloned();
+    let (password_hash, n) = match accounts {
+        DemoAccounts::All(h) => (h, 3),
+        DemoAccounts::AdminOnly(h) => (h, 1),
+    };
     for (email, role, store_id, ext) in [
         (DEMO_ADMIN, "admin", None, None),
         (DEMO_DEALER, "dealer", Some(store), None),
         (DEMO_CUSTOMER, "customer", None, customer_ext),
-    ] {
+    ]
+    .into_iter()
+    .take(n)
+    {
         sqlx::query(
             "INSERT INTO users (email, password_hash, role, store_id, ext_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         )

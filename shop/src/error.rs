@@ -18,6 +18,9 @@ pub enum ApiError {
     /// 403: signed in, but not allowed.
     #[error("{0}")]
     Forbidden(String),
+    /// 403 with its own code (e.g. `csrf_rejected`).
+    #[error("{1}")]
+    Denied(&'static str, String),
     /// 404: no such object (also for objects of someone else: ids cannot be probed).
     #[error("{0}")]
     NotFound(String),
@@ -53,7 +56,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Denied(..) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(..) => StatusCode::CONFLICT,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -68,7 +71,10 @@ impl ApiError {
     /// The stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest(c, _) | ApiError::Conflict(c, _) | ApiError::Unprocessable(c, _) => c,
+            ApiError::BadRequest(c, _)
+            | ApiError::Conflict(c, _)
+            | ApiError::Unprocessable(c, _)
+            | ApiError::Denied(c, _) => c,
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",

@@ -136,9 +136,31 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
     let (data, _) = tokio::task::spawn_blocking(move || reco_core::io::load_online_retail(&retail)).await??;
     let passwords = auth::Passwords::new(config.argon2_m_kib, config.argon2_t)?;
     if config.seed_demo && !db::has_store(&db).await? {
-        let hash = passwords.hash(&config.demo_password)?;
-        db::seed_demo(&db, &data, &hash).await?;
+        let accounts = match config.wants_demo_accounts() {
+            true => db::DemoAccounts::All(passwords.hash(&config.demo_password)?),
+            false => {
+                // A public bind: no published credential. One admin, its password shown once.
+                let password = auth::random_token();
+                eprintln!(
+                    "shopml-shop: seeded admin account {} with the generated password {password} \
+                     (shown once; bind to loopback or set demo_accounts for the demo logins)",
+                    db::DEMO_ADMIN
+                );
+                db::DemoAccounts::AdminOnly(passwords.hash(&password)?)
+            }
+        };
+        db::seed_demo(&db, &data, &accounts).await?;
         tracing::info!(products = data.n_items(), "seeded the demo store from the shipped Online Retail data");
+    }
+    if !config.bind_is_loopback() {
+        let known = db::demo_accounts_with_default_password(&db, &passwords).await?;
+        anyhow::ensure!(
+            known.is_empty(),
+            "refusing to serve on the public address {}: demo accounts {known:?} still have the published demo \
+             password; bind to loopback, or use a fresh database (a public bind seeds only an admin with a \
+             generated password)",
+            config.bind
+        );
     }
     let reco = reco::Reco::new(&db, &data).await?;
     let replayed = reco.load_events(&db).await?;
@@ -155,7 +177,7 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
     };
     let shop = Arc::new(Shop {
         limits: ops::Limits::new(config.rate_api_per_sec, config.rate_api_burst, config.rate_login_per_min),
-        sessions: auth::Sessions::default(),
+        sessions: auth::Sessions::new(Duration::from_secs(config.session_cache_secs)),
         passwords,
         reco,
         chat: OnceLock::new(),
@@ -299,7 +321,7 @@ pub fn router(shop: AppState) -> Router {
     let ids = ops::RequestIds::default();
     Router::new()
         .route("/health", get(health))
-        .route("/metrics", get(ops::metrics_text))
+        .route("/metrics", get(ops::metrics_admin))
         .route("/openapi.json", get(openapi))
         .merge(api)
         .fallback(not_found)
@@ -316,6 +338,11 @@ pub fn router(shop: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::x_request_id(ids))
         .with_state(shop)
+}
+
+/// The scrape listener's router (`metrics_bind`): only `GET /metrics`, without a session.
+pub fn metrics_router(shop: AppState) -> Router {
+    Router::new().route("/metrics", get(ops::metrics_text)).fallback(not_found).with_state(shop)
 }
 
 impl ApiError {
@@ -388,6 +415,22 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let scrape = match shop.config.metrics_bind.as_deref() {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("metrics_bind {addr}"))?;
+            tracing::info!(addr = %l.local_addr()?, "metrics listener");
+            let mut stop = rx.clone();
+            let app = metrics_router(shop.clone());
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(l, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.changed().await;
+                    })
+                    .await;
+            }))
+        }
+        None => None,
+    };
     let bg = spawn_background(shop.clone(), rx);
     let app = router(shop.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tracing::info!(addr = %listener.local_addr()?, "listening");
@@ -395,6 +438,9 @@ pub async fn serve(
     tracing::info!("shutting down: finishing background work");
     let _ = tx.send(true);
     let _ = bg.await;
+    if let Some(s) = scrape {
+        let _ = s.await;
+    }
     shop.db.close().await;
     Ok(())
 }

@@ -52,14 +52,18 @@ async fn main() -> anyhow::Result<()> {
     let shop = shopml_shop::start(config).await?;
     let listener =
         tokio::net::TcpListener::bind(&shop.config.bind).await.with_context(|| format!("bind {}", shop.config.bind))?;
+    let addr = listener.local_addr()?;
     eprintln!(
-        "shopml-shop ready in {:.1} s on http://{} — try: curl 'http://{}/products?q=heart&per_page=3'; demo logins {}, {}, {} (password: config key demo_password, default \"demo-password\")",
-        t.elapsed().as_secs_f32(),
-        listener.local_addr()?,
-        listener.local_addr()?,
-        shopml_shop::db::DEMO_CUSTOMER,
-        shopml_shop::db::DEMO_DEALER,
-        shopml_shop::db::DEMO_ADMIN
+        "shopml-shop ready in {:.1} s on http://{addr} — try: curl 'http://{addr}/products?q=heart&per_page=3'",
+        t.elapsed().as_secs_f32()
     );
+    if shop.config.wants_demo_accounts() {
+        eprintln!(
+            "demo logins {}, {}, {} (password: config key demo_password, default \"demo-password\")",
+            shopml_shop::db::DEMO_CUSTOMER,
+            shopml_shop::db::DEMO_DEALER,
+            shopml_shop::db::DEMO_ADMIN
+        );
+    }
     shopml_shop::serve(shop, listener, shutdown_signal()).await
 }

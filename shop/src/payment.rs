@@ -148,24 +148,51 @@ impl PaymentGateway for SimulatedGateway {
     }
 }
 
-/// Runs `op` up to `attempts` times while it fails transiently, sleeping `base · 2^i` plus up to `base`
-/// of jitter between tries. If any try timed out (its outcome unknown), a final failure is checked with
-/// `gateway.lookup(key)`: an operation that happened after all is a success; an unanswered lookup
-/// stays a transient failure.
+/// How gateway calls are retried: attempts, backoff base and the time limit of one call.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Tries in all (first + retries).
+    pub attempts: u32,
+    /// Backoff base, milliseconds (`base · 2^i` plus up to `base` of jitter before retry `i + 1`).
+    pub base_ms: u64,
+    /// Time limit of one call (then it counts as [`PayError::Timeout`]: outcome unknown).
+    pub timeout: Duration,
+}
+
+impl Retry {
+    /// The policy of `config` (`payment_attempts`, `payment_backoff_ms`, `payment_timeout_ms`).
+    pub fn of(config: &crate::config::Config) -> Self {
+        Retry {
+            attempts: config.payment_attempts,
+            base_ms: config.payment_backoff_ms,
+            timeout: Duration::from_millis(config.payment_timeout_ms),
+        }
+    }
+}
+
+/// `call` within `limit`; no answer in time is a [`PayError::Timeout`].
+pub async fn timed<T>(limit: Duration, call: BoxFuture<'_, Result<T, PayError>>) -> Result<T, PayError> {
+    tokio::time::timeout(limit, call).await.unwrap_or(Err(PayError::Timeout))
+}
+
+/// Runs `op` up to `retry.attempts` times while it fails transiently, each call limited to
+/// `retry.timeout`, sleeping `base · 2^i` plus up to `base` of jitter between tries. If any try timed
+/// out (its outcome unknown), a final failure is checked with `gateway.lookup(key)` (time-limited too):
+/// an operation that happened after all is a success; an unanswered lookup stays a transient failure.
 pub async fn with_retries<'a, F>(
     gateway: &'a dyn PaymentGateway,
     key: &'a str,
-    attempts: u32,
-    base_ms: u64,
+    retry: Retry,
     mut op: F,
 ) -> Result<String, PayError>
 where
     F: FnMut() -> BoxFuture<'a, Result<String, PayError>>,
 {
+    let (attempts, base_ms) = (retry.attempts, retry.base_ms);
     let mut last = PayError::Transient("not tried".into());
     let mut unknown = false;
     for i in 0..attempts {
-        match op().await {
+        match timed(retry.timeout, op()).await {
             Ok(r) => return Ok(r),
             Err(e) if e.is_transient() => {
                 unknown |= e == PayError::Timeout;
@@ -183,7 +210,7 @@ where
         }
     }
     if unknown {
-        match gateway.lookup(key).await {
+        match timed(retry.timeout, gateway.lookup(key)).await {
             Ok(Some(r)) => return Ok(r),
             Ok(None) => {}
             Err(e) => return Err(e),
@@ -196,6 +223,35 @@ where
 mod tests {
     use super::*;
     use crate::config::GatewayConfig;
+
+    fn quick(attempts: u32) -> Retry {
+        Retry { attempts, base_ms: 1, timeout: Duration::from_secs(5) }
+    }
+
+    /// Never answers (a provider that hangs).
+    #[derive(Debug)]
+    struct Hangs;
+
+    impl PaymentGateway for Hangs {
+        fn charge<'a>(&'a self, _: &'a str, _: i64) -> BoxFuture<'a, Result<String, PayError>> {
+            Box::pin(std::future::pending())
+        }
+        fn refund<'a>(&'a self, _: &'a str, _: &'a str, _: i64) -> BoxFuture<'a, Result<String, PayError>> {
+            Box::pin(std::future::pending())
+        }
+        fn lookup<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<String>, PayError>> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hanging_gateway_is_cut_off_by_the_call_limit() {
+        let t = std::time::Instant::now();
+        let retry = Retry { attempts: 3, base_ms: 1, timeout: Duration::from_millis(50) };
+        let e = with_retries(&Hangs, "h", retry, || Hangs.charge("h", 100)).await.unwrap_err();
+        assert_eq!(e, PayError::Timeout);
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    }
 
     async fn gw(cfg: GatewayConfig) -> (tempfile::TempDir, SimulatedGateway) {
         let dir = tempfile::tempdir().unwrap();
@@ -219,14 +275,14 @@ mod tests {
         let mut ok = 0;
         for i in 0..20 {
             let key = format!("o{i}");
-            if with_retries(&g, &key, 6, 1, || g.charge(&key, 100)).await.is_ok() {
+            if with_retries(&g, &key, quick(6), || g.charge(&key, 100)).await.is_ok() {
                 ok += 1;
             }
         }
         assert!(ok >= 18, "{ok}/20 succeeded with 6 attempts at a 50 % outage rate");
         // Every answer lost: the charge happened; the lookup after the last timeout finds it.
         let (_d, g) = gw(GatewayConfig { timeout_rate: 1.0, ..Default::default() }).await;
-        let r = with_retries(&g, "t", 2, 1, || g.charge("t", 100)).await.unwrap();
+        let r = with_retries(&g, "t", quick(2), || g.charge("t", 100)).await.unwrap();
         assert_eq!(g.lookup("t").await.unwrap(), Some(r));
     }
 
@@ -261,7 +317,7 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_outcome_is_looked_up_before_failing() {
         let g = LostThenDeclined::default();
-        let r = with_retries(&g, "k", 4, 1, || g.charge("k", 100)).await;
+        let r = with_retries(&g, "k", quick(4), || g.charge("k", 100)).await;
         assert_eq!(r, Ok("ch_1".to_string()), "the lost charge is found, not reported as declined");
         assert_eq!(*g.calls.lock(), 2);
     }
@@ -269,7 +325,7 @@ mod tests {
     #[tokio::test]
     async fn declines_are_not_retried() {
         let (_d, g) = gw(GatewayConfig { decline_rate: 1.0, ..Default::default() }).await;
-        let e = with_retries(&g, "d", 5, 1000, || g.charge("d", 100)).await.unwrap_err();
+        let e = with_retries(&g, "d", Retry { base_ms: 1000, ..quick(5) }, || g.charge("d", 100)).await.unwrap_err();
         assert!(matches!(e, PayError::Declined(_)));
         assert_eq!(g.lookup("d").await.unwrap(), None);
     }

@@ -7,7 +7,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::orders::{load_existing, outbox, release_stock, transition, Status};
-use crate::payment::{with_retries, PayError};
+use crate::payment::{with_retries, PayError, Retry};
 use crate::AppState;
 use sqlx::SqliteConnection;
 
@@ -75,10 +75,8 @@ pub async fn execute(state: &AppState, key: &str) -> ApiResult<Outcome> {
     }
     let gateway = state.gateway_of_store(store).await?;
     let charge = charge.unwrap_or_default();
-    let r = with_retries(gateway.as_ref(), key, state.config.payment_attempts, state.config.payment_backoff_ms, || {
-        gateway.refund(key, &charge, amount)
-    })
-    .await;
+    let r =
+        with_retries(gateway.as_ref(), key, Retry::of(&state.config), || gateway.refund(key, &charge, amount)).await;
     book(state, key, order, amount, r).await
 }
 
@@ -159,9 +157,17 @@ async fn book(state: &AppState, key: &str, order: i64, amount: i64, r: Result<St
             serde_json::json!({"order": order, "amount_cents": amount, "reference": reference}),
         )
         .await?;
-        // Refunded in full: the order says so (and a Paid order's units, never shipped, go back).
+        // Refunded in full — by *booked* refunds only, never by amounts merely reserved (a reserved one
+        // may still be declined and give its reservation back): the order says so (and a Paid order's
+        // units, never shipped, go back).
         let now = load_existing(&mut tx, order).await?;
-        if now.refunded_cents == now.total_cents && now.status.can_become(Status::Refunded) {
+        let booked: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(amount_cents), 0) FROM payments WHERE order_id = ? AND kind = 'refund'",
+        )
+        .bind(order)
+        .fetch_one(&mut *tx)
+        .await?;
+        if booked >= now.total_cents && now.status.can_become(Status::Refunded) {
             if now.status == Status::Paid {
                 release_stock(&mut tx, order).await?;
             }

@@ -639,7 +639,11 @@ fn authorization_customer_cannot_edit_products() {
         )
         .await;
         assert_eq!(create.status, 403);
-        assert_eq!(call("POST", "/orders/1/ship", Some(&c), &[], None).await.status.as_u16() / 100, 4);
+        // A real paid order of this customer: shipping it is for its store's dealer, not for the buyer.
+        let order = paid(&c, "authz-ship", product, 1).await;
+        let r = call("POST", &format!("/orders/{order}/ship"), Some(&c), &[], None).await;
+        assert_eq!((r.status.as_u16(), r.json["error"]["code"].as_str()), (403, Some("forbidden")), "{:?}", r.json);
+        assert_eq!(int("SELECT count(*) FROM orders WHERE id = ? AND status = 'Paid'", order).await, 1, "still Paid");
         assert_eq!(
             call("PATCH", &format!("/products/{product}"), None, &[], Some(json!({"price_cents": 1}))).await.status,
             401
@@ -654,10 +658,23 @@ fn authorization_dealer_cannot_edit_another_stores_product_or_orders() {
     rt().block_on(async {
         let (_, dealer_a, product_a) = store_with_product("simulated", 10, 100).await;
         let (_, dealer_b, _) = store_with_product("simulated", 10, 100).await;
-        let r = call("PATCH", &format!("/products/{product_a}"), Some(&dealer_b), &[], Some(json!({"price_cents": 1})))
-            .await;
+        let r = call(
+            "PATCH",
+            &format!("/products/{product_a}"),
+            Some(&dealer_b),
+            &[],
+            Some(json!({"price_cents": 1, "stock": 0, "name": "hijacked"})),
+        )
+        .await;
         assert_eq!(r.status, 403);
         assert_eq!(call("DELETE", &format!("/products/{product_a}"), Some(&dealer_b), &[], None).await.status, 403);
+        let unchanged: (i64, i64, String, bool) =
+            sqlx::query_as("SELECT price_cents, stock, name, active FROM products WHERE id = ?")
+                .bind(product_a)
+                .fetch_one(&shop().db)
+                .await
+                .unwrap();
+        assert_eq!(unchanged, (100, 10, "Test lamp".to_string(), true), "dealer B changed store A's product");
         let store_a: i64 = int("SELECT store_id FROM products WHERE id = ?", product_a).await;
         let r = call(
             "POST",
@@ -815,8 +832,8 @@ fn operations_metrics_openapi_request_ids_and_health() {
     rt().block_on(async {
         assert_eq!(call("GET", "/health", None, &[], None).await.status, 200);
         call("GET", "/products?q=bag", None, &[], None).await;
-        let r = call("GET", "/metrics", None, &[], None).await;
-        assert_eq!(r.status, 200);
+        let (_, admin) = user("admin", None).await;
+        let r = call("GET", "/health", None, &[], None).await;
         assert!(r.headers["x-request-id"].to_str().unwrap().contains('-'));
         let mine = call("GET", "/health", None, &[("x-request-id", "abc-123")], None).await;
         assert_eq!(mine.headers["x-request-id"], "abc-123", "a client's request id is kept");
@@ -825,7 +842,12 @@ fn operations_metrics_openapi_request_ids_and_health() {
         let resp = env()
             .router
             .clone()
-            .oneshot(axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap())
+            .oneshot(
+                axum::http::Request::get("/metrics")
+                    .header("authorization", format!("Bearer {admin}"))
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         let text =
@@ -859,12 +881,20 @@ fn rate_limits_answer_429_with_retry_after() {
     let e = limits.check_api("t:abc").unwrap_err();
     assert_eq!(e.status(), 429);
     assert!(limits.check_api("t:other").is_ok(), "limits are per client");
-    assert!((0..3).all(|_| limits.check_login("1.2.3.4", "a@b.c").is_ok()));
-    assert!(limits.check_login("1.2.3.4", "a@b.c").is_err());
-    assert!(
-        limits.check_login("5.6.7.8", "a@b.c").is_err(),
-        "per e-mail too: another IP cannot keep guessing one account"
-    );
+    assert!((0..5).all(|_| limits.check_login("1.2.3.4", "a@b.c").is_ok()), "attempts are not failures");
+    for _ in 0..3 {
+        limits.login_failed("1.2.3.4", "a@b.c");
+    }
+    assert!(limits.check_login("1.2.3.4", "a@b.c").is_err(), "three failures: this client waits");
+    assert!(limits.check_login("1.2.3.4", "other@b.c").is_err(), "per client, whatever the e-mail");
+    assert!(limits.check_login("5.6.7.8", "a@b.c").is_ok(), "the owner elsewhere is not locked out");
+    // Spread-out guessing: 30 failures on one e-mail from 30 addresses stop those that failed on it.
+    for i in 0..30 {
+        limits.login_failed(&format!("9.0.0.{i}"), "x@y.z");
+    }
+    assert!(limits.check_login("9.0.0.1", "x@y.z").is_err());
+    assert!(limits.check_login("9.0.0.1", "a@b.c").is_ok(), "one failure of its own: other e-mails are fine");
+    assert!(limits.check_login("9.9.9.8", "x@y.z").is_ok(), "a client that never failed on it still may");
     let r = axum::response::IntoResponse::into_response(e);
     assert_eq!(r.headers()["retry-after"], "1");
     assert!((0..3).all(|_| limits.check_register("9.9.9.9").is_ok()));

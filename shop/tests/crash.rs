@@ -1,6 +1,7 @@
 //! Crash test: the real binary is killed with SIGKILL while a checkout loop runs, then restarted on the
 //! same database (three times). After each restart, for every product: initial stock = stock + units
-//! in paid orders; no order is left Created; every order has its outbox rows. Ends with a graceful
+//! in paid orders; no order is left Created; every order has its outbox rows; the provider's ledger
+//! reconciles with the orders (no charge without a paid or refunded order). Ends with a graceful
 //! SIGTERM shutdown.
 
 use std::process::{Child, Command, Stdio};
@@ -72,11 +73,49 @@ async fn check_invariants(db: &sqlx::SqlitePool, initial: &[(i64, i64)]) -> (i64
     let keys: i64 =
         sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE status IS NULL").fetch_one(db).await.unwrap();
     assert_eq!(keys, 0, "idempotency keys left in progress");
+    reconcile_ledger(db).await;
     let paid: i64 =
         sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'Paid'").fetch_one(db).await.unwrap();
     let cancelled: i64 =
         sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'Cancelled'").fetch_one(db).await.unwrap();
     (paid, cancelled)
+}
+
+/// The provider's ledger (the simulated gateway's own table) against the orders: no charge without a
+/// paid order or a refund of it, no paid order without its charge, refunds booked as the shop says.
+async fn reconcile_ledger(db: &sqlx::SqlitePool) {
+    let rows: Vec<(i64, String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT o.id, o.status, o.total_cents, o.refunded_cents,
+                coalesce((SELECT sum(g.amount_cents) FROM sim_gateway_charges g
+                          WHERE g.kind = 'charge' AND g.key = 'order-' || o.id || '-charge'), 0),
+                coalesce((SELECT sum(g.amount_cents) FROM sim_gateway_charges g
+                          WHERE g.kind = 'refund' AND g.key LIKE 'order-' || o.id || '-%'), 0)
+         FROM orders o",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    assert!(!rows.is_empty());
+    for (id, status, total, refunded, charged, gw_refunded) in rows {
+        match status.as_str() {
+            "Paid" | "Shipped" | "Delivered" => assert!(
+                charged == total && charged - gw_refunded == total - refunded,
+                "order {id} {status}: provider charged {charged} refunded {gw_refunded}; shop total {total} refunded {refunded}"
+            ),
+            _ => assert_eq!(
+                charged, gw_refunded,
+                "order {id} {status}: the provider keeps {charged} − {gw_refunded} cents of a {status} order"
+            ),
+        }
+    }
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sim_gateway_charges g WHERE g.kind = 'charge'
+           AND NOT EXISTS (SELECT 1 FROM orders o WHERE g.key = 'order-' || o.id || '-charge')",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0, "charges at the provider without an order");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use shopml_shop::config::{Config, GatewayConfig};
+use shopml_shop::payment::{BoxFuture, PayError, PaymentGateway};
 use shopml_shop::{AppState, Shop};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tower::ServiceExt;
@@ -41,6 +43,7 @@ pub fn test_config(dir: &std::path::Path, chat: bool) -> Config {
         payment_attempts: 8,
         db_connections: 8,
         reco_refit_minutes: 0,
+        session_cache_secs: 1,
         ..Config::default()
     };
     c.gateways.insert("decline".into(), GatewayConfig { decline_rate: 1.0, ..Default::default() });
@@ -56,7 +59,12 @@ pub fn env() -> &'static Env {
         let dir = tempfile::tempdir().unwrap();
         let config = test_config(dir.path(), false);
         // On a plain thread: the first caller may already be inside the runtime.
-        let shop = std::thread::spawn(move || rt().block_on(shopml_shop::start(config))).join().unwrap().unwrap();
+        let parts = shopml_shop::Parts {
+            gateways: vec![("gated".to_string(), gated().clone() as Arc<dyn PaymentGateway>)],
+            notifier: None,
+        };
+        let shop =
+            std::thread::spawn(move || rt().block_on(shopml_shop::start_with(config, parts))).join().unwrap().unwrap();
         let router = shopml_shop::router(shop.clone());
         Env { shop, router, _dir: dir }
     })
@@ -189,4 +197,85 @@ pub async fn buy(token: &str, key: &str, product: i64, quantity: i64) -> Resp {
         Some(serde_json::json!({"ship_to": "1 Test Street", "items": [{"product_id": product, "quantity": quantity}]})),
     )
     .await
+}
+
+/// A test gateway (`gated` in [`env`]) whose calls the test steers by amount: a held amount waits
+/// until released (a payment in flight), a declined refund amount is refused. Its ledger is the
+/// provider's side of the books, for reconciliation. Tests pick amounts no other test uses.
+#[derive(Debug, Default)]
+pub struct Gated {
+    /// key → (kind, amount, reference): what the provider did.
+    pub ledger: parking_lot::Mutex<HashMap<String, (&'static str, i64, String)>>,
+    held: parking_lot::Mutex<HashSet<i64>>,
+    declined_refunds: parking_lot::Mutex<HashSet<i64>>,
+    /// Calls that arrived for each amount (started, not necessarily finished).
+    pub arrived: parking_lot::Mutex<HashMap<i64, usize>>,
+}
+
+impl Gated {
+    pub fn hold(&self, amount: i64) {
+        self.held.lock().insert(amount);
+    }
+    pub fn release(&self, amount: i64) {
+        self.held.lock().remove(&amount);
+    }
+    pub fn decline_refunds_of(&self, amount: i64, on: bool) {
+        match on {
+            true => self.declined_refunds.lock().insert(amount),
+            false => self.declined_refunds.lock().remove(&amount),
+        };
+    }
+    pub fn arrivals(&self, amount: i64) -> usize {
+        self.arrived.lock().get(&amount).copied().unwrap_or(0)
+    }
+    /// Net amount the provider holds for order `order`: its charge minus its refunds.
+    pub fn net(&self, order: i64) -> (i64, i64) {
+        let l = self.ledger.lock();
+        let charged = l.get(&format!("order-{order}-charge")).map_or(0, |c| c.1);
+        let prefix = format!("order-{order}-");
+        let refunded = l.iter().filter(|(k, v)| v.0 == "refund" && k.starts_with(&prefix)).map(|(_, v)| v.1).sum();
+        (charged, refunded)
+    }
+    async fn operate(&self, kind: &'static str, key: &str, amount: i64) -> Result<String, PayError> {
+        *self.arrived.lock().entry(amount).or_default() += 1;
+        while self.held.lock().contains(&amount) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        if let Some(done) = self.ledger.lock().get(key) {
+            return Ok(done.2.clone());
+        }
+        if kind == "refund" && self.declined_refunds.lock().contains(&amount) {
+            return Err(PayError::Declined("gated refund decline".into()));
+        }
+        let reference = format!("gated_{kind}_{key}");
+        self.ledger.lock().insert(key.to_string(), (kind, amount, reference.clone()));
+        Ok(reference)
+    }
+}
+
+impl PaymentGateway for Gated {
+    fn charge<'a>(&'a self, key: &'a str, amount_cents: i64) -> BoxFuture<'a, Result<String, PayError>> {
+        Box::pin(self.operate("charge", key, amount_cents))
+    }
+    fn refund<'a>(&'a self, key: &'a str, _: &'a str, amount_cents: i64) -> BoxFuture<'a, Result<String, PayError>> {
+        Box::pin(self.operate("refund", key, amount_cents))
+    }
+    fn lookup<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, PayError>> {
+        Box::pin(async move { Ok(self.ledger.lock().get(key).map(|c| c.2.clone())) })
+    }
+}
+
+/// The `gated` gateway of [`env`].
+pub fn gated() -> &'static Arc<Gated> {
+    static G: OnceLock<Arc<Gated>> = OnceLock::new();
+    G.get_or_init(Arc::default)
+}
+
+/// Waits (up to 20 s) until `cond` holds.
+pub async fn wait_until<F: FnMut() -> Fut, Fut: std::future::Future<Output = bool>>(what: &str, mut cond: F) {
+    let t = std::time::Instant::now();
+    while !cond().await {
+        assert!(t.elapsed() < std::time::Duration::from_secs(20), "timed out waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
