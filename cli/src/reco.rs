@@ -51,7 +51,7 @@ pub struct DataArgs {
 
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// pop | itemknn | als | bpr | gmf | mlp | neumf | content | hybrid
+    /// pop | itemknn | als | bpr | gmf | mlp | neumf | content | hybrid | transition | sknn | sasrec (sequential)
     #[arg(long, default_value = "als")]
     model: String,
     /// Hyper-parameter, repeatable: --param factors=64 --param iterations=15
@@ -141,7 +141,7 @@ pub struct DemoArgs {
     /// Customer id (default: 17850, the first customer of the data).
     #[arg(long, default_value = "17850")]
     user: String,
-    /// pop | itemknn | als | bpr | gmf | mlp | neumf | content | hybrid
+    /// pop | itemknn | als | bpr | gmf | mlp | neumf | content | hybrid | transition | sknn | sasrec (sequential)
     #[arg(long, default_value = "als")]
     model: String,
     /// The shipped data (default: datasets/online-retail/online_retail.csv.gz of this repository).

@@ -63,7 +63,9 @@ fn all_scores(m: &TrainedModel) -> Vec<Vec<f32>> {
 #[test]
 fn save_load_gives_identical_scores_for_every_model() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["pop", "itemknn", "als", "bpr", "gmf", "mlp", "neumf", "content", "hybrid"] {
+    for name in
+        ["pop", "itemknn", "als", "bpr", "gmf", "mlp", "neumf", "content", "hybrid", "transition", "sknn", "sasrec"]
+    {
         let m = trained(name);
         let path = dir.path().join(format!("{name}.shopml"));
         m.save(&path).unwrap();
@@ -75,6 +77,34 @@ fn save_load_gives_identical_scores_for_every_model() {
         assert_eq!(all_scores(&back), all_scores(&m), "{name}");
         let f = Filter::default();
         assert_eq!(back.recommend("c4", 3, &f).unwrap(), m.recommend("c4", 3, &f).unwrap());
+        let session = ["p5", "p1", "p2"];
+        assert_eq!(back.recommend_for_items(&session, 3, &f).unwrap(), m.recommend_for_items(&session, 3, &f).unwrap());
+    }
+}
+
+#[test]
+fn sequential_models_serve_sessions_in_order() {
+    // 60 customers each buy one category's four items in cyclic order from their own start, so the item
+    // after a session's newest one is the next one round its category.
+    let mut d = Dataset::new("cycles");
+    for u in 0..60 {
+        for k in 0..4 {
+            let item = format!("p{}", (u % 3) * 4 + (u / 3 + k) % 4);
+            d.push(&format!("c{u}"), &item, k as i64, EventKind::Purchase, 1.0).unwrap();
+        }
+    }
+    for name in ["transition", "sknn"] {
+        let m = TrainedModel::fit(&d, &AnyParams::new(name).unwrap(), &|_, _| true).unwrap();
+        let f = Filter::default();
+        let after = |session: &[&str]| m.recommend_for_items(session, 1, &f).unwrap()[0].item.clone();
+        assert_eq!(after(&["p5", "p6"]), "p7", "{name}");
+        // The same items in the other order: what follows the newest one.
+        assert_eq!(after(&["p9", "p4"]), "p5", "{name}");
+        assert_eq!(after(&["p4", "p9"]), "p10", "{name}");
+        // Unknown ids are ignored; a session of unknown ids only gets popular items.
+        assert_eq!(after(&["nope", "p5", "p6"]), "p7", "{name}");
+        let popular = m.recommend_for_items(&["nope"], 2, &f).unwrap();
+        assert!(popular.iter().all(|r| r.reason.as_deref() == Some("popular with other customers")), "{popular:?}");
     }
 }
 

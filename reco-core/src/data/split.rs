@@ -25,13 +25,23 @@ pub struct LeaveOneOut {
 
 /// Each user's distinct items in order of first occurrence (ties by input position).
 pub fn user_sequences(data: &Dataset) -> Vec<Vec<u32>> {
-    let mut order: Vec<usize> = (0..data.interactions.len()).collect();
+    sequences_of(&data.interactions, data.n_users(), data.n_items())
+}
+
+/// [`user_sequences`] of some of a dataset's events (a split's training events, say): one sequence per
+/// user index below `n_users`, each user's distinct items in order of first occurrence (ties by position
+/// in `interactions`). What sequential models are fitted on, beside the matrix of the same events.
+///
+/// # Panics
+/// When an interaction's user or item index is outside `n_users` × `n_items`.
+pub fn sequences_of(interactions: &[Interaction], n_users: usize, n_items: usize) -> Vec<Vec<u32>> {
+    let mut order: Vec<usize> = (0..interactions.len()).collect();
     // Stable sort: equal timestamps keep input order.
-    order.sort_by_key(|&k| (data.interactions[k].user, data.interactions[k].timestamp));
-    let mut seqs = vec![Vec::new(); data.n_users()];
-    let mut seen = vec![u32::MAX; data.n_items()];
+    order.sort_by_key(|&k| (interactions[k].user, interactions[k].timestamp));
+    let mut seqs = vec![Vec::new(); n_users];
+    let mut seen = vec![u32::MAX; n_items];
     for k in order {
-        let it = data.interactions[k];
+        let it = interactions[k];
         if seen[it.item as usize] != it.user {
             seen[it.item as usize] = it.user;
             seqs[it.user as usize].push(it.item);

@@ -1,7 +1,8 @@
 //! The whole leave-one-out experiment in one call: split, fit, evaluate, time.
 
 use super::{evaluate, EvalReport, Protocol};
-use crate::data::{interaction_matrix, split::cold_item_split, split::leave_one_out, Dataset, InteractionMatrix};
+use crate::data::split::{cold_item_split, leave_one_out, sequences_of, user_sequences};
+use crate::data::{interaction_matrix, Dataset, InteractionMatrix};
 use crate::error::{RecoError, Result};
 use crate::model::{AnyParams, FitInput, Progress};
 use std::time::Instant;
@@ -56,13 +57,29 @@ pub fn run_loo(
     if held.is_empty() {
         return Err(RecoError::EmptyData("no user has enough distinct items for this split".into()));
     }
-    let train = interaction_matrix(train, data.n_users(), data.n_items());
+    let (nu, ni) = (data.n_users(), data.n_items());
+    // Sequential models read the same events in order: each matrix comes with its own sequences.
+    let train_seqs = sequences_of(train, nu, ni);
+    let train = interaction_matrix(train, nu, ni);
     let full = data.matrix();
     // Tuning (the hybrid's weight) sees the validation split only when the test split is scored.
-    let valid_train = interaction_matrix(&split.valid_train, data.n_users(), data.n_items());
+    let valid_train = interaction_matrix(&split.valid_train, nu, ni);
     let validation = (target == Target::Test).then_some((&valid_train, split.valid.as_slice()));
-    let fit_on = if params.fits_on_held_out() { &full } else { &train };
-    let input = FitInput { train: fit_on, items: &data.item_meta, validation };
+    let valid_seqs = validation.is_some().then(|| sequences_of(&split.valid_train, nu, ni));
+    let full_seqs;
+    let (fit_on, fit_seqs) = if params.fits_on_held_out() {
+        full_seqs = user_sequences(data);
+        (&full, &full_seqs)
+    } else {
+        (&train, &train_seqs)
+    };
+    let input = FitInput {
+        train: fit_on,
+        items: &data.item_meta,
+        validation,
+        sequences: Some(fit_seqs),
+        validation_sequences: valid_seqs.as_deref(),
+    };
     fit_and_evaluate(params, &input, &train, &full, held, protocol, k, seed, progress)
 }
 
@@ -100,15 +117,24 @@ pub fn run_cold_start(
 ) -> Result<LooRun> {
     crate::model::check_k(k)?;
     let split = cold_item_split(data, fraction, seed)?;
-    let train = interaction_matrix(&split.train, data.n_users(), data.n_items());
+    let (nu, ni) = (data.n_users(), data.n_items());
+    let train = interaction_matrix(&split.train, nu, ni);
+    let train_seqs = sequences_of(&split.train, nu, ni);
     let inner = Dataset { interactions: split.train.clone(), ..data.clone() };
     let inner_split = cold_item_split(&inner, fraction, seed ^ 0x5EED).ok();
-    let inner_train = inner_split.as_ref().map(|s| interaction_matrix(&s.train, data.n_users(), data.n_items()));
-    let validation = match (&inner_split, &inner_train) {
-        (Some(s), Some(t)) => Some((t, s.test.as_slice())),
-        _ => None,
+    let inner_train =
+        inner_split.as_ref().map(|s| (interaction_matrix(&s.train, nu, ni), sequences_of(&s.train, nu, ni)));
+    let (validation, validation_sequences) = match (&inner_split, &inner_train) {
+        (Some(s), Some((t, q))) => (Some((t, s.test.as_slice())), Some(q.as_slice())),
+        _ => (None, None),
     };
-    let input = FitInput { train: &train, items: &data.item_meta, validation };
+    let input = FitInput {
+        train: &train,
+        items: &data.item_meta,
+        validation,
+        sequences: Some(&train_seqs),
+        validation_sequences,
+    };
     let mut run =
         fit_and_evaluate(params, &input, &train, &data.matrix(), &split.test, Protocol::LooFull, k, seed, progress)?;
     run.report.protocol = "cold-items";

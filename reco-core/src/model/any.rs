@@ -3,7 +3,8 @@
 
 use super::{
     Als, AlsParams, Bpr, BprParams, ContentModel, ContentParams, Hybrid, ItemKnn, ItemKnnParams, MatrixFactorization,
-    Ncf, NcfKind, NcfParams, Popularity, PopularityParams, Progress, Recommender, Similarity,
+    Ncf, NcfKind, NcfParams, Popularity, PopularityParams, Progress, Recommender, SasRec, SasRecParams, Similarity,
+    Sknn, SknnParams, Transition, TransitionParams,
 };
 use crate::data::{InteractionMatrix, ItemMeta};
 use crate::error::{RecoError, Result};
@@ -28,6 +29,12 @@ pub enum AnyParams {
     Ncf(NcfParams),
     /// [`Hybrid`].
     Hybrid(HybridParams),
+    /// [`Transition`] (sequential: needs [`FitInput::sequences`]).
+    Transition(TransitionParams),
+    /// [`Sknn`] (sequential: needs [`FitInput::sequences`]).
+    Sknn(SknnParams),
+    /// [`SasRec`] (sequential: needs [`FitInput::sequences`]).
+    SasRec(SasRecParams),
 }
 
 /// Hyper-parameters of a [`Hybrid`]: the collaborative model (default ALS), the content model, and the
@@ -52,20 +59,43 @@ pub struct FitInput<'a> {
     /// An optional validation split for tuning: the training matrix without the validation items, and
     /// the `(user, item)` pairs held out from it.
     pub validation: Option<(&'a InteractionMatrix, &'a [(u32, u32)])>,
+    /// The same events as `train`, in order: one sequence per user of `train`, their distinct items by
+    /// first occurrence ([`sequences_of`](crate::data::split::sequences_of)). Sequential models
+    /// (`transition`, `sknn`) need it and fail without it; the others ignore it.
+    pub sequences: Option<&'a [Vec<u32>]>,
+    /// The sequences of the validation training matrix (`validation.0`), for sequential models that tune.
+    pub validation_sequences: Option<&'a [Vec<u32>]>,
 }
 
 impl<'a> FitInput<'a> {
     /// Training data only.
     pub fn new(train: &'a InteractionMatrix, items: &'a [ItemMeta]) -> Self {
-        FitInput { train, items, validation: None }
+        FitInput { train, items, validation: None, sequences: None, validation_sequences: None }
+    }
+
+    /// With the training events in order (see [`sequences`](Self::sequences)).
+    pub fn with_sequences(self, sequences: &'a [Vec<u32>]) -> Self {
+        FitInput { sequences: Some(sequences), ..self }
+    }
+
+    /// With a validation split: its training matrix, held-out `(user, item)` pairs and, for sequential
+    /// models, the sequences of its training matrix.
+    pub fn with_validation(
+        self,
+        train: &'a InteractionMatrix,
+        held_out: &'a [(u32, u32)],
+        sequences: Option<&'a [Vec<u32>]>,
+    ) -> Self {
+        FitInput { validation: Some((train, held_out)), validation_sequences: sequences, ..self }
     }
 }
 
 /// Model names [`AnyParams::new`] accepts.
-pub const MODEL_NAMES: [&str; 9] = ["pop", "itemknn", "als", "bpr", "gmf", "mlp", "neumf", "content", "hybrid"];
+pub const MODEL_NAMES: [&str; 12] =
+    ["pop", "itemknn", "als", "bpr", "gmf", "mlp", "neumf", "content", "hybrid", "transition", "sknn", "sasrec"];
 
 impl AnyParams {
-    /// Default hyper-parameters of model `name` (`pop`, `itemknn`, `als`, `bpr`).
+    /// Default hyper-parameters of model `name` (one of [`MODEL_NAMES`]).
     pub fn new(name: &str) -> Result<Self> {
         Ok(match name {
             "pop" => AnyParams::Pop(Popularity::params()),
@@ -81,6 +111,9 @@ impl AnyParams {
                 content: ContentModel::params(),
                 weight: None,
             }),
+            "transition" => AnyParams::Transition(Transition::params()),
+            "sknn" => AnyParams::Sknn(Sknn::params()),
+            "sasrec" => AnyParams::SasRec(SasRec::params()),
             o => return Err(RecoError::param("model", format!("`{o}` is not one of {}", MODEL_NAMES.join(", ")))),
         })
     }
@@ -94,6 +127,9 @@ impl AnyParams {
             AnyParams::Bpr(_) => "bpr",
             AnyParams::Content(_) => "content",
             AnyParams::Hybrid(_) => "hybrid",
+            AnyParams::Transition(_) => "transition",
+            AnyParams::Sknn(_) => "sknn",
+            AnyParams::SasRec(_) => "sasrec",
             AnyParams::Ncf(p) => match p.kind() {
                 NcfKind::Gmf => "gmf",
                 NcfKind::Mlp => "mlp",
@@ -116,6 +152,19 @@ impl AnyParams {
             AnyParams::Hybrid(_) => {
                 &["cf", "weight", "text", "attributes", "category", "max_df", "(and the cf model's)"]
             }
+            AnyParams::Transition(_) => &[
+                "window",
+                "gap_decay",
+                "backward",
+                "smoothing",
+                "history",
+                "recency",
+                "neighbours",
+                "similarity",
+                "shrink",
+            ],
+            AnyParams::Sknn(_) => &["neighbours", "history", "recency", "decay", "before", "idf"],
+            AnyParams::SasRec(_) => SasRecParams::KEYS,
         }
     }
 
@@ -194,6 +243,22 @@ impl AnyParams {
             (AnyParams::Content(p), "attributes") => AnyParams::Content(p.attributes(flag(key, value)?)),
             (AnyParams::Content(p), "category") => AnyParams::Content(p.category(flag(key, value)?)),
             (AnyParams::Content(p), "max_df") => AnyParams::Content(p.max_df(num(key, value)?)),
+            (AnyParams::Transition(p), "window") => AnyParams::Transition(p.window(num(key, value)?)),
+            (AnyParams::Transition(p), "gap_decay") => AnyParams::Transition(p.gap_decay(num(key, value)?)),
+            (AnyParams::Transition(p), "backward") => AnyParams::Transition(p.backward(num(key, value)?)),
+            (AnyParams::Transition(p), "smoothing") => AnyParams::Transition(p.smoothing(num(key, value)?)),
+            (AnyParams::Transition(p), "history") => AnyParams::Transition(p.history(num(key, value)?)),
+            (AnyParams::Transition(p), "recency") => AnyParams::Transition(p.recency(num(key, value)?)),
+            (AnyParams::Transition(p), "neighbours") => AnyParams::Transition(p.neighbours(num(key, value)?)),
+            (AnyParams::Transition(p), "shrink") => AnyParams::Transition(p.shrink(num(key, value)?)),
+            (AnyParams::Transition(p), "similarity") => AnyParams::Transition(p.similarity(value.parse()?)),
+            (AnyParams::Sknn(p), "neighbours") => AnyParams::Sknn(p.neighbours(num(key, value)?)),
+            (AnyParams::Sknn(p), "history") => AnyParams::Sknn(p.history(num(key, value)?)),
+            (AnyParams::Sknn(p), "recency") => AnyParams::Sknn(p.recency(num(key, value)?)),
+            (AnyParams::Sknn(p), "decay") => AnyParams::Sknn(p.decay(num(key, value)?)),
+            (AnyParams::Sknn(p), "before") => AnyParams::Sknn(p.before(num(key, value)?)),
+            (AnyParams::Sknn(p), "idf") => AnyParams::Sknn(p.idf(flag(key, value)?)),
+            (AnyParams::SasRec(p), _) => AnyParams::SasRec(p.set(key, value)?),
             (AnyParams::Hybrid(mut h), _) => {
                 match key {
                     "cf" if matches!(value, "pop" | "itemknn" | "als" | "bpr") => {
@@ -248,8 +313,26 @@ impl AnyParams {
                 AnyModel::Content(m)
             }
             AnyParams::Ncf(p) => AnyModel::Ncf(p.fit_with_progress(train, progress)?),
+            AnyParams::Transition(p) => {
+                let m = p.fit(train, input.sequences.ok_or_else(|| needs_sequences("transition"))?)?;
+                super::report(progress, 1, 1)?;
+                AnyModel::Transition(m)
+            }
+            AnyParams::Sknn(p) => {
+                let m = p.fit(train, input.sequences.ok_or_else(|| needs_sequences("sknn"))?)?;
+                super::report(progress, 1, 1)?;
+                AnyModel::Sknn(m)
+            }
+            AnyParams::SasRec(p) => {
+                let seqs = input.sequences.ok_or_else(|| needs_sequences("sasrec"))?;
+                if seqs.len() != train.n_users() {
+                    return Err(RecoError::param("sequences", "one sequence per user of the training matrix"));
+                }
+                AnyModel::SasRec(p.fit_with(seqs, train.n_items(), None, progress)?)
+            }
             AnyParams::Hybrid(h) => {
-                if matches!(*h.cf, AnyParams::Hybrid(_) | AnyParams::Content(_) | AnyParams::Ncf(_)) {
+                if !matches!(*h.cf, AnyParams::Pop(_) | AnyParams::ItemKnn(..) | AnyParams::Als(_) | AnyParams::Bpr(_))
+                {
                     return Err(RecoError::param("cf", "the collaborative part must be pop, itemknn, als or bpr"));
                 }
                 let weight = match (h.weight, input.validation) {
@@ -259,7 +342,13 @@ impl AnyParams {
                     }
                     (None, Some((vtrain, vpairs))) if !vpairs.is_empty() => crate::eval::tune_hybrid_weight(
                         h,
-                        &FitInput { train: vtrain, items: input.items, validation: None },
+                        &FitInput {
+                            train: vtrain,
+                            items: input.items,
+                            validation: None,
+                            sequences: input.validation_sequences,
+                            validation_sequences: None,
+                        },
                         vpairs,
                         progress,
                     )?,
@@ -267,12 +356,21 @@ impl AnyParams {
                 };
                 // Progress (and Ctrl-C) comes through the collaborative fits — the weight search's and
                 // this one; the content fit and the weight grid do not report.
-                let cf = Arc::new(h.cf.fit(&FitInput { validation: None, ..*input }, progress)?);
+                let cf =
+                    Arc::new(h.cf.fit(&FitInput { validation: None, validation_sequences: None, ..*input }, progress)?);
                 let content = Arc::new(h.content.fit(train, input.items)?);
                 AnyModel::Hybrid(Hybrid::new(cf, content, weight))
             }
         })
     }
+}
+
+/// The error of a sequential model fitted without [`FitInput::sequences`].
+fn needs_sequences(name: &str) -> RecoError {
+    RecoError::param(
+        "sequences",
+        format!("`{name}` needs each user's items in order: pass FitInput::sequences (data::split::sequences_of)"),
+    )
 }
 
 /// Any fitted model, chosen at run time (model files, bindings, the CLI).
@@ -290,6 +388,12 @@ pub enum AnyModel {
     Ncf(Ncf),
     /// Collaborative + content blend.
     Hybrid(Hybrid),
+    /// Item → next-item transitions.
+    Transition(Transition),
+    /// Sequence-kNN.
+    Sknn(Sknn),
+    /// Self-attentive sequential model.
+    SasRec(SasRec),
 }
 
 impl AnyModel {
@@ -301,6 +405,9 @@ impl AnyModel {
             AnyModel::Content(m) => m,
             AnyModel::Ncf(m) => m,
             AnyModel::Hybrid(m) => m,
+            AnyModel::Transition(m) => m,
+            AnyModel::Sknn(m) => m,
+            AnyModel::SasRec(m) => m,
         }
     }
 }

@@ -178,8 +178,11 @@ impl ItemKnnParams {
             .map(|&lo| {
                 let hi = (lo + CHUNK).min(ni);
                 let mut acc = vec![0.0f32; ni];
-                // touched[..n_touched]: items with a non-zero accumulator, appended without a branch
+                // touched[..n_touched]: items reached from item i, appended without a branch; `reached` marks
+                // them (not `acc != 0`: BM25 weights can be 0 or negative on tiny catalogues, and a product
+                // that sums back to 0 would append an item twice and overrun `touched`).
                 let mut touched = vec![0usize; ni + 1];
+                let mut reached = vec![false; ni];
                 // (score bits << 32 | !item): scores are > 0, so their bits order like the floats and the
                 // key orders by score, then by lower item index; selection compares plain integers.
                 let mut row: Vec<u64> = Vec::new();
@@ -191,12 +194,14 @@ impl ItemKnnParams {
                         let items = by_user.outer_view(u).expect("row");
                         for (&j, &wj) in items.indices().iter().zip(items.data()) {
                             touched[n_touched] = j;
-                            n_touched += usize::from(acc[j] == 0.0);
+                            n_touched += usize::from(!reached[j]);
+                            reached[j] = true;
                             acc[j] += w * wj;
                         }
                     }
                     row.clear();
                     for &j in &touched[..n_touched] {
+                        reached[j] = false;
                         let s = std::mem::take(&mut acc[j]);
                         if j == i {
                             continue;
@@ -338,6 +343,13 @@ mod tests {
             assert_eq!(top[0].0, 0, "{sim:?}");
         }
         assert!(ItemKnn::params().neighbours(0).fit(&m()).is_err());
+        // Users with three of four items: BM25 gives them idf ln(4) − ln(1 + 3) = 0 (this used to panic).
+        let mut tri = sprs::TriMat::new((3, 4));
+        for (u, i) in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 3), (2, 0), (2, 2)] {
+            tri.add_triplet(u, i, 1.0f32);
+        }
+        let model = ItemKnn::params().fit(&InteractionMatrix::from_csr(tri.to_csr())).unwrap();
+        assert!(model.similarity().get(0, 2).is_some() && model.similarity().get(0, 3).is_none());
         assert!(ItemKnn::params().similarity(Similarity::Bm25 { k1: 1.0, b: 2.0 }).fit(&m()).is_err());
     }
 }

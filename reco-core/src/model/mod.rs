@@ -22,6 +22,8 @@ pub mod kernels;
 mod mf;
 pub mod ncf;
 mod popularity;
+pub mod sasrec;
+pub mod sequential;
 
 pub use als::{Als, AlsParams};
 pub use any::{AnyModel, AnyParams, FitInput, HybridParams, MODEL_NAMES};
@@ -33,6 +35,8 @@ pub use itemknn::{ItemKnn, ItemKnnParams, Neighbours, Similarity};
 pub use mf::MatrixFactorization;
 pub use ncf::{Ncf, NcfKind, NcfParams};
 pub use popularity::{Popularity, PopularityParams};
+pub use sasrec::{SasRec, SasRecParams};
+pub use sequential::{Sknn, SknnParams, Transition, TransitionParams};
 
 use crate::data::InteractionMatrix;
 use crate::error::{RecoError, Result};
@@ -150,6 +154,8 @@ mod tests {
         send_sync::<ContentModel>();
         send_sync::<Hybrid>();
         send_sync::<Ncf>();
+        send_sync::<Transition>();
+        send_sync::<Sknn>();
         send_sync::<Box<dyn Recommender>>();
         send_sync::<crate::data::Dataset>();
         send_sync::<crate::data::InteractionMatrix>();

@@ -120,13 +120,15 @@ impl TrainedModel {
         Ok(self.finish(&scores, k, seen))
     }
 
-    /// Recommendations for an anonymous session from the items it touched (unknown ids are ignored).
-    /// Item-kNN scores the items' neighbours; ALS/BPR score against the mean of the items' factors;
+    /// Recommendations for an anonymous session from the items it touched, oldest first (unknown ids are
+    /// ignored). Item-kNN scores the items' neighbours; ALS/BPR score against the mean of the items'
+    /// factors; the sequential models (`transition`, `sknn`) score what comes next after that order;
     /// popularity ignores the history.
     pub fn recommend_for_items(&self, items: &[&str], k: usize, filter: &Filter) -> Result<Vec<Recommendation>> {
         check_k(k)?;
         filter.validate()?;
-        let mut hist: Vec<usize> = items.iter().filter_map(|i| self.items.get(i)).map(|i| i as usize).collect();
+        let ordered: Vec<u32> = items.iter().filter_map(|i| self.items.get(i)).collect();
+        let mut hist: Vec<usize> = ordered.iter().map(|&i| i as usize).collect();
         hist.sort_unstable();
         hist.dedup();
         if let Some(r) = &self.retrieval {
@@ -139,7 +141,7 @@ impl TrainedModel {
             return self.popular(k, filter);
         }
         let mut scores = vec![0.0f32; self.items.len()];
-        score_items(&self.model, &hist, &mut scores);
+        score_items(&self.model, &hist, &ordered, &mut scores);
         self.apply(&mut scores, filter, if filter.exclude_seen { &hist } else { &[] });
         Ok(self.finish(&scores, k, &hist))
     }
@@ -218,8 +220,9 @@ fn popular_rec(m: &TrainedModel, j: u32, score: f32) -> Recommendation {
     m.rec(j, score, Some("popular with other customers".into()))
 }
 
-/// Scores of every item for an anonymous history (item indices).
-fn score_items(model: &AnyModel, hist: &[usize], scores: &mut [f32]) {
+/// Scores of every item for an anonymous history: its distinct items (`hist`, sorted) and the same in the
+/// order they were touched (`ordered`, for the sequential models).
+fn score_items(model: &AnyModel, hist: &[usize], ordered: &[u32], scores: &mut [f32]) {
     match model {
         AnyModel::Pop(p) => scores.copy_from_slice(p.counts()),
         AnyModel::ItemKnn(m) => {
@@ -236,8 +239,22 @@ fn score_items(model: &AnyModel, hist: &[usize], scores: &mut [f32]) {
             Ok(y) => mean_embedding_scores(&y, hist, scores),
             Err(_) => scores.fill(0.0),
         },
+        AnyModel::Transition(m) => {
+            if m.score_history(ordered, scores).is_err() {
+                scores.fill(0.0);
+            }
+        }
+        AnyModel::Sknn(m) => {
+            if m.score_history(ordered, scores).is_err() {
+                scores.fill(0.0);
+            }
+        }
+        AnyModel::SasRec(m) => match m.score_histories(&[ordered]) {
+            Ok(s) => scores.copy_from_slice(&s),
+            Err(_) => scores.fill(0.0),
+        },
         AnyModel::Hybrid(h) => {
-            score_items(h.cf(), hist, scores);
+            score_items(h.cf(), hist, ordered, scores);
             standardise(scores);
             let mut c = vec![0.0f32; scores.len()];
             h.content().score_history(hist.iter().map(|&i| (i, 1.0)), &mut c);
@@ -256,6 +273,10 @@ fn similar_scores(model: &AnyModel, i: usize, scores: &mut [f32]) -> Result<()> 
         AnyModel::Mf(m) => cosine_scores(m.item_factors(), i, scores),
         AnyModel::Content(c) => c.score_history(std::iter::once((i, 1.0)), scores),
         AnyModel::Ncf(m) => cosine_scores(&m.item_embeddings()?, i, scores),
+        // What most often comes next after `i`.
+        AnyModel::Transition(m) => m.next_items().row(i).for_each(|(j, p)| scores[j as usize] = p),
+        AnyModel::Sknn(m) => m.score_history(&[i as u32], scores)?,
+        AnyModel::SasRec(m) => scores.copy_from_slice(&m.score_histories(&[&[i as u32]])?),
         AnyModel::Hybrid(h) => match h.cf() {
             AnyModel::Pop(_) => h.content().score_history(std::iter::once((i, 1.0)), scores),
             cf => similar_scores(cf, i, scores)?,
@@ -317,6 +338,10 @@ fn contributor(model: &AnyModel, j: usize, hist: &[usize]) -> Contributor {
                 .max_by(|a, b| a.1.total_cmp(&b.1))
         }
         AnyModel::Ncf(m) => m.item_embeddings().ok().and_then(|y| best_dot(&y, j, hist)),
+        AnyModel::Transition(m) => {
+            hist.iter().filter_map(|&i| m.next_items().get(i, j).map(|p| (i, p))).max_by(|a, b| a.1.total_cmp(&b.1))
+        }
+        AnyModel::Sknn(_) | AnyModel::SasRec(_) => None,
         AnyModel::Hybrid(h) => return contributor(h.cf(), j, hist),
     };
     best.map_or(Contributor::None, |(i, _)| Contributor::Item(i))

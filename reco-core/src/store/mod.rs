@@ -25,8 +25,8 @@ pub use container::{FORMAT_VERSION, MAGIC};
 use crate::data::{Dataset, IdMap, InteractionMatrix, ItemMeta};
 use crate::error::{RecoError, Result};
 use crate::model::{
-    AnyModel, AnyParams, ContentModel, FitInput, Hybrid, ItemKnn, MatrixFactorization, Ncf, NcfKind, Neighbours,
-    Popularity, Progress,
+    sequential::Sequences, AnyModel, AnyParams, ContentModel, FitInput, Hybrid, ItemKnn, MatrixFactorization, Ncf,
+    NcfKind, Neighbours, Popularity, Progress, SasRec, Sknn, Transition,
 };
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -82,7 +82,22 @@ impl TrainedModel {
             (Some(s), Some(vt)) if !s.valid.is_empty() => Some((vt, s.valid.as_slice())),
             _ => None,
         };
-        let model = params.fit(&FitInput { train: &history, items: &data.item_meta, validation }, progress)?;
+        // Sequential models read the same events in order (and keep each user's sequence).
+        let sequences = crate::data::split::user_sequences(data);
+        let valid_seqs = match (&split, validation) {
+            (Some(s), Some(_)) => {
+                Some(crate::data::split::sequences_of(&s.valid_train, data.n_users(), data.n_items()))
+            }
+            _ => None,
+        };
+        let input = FitInput {
+            train: &history,
+            items: &data.item_meta,
+            validation,
+            sequences: Some(&sequences),
+            validation_sequences: valid_seqs.as_deref(),
+        };
+        let model = params.fit(&input, progress)?;
         Ok(TrainedModel {
             model,
             params: params.clone(),
@@ -223,7 +238,43 @@ fn put_model(t: &mut TensorsOut, prefix: &str, model: &AnyModel) {
             put_model(t, &format!("{prefix}cf."), h.cf());
             put_csr(t, &format!("{prefix}content.vectors"), h.content().vectors());
         }
+        AnyModel::Transition(m) => {
+            put_sequences(t, &format!("{prefix}seq"), m.sequences());
+            let (indptr, indices, data) = m.next_items().parts();
+            t.u64(&format!("{prefix}transition.indptr"), indptr);
+            t.u32(&format!("{prefix}transition.indices"), indices);
+            t.f32(&format!("{prefix}transition.data"), vec![data.len()], data);
+        }
+        // The sequences are the model; its item index is rebuilt on loading.
+        AnyModel::Sknn(m) => put_sequences(t, &format!("{prefix}seq"), m.sequences()),
+        AnyModel::SasRec(m) => {
+            let seqs: Vec<Vec<u32>> = (0..m.n_users() as u32).map(|u| m.sequence(u).to_vec()).collect();
+            let seqs = Sequences::new(&seqs, m.n_items()).expect("a fitted model's sequences are valid");
+            put_sequences(t, &format!("{prefix}seq"), &seqs);
+            for (name, tensor) in m.tensors() {
+                let shape = tensor.dims().to_vec();
+                let data = tensor.flatten_all().and_then(|x| x.to_vec1::<f32>()).expect("f32 CPU tensor");
+                t.f32(&format!("{prefix}sasrec.{name}"), shape, &data);
+            }
+        }
     }
+}
+
+fn put_sequences(t: &mut TensorsOut, prefix: &str, s: &Sequences) {
+    let (indptr, items) = s.parts();
+    t.u64(&format!("{prefix}.indptr"), indptr);
+    t.u32(&format!("{prefix}.items"), items);
+}
+
+/// The stored sequences of a sequential model: one per user, items below `ni`.
+fn get_sequences(t: &TensorsIn<'_>, prefix: &str, nu: usize, ni: usize) -> Result<Sequences> {
+    let indptr = t.u64(&format!("{prefix}.indptr"))?;
+    let items = t.u32(&format!("{prefix}.items"))?;
+    let s = Sequences::from_parts(indptr, items, ni).map_err(|e| t.error(format!("`{prefix}`: {e}")))?;
+    if s.len() != nu {
+        return Err(t.error(format!("{} stored sequences for {nu} users", s.len())));
+    }
+    Ok(s)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -304,6 +355,35 @@ fn get_model(
             let cf = get_model(t, &key("cf."), cf_name, &h.cf, nu, ni, history)?;
             let content = ContentModel::from_parts(get_csr(t, &key("content.vectors"), Some(ni))?, history);
             AnyModel::Hybrid(Hybrid::new(Arc::new(cf), Arc::new(content), weight))
+        }
+        "transition" => {
+            let AnyParams::Transition(p) = params else {
+                return Err(t.error("transition model without transition parameters"));
+            };
+            let sequences = get_sequences(t, &key("seq"), nu, ni)?;
+            let indptr = t.u64(&key("transition.indptr"))?;
+            let indices = t.u32(&key("transition.indices"))?;
+            let (data, _) = t.f32(&key("transition.data"))?;
+            let next = Neighbours::from_parts(indptr, indices, data).map_err(|e| t.error(e))?;
+            if next.n_items() != ni {
+                return Err(t.error("transition rows do not match the item count"));
+            }
+            AnyModel::Transition(
+                Transition::from_parts(p.clone(), next, sequences).map_err(|e| t.error(e.to_string()))?,
+            )
+        }
+        "sknn" => {
+            let AnyParams::Sknn(p) = params else { return Err(t.error("sknn model without sknn parameters")) };
+            let sequences = get_sequences(t, &key("seq"), nu, ni)?;
+            AnyModel::Sknn(Sknn::from_parts(p.clone(), sequences, ni).map_err(|e| t.error(e.to_string()))?)
+        }
+        "sasrec" => {
+            let AnyParams::SasRec(p) = params else { return Err(t.error("sasrec model without sasrec parameters")) };
+            let stored = get_sequences(t, &key("seq"), nu, ni)?;
+            let sequences: Vec<Vec<u32>> = (0..stored.len()).map(|u| stored.get(u).to_vec()).collect();
+            let model = SasRec::from_parts(p.clone(), ni, sequences, |n| t.f32(&key(&format!("sasrec.{n}"))).ok())
+                .map_err(|e| t.error(e.to_string()))?;
+            AnyModel::SasRec(model)
         }
         other => return Err(t.error(format!("unknown model `{other}` (written by a newer shopml?)"))),
     })
