@@ -413,16 +413,13 @@ impl SasRec {
         let mut hits = 0usize;
         for chunk in pairs.chunks(2048) {
             let hs: Vec<&[u32]> = chunk.iter().map(|&(u, _)| self.sequence(u)).collect();
-            let scores = self.score_histories(&hs)?;
-            for (r, &(_, target)) in chunk.iter().enumerate() {
-                let row = &scores[r * self.n_items..(r + 1) * self.n_items];
-                let t = row[target as usize];
-                let mut better = row.iter().filter(|&&s| s > t).count();
-                let mut seen: Vec<u32> = hs[r].to_vec();
-                seen.sort_unstable();
-                seen.dedup();
-                better -= seen.iter().filter(|&&i| i != target && row[i as usize] > t).count();
-                hits += (better < k) as usize;
+            let mut scores = self.score_histories(&hs)?;
+            // As the evaluation ranks: the user's own items left out, ties by `eval::rank_of`.
+            for ((row, &(_, target)), seen) in scores.chunks_mut(self.n_items).zip(chunk).zip(&hs) {
+                for &i in seen.iter().filter(|&&i| i != target) {
+                    row[i as usize] = f32::NEG_INFINITY;
+                }
+                hits += (crate::eval::rank_of(row, target) < k) as usize;
             }
         }
         Ok(hits as f32 / pairs.len().max(1) as f32)
