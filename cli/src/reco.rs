@@ -7,7 +7,7 @@ use reco_core::data::Dataset;
 use reco_core::eval::{run_cold_start, run_loo, Protocol, Target};
 use reco_core::io::{load, Columns, Format};
 use reco_core::model::{AnyParams, Recommender};
-use reco_core::serve::Filter;
+use reco_core::serve::{Filter, Recommendation};
 use reco_core::store::TrainedModel;
 use serde_json::json;
 use std::path::PathBuf;
@@ -110,12 +110,17 @@ pub struct RecommendArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// The customer's id as it appears in the data.
-    #[arg(long)]
-    user: String,
+    #[arg(long, required_unless_present = "history")]
+    user: Option<String>,
+    /// Item ids touched just now, oldest first (comma-separated): with --user, events after the model's
+    /// data (the sequential models read them in order); alone, a guest session. Unknown ids are ignored,
+    /// an item given twice counts at its latest position.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    history: Vec<String>,
     /// How many items.
     #[arg(long, default_value_t = 10)]
     k: usize,
-    /// Leave out items the customer already has.
+    /// Leave out items the customer (or the --history) already has.
     #[arg(long)]
     exclude_seen: bool,
     /// Only items of this category (repeatable).
@@ -297,29 +302,48 @@ fn recommend(a: RecommendArgs) -> Result<()> {
         max_price: a.max_price,
         ..Filter::default()
     };
-    print_recommendations(&trained, &a.user, a.k, &filter, a.json)
+    let history: Vec<&str> = a.history.iter().map(|h| h.trim()).filter(|h| !h.is_empty()).collect();
+    match a.user.as_deref() {
+        Some(user) if history.is_empty() => print_recommendations(&trained, user, a.k, &filter, a.json),
+        Some(user) => {
+            let top = trained.recommend_with_events(user, &history, a.k, &filter)?;
+            let title = format!("customer {user} after {}", history.join(", "));
+            print_list(&trained, ("user", user), &title, &top, a.k, a.json)
+        }
+        None => {
+            if a.k == 0 {
+                bail!("--k must be at least 1");
+            }
+            let unknown: Vec<&str> = history.iter().copied().filter(|h| trained.items.get(h).is_none()).collect();
+            if !unknown.is_empty() && !a.json {
+                println!("ignored (not in the model): {}", unknown.join(", "));
+            }
+            let top = trained.recommend_next(&history, a.k, &filter)?;
+            let joined = history.join(",");
+            print_list(&trained, ("history", &joined), &format!("next after {joined}"), &top, a.k, a.json)
+        }
+    }
 }
 
-/// Prints `user`'s history tail and top `k`.
-fn print_recommendations(m: &TrainedModel, user: &str, k: usize, filter: &Filter, as_json: bool) -> Result<()> {
-    if k == 0 {
-        bail!("--k must be at least 1");
-    }
-    let u =
-        m.users.get(user).with_context(|| format!("unknown user `{user}` ({} users in the model)", m.users.len()))?;
-    let top = m.recommend(user, k, filter)?;
+/// Prints a list of recommendations under `title` (JSON: `{key.0: key.1, "model", "items"}`).
+fn print_list(
+    m: &TrainedModel,
+    key: (&str, &str),
+    title: &str,
+    top: &[Recommendation],
+    k: usize,
+    as_json: bool,
+) -> Result<()> {
     let label = |id: &str| m.items.get(id).and_then(|i| m.item_meta[i as usize].text.clone()).unwrap_or_default();
     if as_json {
         let items: Vec<_> = top
             .iter()
             .map(|r| json!({"item": r.item, "score": r.score, "text": label(&r.item), "reason": r.reason}))
             .collect();
-        println!("{}", json!({"user": user, "model": m.model.name(), "items": items}));
+        println!("{}", json!({key.0: key.1, "model": m.model.name(), "items": items}));
         return Ok(());
     }
-    let (bought, _) = m.history.user_row(u as usize);
-    println!("customer {user} has {} distinct products in the model's data", bought.len());
-    println!("\ntop {k} for customer {user} ({}):", m.model.name());
+    println!("\ntop {k} {title} ({}):", m.model.name());
     for (rank, r) in top.iter().enumerate() {
         println!(
             "  {:>2}. {:<10} {:<36} {:>7.3}  {}",
@@ -334,6 +358,21 @@ fn print_recommendations(m: &TrainedModel, user: &str, k: usize, filter: &Filter
         println!("  (only {} items pass the filter)", top.len());
     }
     Ok(())
+}
+
+/// Prints `user`'s history tail and top `k`.
+fn print_recommendations(m: &TrainedModel, user: &str, k: usize, filter: &Filter, as_json: bool) -> Result<()> {
+    if k == 0 {
+        bail!("--k must be at least 1");
+    }
+    let u =
+        m.users.get(user).with_context(|| format!("unknown user `{user}` ({} users in the model)", m.users.len()))?;
+    let top = m.recommend(user, k, filter)?;
+    if !as_json {
+        let (bought, _) = m.history.user_row(u as usize);
+        println!("customer {user} has {} distinct products in the model's data", bought.len());
+    }
+    print_list(m, ("user", user), &format!("for customer {user}"), &top, k, as_json)
 }
 
 pub fn demo(a: DemoArgs) -> Result<()> {

@@ -286,3 +286,37 @@ fn chat_eval_json_train_classify_and_bad_input() {
     fails_with(&["chat", "classify", "--model", bad.to_str().unwrap(), "hi"], "bad.csv");
     fails_with(&["chat", "eval", "--format", "clinc150", "--train", te], "test.csv");
 }
+
+/// `reco recommend --history`: a guest session's next items in order, and a customer's live events.
+#[test]
+fn recommend_next_from_a_history() {
+    let dir = tempfile::tempdir().unwrap();
+    // 48 customers walk a ring of 12 items: each buys the next one.
+    let text: String = (0..48)
+        .map(|u| {
+            format!("{} {}\n", u + 1, (0..6).map(|t| ((u + t) % 12 + 1).to_string()).collect::<Vec<_>>().join(" "))
+        })
+        .collect();
+    let data = dir.path().join("Ring.txt");
+    std::fs::write(&data, text).unwrap();
+    let model = dir.path().join("ring.shopml");
+    let (d, m) = (data.to_str().unwrap(), model.to_str().unwrap());
+    let out =
+        shopml(&["reco", "train", "--data", d, "--format", "s3rec", "--model", "transition", "--out", m, "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let top = |extra: &[&str]| {
+        let mut args = vec!["reco", "recommend", "--model-file", m, "--k", "1", "--json"];
+        args.extend(extra);
+        let out = shopml(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["items"][0]["item"].as_str().unwrap().to_string()
+    };
+    assert_eq!(top(&["--history", "3,4"]), "5");
+    assert_eq!(top(&["--history", "9", "--history", "nope,3"]), "4");
+    // Customer 1 bought 1..6 (next: 7); after a live 10, next is 11.
+    assert_eq!(top(&["--user", "1"]), "7");
+    assert_eq!(top(&["--user", "1", "--history", "10"]), "11");
+    fails_with(&["reco", "recommend", "--model-file", m], "--user");
+    fails_with(&["reco", "recommend", "--model-file", m, "--history", "3", "--k", "0"], "at least 1");
+}

@@ -341,11 +341,13 @@ impl Task for EvalTask {
 #[napi]
 pub struct Recommender {
     model: RwLock<Option<Arc<TrainedModel>>>,
+    /// Live events since the fit (`recordEvent`).
+    live: reco_core::serve::LiveEvents,
 }
 
 impl Recommender {
     fn from_model(model: TrainedModel) -> Self {
-        Recommender { model: RwLock::new(Some(Arc::new(model))) }
+        Recommender { model: RwLock::new(Some(Arc::new(model))), live: Default::default() }
     }
 
     fn get(&self) -> Result<Arc<TrainedModel>> {
@@ -406,11 +408,46 @@ impl Recommender {
         filter: Option<FilterOptions>,
     ) -> Result<Recommendations<'env>> {
         let m = self.get()?;
-        let recs = m.recommend(&id_text(&user, "user")?, k_arg(k)?, &self::filter(filter)?).map_err(reco_err)?;
-        results(env, recs)
+        let (user, k, filter) = (id_text(&user, "user")?, k_arg(k)?, self::filter(filter)?);
+        results(env, self.live.recommend(&m, &user, k, &filter).map_err(reco_err)?)
     }
 
-    /// Recommendations for an anonymous session from the items it touched.
+    /// The `k` best next items after `history` (item ids, oldest first: a guest session, the products
+    /// just viewed). The sequential models (`transition`, `sknn`, `sasrec`) read the order. Unknown ids are
+    /// ignored; an item given twice counts at its latest position; SASRec reads the most recent `max_len`
+    /// items; an empty history gets popular items; `k` below 1 throws `InvalidInput:`.
+    #[napi(catch_unwind)]
+    pub fn recommend_next<'env>(
+        &self,
+        env: &'env Env,
+        history: Vec<Either<String, f64>>,
+        k: Option<f64>,
+        filter: Option<FilterOptions>,
+    ) -> Result<Recommendations<'env>> {
+        self.recommend_items(env, history, k, filter)
+    }
+
+    /// Records a live event: `user` (a customer or guest session id) touched `item` now; the next
+    /// `recommend(user)` of a sequential model reads it without a refit, and every model leaves it out.
+    #[napi(catch_unwind)]
+    pub fn record_event(&self, user: Either<String, f64>, item: Either<String, f64>) -> Result<()> {
+        self.live.record(&id_text(&user, "user")?, &id_text(&item, "item")?).map_err(reco_err)
+    }
+
+    /// `user`'s live events, oldest first.
+    #[napi(catch_unwind)]
+    pub fn live_events(&self, user: Either<String, f64>) -> Result<Vec<String>> {
+        Ok(self.live.events(&id_text(&user, "user")?))
+    }
+
+    /// Forgets `user`'s live events.
+    #[napi(catch_unwind)]
+    pub fn forget(&self, user: Either<String, f64>) -> Result<()> {
+        self.live.forget(&id_text(&user, "user")?);
+        Ok(())
+    }
+
+    /// Recommendations for an anonymous session from the items it touched (as `recommendNext`).
     #[napi(catch_unwind)]
     pub fn recommend_items<'env>(
         &self,
@@ -422,7 +459,7 @@ impl Recommender {
         let m = self.get()?;
         let ids = items.iter().map(|i| id_text(i, "items")).collect::<Result<Vec<_>>>()?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        results(env, m.recommend_for_items(&refs, k_arg(k)?, &self::filter(filter)?).map_err(reco_err)?)
+        results(env, m.recommend_next(&refs, k_arg(k)?, &self::filter(filter)?).map_err(reco_err)?)
     }
 
     /// The `k` items most similar to `item`.

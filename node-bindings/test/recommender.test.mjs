@@ -101,3 +101,28 @@ test('bad input throws JS errors with a code, never crashes', async () => {
   model.close()
   throwsCode(() => model.recommend(100), 'GenericFailure', /^Closed:/)
 })
+
+test('sequential models: recommendNext in order, live events change the next answer', async () => {
+  // 48 shoppers walk a ring of 12 products in order.
+  const ring = { users: [], items: [], timestamps: [] }
+  for (let u = 0; u < 48; u++) {
+    for (let t = 0; t < 6; t++) {
+      ring.users.push(u)
+      ring.items.push((u + t) % 12)
+      ring.timestamps.push(t)
+    }
+  }
+  for (const model of ['transition', 'sknn']) {
+    const m = await Recommender.train(ring, { model })
+    assert.deepEqual(m.recommendNext([3, 4], 1).ids, ['5'])
+    assert.deepEqual(m.recommendNext([3, 999, 4], 1).ids, ['5'])
+    assert.equal(m.recommendNext([], 3).ids.length, 3)
+    assert.throws(() => m.recommendNext([3], 0), /InvalidInput/)
+    assert.deepEqual(m.recommend(0, 1).ids, ['6'])
+    m.recordEvent(0, 9)
+    assert.deepEqual(m.liveEvents(0), ['9'])
+    assert.deepEqual(m.recommend(0, 1).ids, ['10'])
+    m.forget(0)
+    assert.deepEqual(m.recommend(0, 1).ids, ['6'])
+  }
+})

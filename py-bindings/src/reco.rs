@@ -10,7 +10,7 @@ use reco_core::ann::AnnParams;
 use reco_core::data::{Dataset, EventKind};
 use reco_core::eval::{self as pipeline, Protocol};
 use reco_core::model::AnyParams;
-use reco_core::serve::{Filter, Recommendation};
+use reco_core::serve::{Filter, LiveEvents, Recommendation};
 use reco_core::store::TrainedModel;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -302,12 +302,15 @@ enum State {
 /// A recommendation model: hyper-parameters, and after `fit` (or `Recommender.load`) the fitted model.
 ///
 /// `Recommender(model="als", **params)`; `model` is one of pop, itemknn, als, bpr, gmf, mlp, neumf,
-/// content, hybrid. Hyper-parameters are keyword arguments (see `shopml.ALS` etc. for each model's).
+/// content, hybrid, transition, sknn, sasrec. Hyper-parameters are keyword arguments (see `shopml.ALS`
+/// etc. for each model's).
 /// Thread-safe: fitting or indexing swaps the model in while other threads keep serving.
 #[pyclass(name = "Recommender", module = "shopml", frozen)]
 pub struct PyRecommender {
     params: AnyParams,
     state: RwLock<State>,
+    /// Live events since the fit (`record_event`); kept across refits, like `Server`'s.
+    live: LiveEvents,
 }
 
 fn param_text(key: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
@@ -457,6 +460,7 @@ impl PyRecommender {
         PyRecommender {
             params: model.params.clone(),
             state: RwLock::new(State::Fitted(Arc::new(Fitted::new(model, user_int, item_int)))),
+            live: LiveEvents::default(),
         }
     }
 
@@ -471,7 +475,10 @@ impl PyRecommender {
         let ids = convert::ids(users, "users")?;
         let keys: Vec<String> = (0..ids.len()).map(|i| ids.text(i).into_owned()).collect();
         let width = k.min(f.model.items.len());
-        let lists = py.detach(|| f.model.recommend_many(&keys, k, filter));
+        let lists = py.detach(|| match self.live.is_empty() {
+            true => f.model.recommend_many(&keys, k, filter),
+            false => keys.iter().map(|u| self.live.recommend(&f.model, u, k, filter)).collect(),
+        });
         let mut flat_ids: Vec<&str> = Vec::with_capacity(keys.len() * width);
         let mut flat_scores = Vec::with_capacity(keys.len() * width);
         let lists: Vec<Vec<Recommendation>> = lists.into_iter().collect::<Result<_, _>>().map_err(errors::reco)?;
@@ -504,7 +511,7 @@ impl PyRecommender {
         }
         let pairs: Vec<(&str, &str)> = pairs.iter().map(|(v, k)| (k.as_str(), v.as_str())).collect();
         let p = AnyParams::with_params(model, &pairs).map_err(errors::reco)?;
-        Ok(PyRecommender { params: p, state: RwLock::new(State::Unfitted) })
+        Ok(PyRecommender { params: p, state: RwLock::new(State::Unfitted), live: LiveEvents::default() })
     }
 
     /// Fits on `data` (a `Dataset`, or a users × items scipy.sparse matrix) and returns `self`.
@@ -571,11 +578,66 @@ impl PyRecommender {
             return self.batch(py, &f, user, k, &filter);
         }
         let key = convert::key(user, "user")?;
-        let recs = f.model.recommend(&key, k, &filter).map_err(errors::reco)?;
+        let recs = self.live.recommend(&f.model, &key, k, &filter).map_err(errors::reco)?;
         f.results(py, &recs)
     }
 
-    /// Recommendations for an anonymous session from the items it touched (most recent history).
+    /// The `k` best next items after `history` (item ids, oldest first — a guest session, the products
+    /// just viewed) as `(ids, scores)`. The sequential models (`SASRec`, `Transition`, `SKNN`) read the
+    /// order. Unknown ids are ignored; an item given twice counts at its latest position; SASRec reads
+    /// the most recent `max_len` items; an empty history (or unknown ids only) gets popular items; `k`
+    /// below 1 raises `InvalidInputError`. Filters as `recommend`.
+    #[pyo3(signature = (history, k=None, *, filter_already_seen=true, categories=None, exclude=None,
+                        out_of_stock=None, min_price=None, max_price=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn recommend_next<'py>(
+        &self,
+        py: Python<'py>,
+        history: &Bound<'py, PyAny>,
+        k: Option<&Bound<'py, PyAny>>,
+        filter_already_seen: bool,
+        categories: Option<&Bound<'py, PyAny>>,
+        exclude: Option<&Bound<'py, PyAny>>,
+        out_of_stock: Option<&Bound<'py, PyAny>>,
+        min_price: Option<f32>,
+        max_price: Option<f32>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        self.recommend_items(
+            py,
+            history,
+            k,
+            filter_already_seen,
+            categories,
+            exclude,
+            out_of_stock,
+            min_price,
+            max_price,
+        )
+    }
+
+    /// Records a live event: `user` (a customer or a guest session id) touched `item` now. The next
+    /// `recommend(user)` of a sequential model reads it at once, without a refit; every model leaves the
+    /// item out. Kept in memory (bounded) across refits; `forget(user)` drops them.
+    fn record_event(&self, user: &Bound<'_, PyAny>, item: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (user, item) = (convert::key(user, "user")?, convert::key(item, "item")?);
+        self.live.record(&user, &item).map_err(errors::reco)
+    }
+
+    /// `user`'s live events, oldest first (a numpy array of ids).
+    fn live_events<'py>(&self, py: Python<'py>, user: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let events = self.live.events(&convert::key(user, "user")?);
+        let item_int = self.fitted().is_ok_and(|f| f.item_int) && events.iter().all(|e| e.parse::<i64>().is_ok());
+        convert::id_array(py, events.iter().map(String::as_str), events.len(), item_int)
+    }
+
+    /// Forgets `user`'s live events.
+    fn forget(&self, user: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.live.forget(&convert::key(user, "user")?);
+        Ok(())
+    }
+
+    /// Recommendations for an anonymous session from the items it touched, oldest first (the same as
+    /// `recommend_next`).
     #[pyo3(signature = (items, k=None, *, filter_already_seen=true, categories=None, exclude=None,
                         out_of_stock=None, min_price=None, max_price=None))]
     #[allow(clippy::too_many_arguments)]
@@ -597,7 +659,7 @@ impl PyRecommender {
         let ids = convert::ids(items, "items")?;
         let keys: Vec<String> = (0..ids.len()).map(|i| ids.text(i).into_owned()).collect();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let recs = f.model.recommend_for_items(&refs, k, &filter).map_err(errors::reco)?;
+        let recs = f.model.recommend_next(&refs, k, &filter).map_err(errors::reco)?;
         f.results(py, &recs)
     }
 
@@ -825,5 +887,5 @@ pub fn _restore_recommender(
             State::Fitted(Arc::new(Fitted::new(model, user_int, item_int)))
         }
     };
-    Ok(PyRecommender { params, state: RwLock::new(state) })
+    Ok(PyRecommender { params, state: RwLock::new(state), live: LiveEvents::default() })
 }

@@ -252,3 +252,38 @@ def test_shipped_online_retail(tmp_path):
     m = shopml.ALS().fit(d)
     ids, scores = m.recommend(17850, k=10)
     assert len(ids) == 10 and ids.dtype == object  # stock codes such as 85123A are text
+
+
+def ring_dataset():
+    """60 shoppers walk a ring of 12 products in order: each buys the next one, six times."""
+    users, items, times = [], [], []
+    for u in range(60):
+        for t in range(6):
+            users.append(u)
+            items.append((u + t) % 12)
+            times.append(t)
+    return shopml.Dataset.from_arrays(np.array(users), np.array(items), timestamps=np.array(times))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: shopml.Transition(),
+    lambda: shopml.SKNN(),
+    lambda: shopml.SASRec(hidden=16, epochs=60, max_len=8, dropout=0.1, learning_rate=0.01),
+])
+def test_sequential_models_recommend_next_and_take_live_events(make):
+    m = make().fit(ring_dataset())
+    ids, _ = m.recommend_next([3, 4], k=1)
+    assert ids.tolist() == [5]
+    # unknown ids are ignored; an empty history gets popular items
+    assert m.recommend_next([3, 999, 4], k=1)[0].tolist() == [5]
+    assert len(m.recommend_next([], k=3)[0]) == 3
+    with pytest.raises(shopml.InvalidInputError):
+        m.recommend_next([3], k=0)
+    # customer 0 bought 0..5: next is 6; after a live event on 9, next is 10, without a refit
+    assert m.recommend(0, k=1)[0].tolist() == [6]
+    m.record_event(0, 9)
+    assert m.live_events(0).tolist() == [9]
+    assert m.recommend(0, k=1)[0].tolist() == [10]
+    assert m.recommend([0, 1], k=1)[0][0].tolist() == [10]
+    m.forget(0)
+    assert m.recommend(0, k=1)[0].tolist() == [6]

@@ -63,6 +63,17 @@ async fn find_cart(state: &AppState, user: Option<&User>, headers: &HeaderMap) -
     })
 }
 
+/// A visitor's guest sequence: the products of the cart named by the request's `X-Cart-Token`, in the
+/// order they were first added (empty without a token or cart).
+pub(crate) async fn guest_sequence(state: &AppState, headers: &HeaderMap) -> ApiResult<Vec<i64>> {
+    let Some(cart) = find_cart(state, None, headers).await? else { return Ok(Vec::new()) };
+    // rowid follows insertion; an upsert of a line keeps its row.
+    Ok(sqlx::query_scalar("SELECT product_id FROM cart_items WHERE cart_id = ? ORDER BY rowid")
+        .bind(cart)
+        .fetch_all(&state.db)
+        .await?)
+}
+
 /// The cart's lines (any database handle).
 pub async fn lines<'e, E: sqlx::SqliteExecutor<'e>>(db: E, cart: i64) -> ApiResult<Vec<CartLine>> {
     Ok(sqlx::query_as(

@@ -391,18 +391,44 @@ impl K {
     }
 }
 
+/// The id of a product on sale (else 404).
+async fn on_sale(state: &AppState, id: &str) -> ApiResult<i64> {
+    let id = parse_id("product", id)?;
+    match product(&state.db, id).await? {
+        Some(p) if p.active => Ok(id),
+        _ => Err(ApiError::NotFound(format!("no product {id}"))),
+    }
+}
+
 /// `GET /products/{id}/similar`.
 pub(crate) async fn similar(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(k): Query<K>,
 ) -> ApiResult<axum::response::Response> {
-    let id = parse_id("product", &id)?;
-    let k = k.get()?;
-    if product(&state.db, id).await?.is_none_or(|p| !p.active) {
-        return Err(ApiError::NotFound(format!("no product {id}")));
-    }
+    let (id, k) = (on_sale(&state, &id).await?, k.get()?);
     state.reco.similar(id, k)
+}
+
+/// `GET /products/{id}/next`: the product page's "next" list — what comes next after the visitor's
+/// sequence (the signed-in customer's events, or the guest cart named by `X-Cart-Token`) followed by
+/// this product.
+pub(crate) async fn next(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+    Query(k): Query<K>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let (id, k) = (on_sale(&state, &id).await?, k.get()?);
+    let customer = user.as_ref().filter(|u| u.role == Role::Customer);
+    let guest = match customer {
+        None => crate::cart::guest_sequence(&state, &headers).await?,
+        Some(_) => Vec::new(),
+    };
+    let body = state.reco.next_json(customer, &guest, id, k)?;
+    Ok(([("content-type", "application/json")], body).into_response())
 }
 
 #[cfg(test)]

@@ -104,6 +104,10 @@ pub struct Config {
     /// Minutes between refits of the recommender (run only when purchases or add-to-carts were stored
     /// since the last fit); 0 turns them off (`POST /admin/recommender/refit` still works).
     pub reco_refit_minutes: u64,
+    /// The recommender: `transition` (default: reads the order of each customer's and guest session's
+    /// events, fits in about a second), `itemknn`, `sknn`, or `sasrec` (the most accurate on Amazon Beauty;
+    /// its fit takes minutes, at start and at each refit).
+    pub reco_model: String,
     /// Log format: `text` or `json`.
     pub log_format: String,
 }
@@ -138,6 +142,7 @@ impl Default for Config {
             gateways: BTreeMap::new(),
             notifier: "log".into(),
             reco_refit_minutes: 10,
+            reco_model: "transition".into(),
             log_format: "text".into(),
         }
     }
@@ -228,6 +233,9 @@ impl Config {
         if let Some(v) = get("SHOP_RECO_REFIT_MINUTES") {
             self.reco_refit_minutes = parse("SHOP_RECO_REFIT_MINUTES", &v)?;
         }
+        if let Some(v) = get("SHOP_RECO_MODEL") {
+            self.reco_model = v;
+        }
         if let Some(v) = get("SHOP_LOG_FORMAT") {
             self.log_format = v;
         }
@@ -262,6 +270,13 @@ impl Config {
         }
         if self.demo_password.len() < 8 {
             return bad("demo_password must have at least 8 characters");
+        }
+        if !crate::reco::MODELS.contains(&self.reco_model.as_str()) {
+            return Err(ConfigError(format!(
+                "reco_model `{}` is not one of {}",
+                self.reco_model,
+                crate::reco::MODELS.join(", ")
+            )));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return bad("log_format must be \"text\" or \"json\"");

@@ -162,7 +162,7 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
             config.bind
         );
     }
-    let reco = reco::Reco::new(&db, &data).await?;
+    let reco = reco::Reco::new(&db, &data, &config.reco_model).await?;
     let replayed = reco.load_events(&db).await?;
     let mut gateways: BTreeMap<String, Arc<dyn payment::PaymentGateway>> = BTreeMap::new();
     gateways.insert("simulated".into(), Arc::new(payment::SimulatedGateway::new(db.clone(), Default::default())));
@@ -227,13 +227,22 @@ async fn method_not_allowed() -> (StatusCode, axum::Json<serde_json::Value>) {
     )
 }
 
+/// `GET /recommendations`: after the signed-in customer's sequence, or a visitor's guest cart
+/// (`X-Cart-Token`), or popular products.
 async fn recommendations(
     State(state): State<AppState>,
     auth::MaybeUser(user): auth::MaybeUser,
+    headers: axum::http::HeaderMap,
     error::Query(k): error::Query<catalog::K>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    let body = state.reco.recommend_json(user.as_ref().filter(|u| u.role == Role::Customer), k.get()?)?;
+    let k = k.get()?;
+    let customer = user.as_ref().filter(|u| u.role == Role::Customer);
+    let guest = match customer {
+        None => cart::guest_sequence(&state, &headers).await?,
+        Some(_) => Vec::new(),
+    };
+    let body = state.reco.recommend_json(customer, &guest, k)?;
     Ok(([("content-type", "application/json")], body).into_response())
 }
 
@@ -306,6 +315,7 @@ pub fn router(shop: AppState) -> Router {
         .route("/products", get(catalog::search).post(catalog::create))
         .route("/products/{id}", get(catalog::get).patch(catalog::update).delete(catalog::delete))
         .route("/products/{id}/similar", get(catalog::similar))
+        .route("/products/{id}/next", get(catalog::next))
         .route("/recommendations", get(recommendations))
         .route("/cart", get(cart::get))
         .route("/cart/items/{product_id}", put(cart::put_item).delete(cart::delete_item))

@@ -261,7 +261,12 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ),
     ("delete", "/products/{id}", "Take a product off sale (its dealer; admin)"),
     ("get", "/products/{id}/similar", "Similar products (k)"),
-    ("get", "/recommendations", "Recommendations for the signed-in customer or a visitor (k)"),
+    (
+        "get",
+        "/products/{id}/next",
+        "What comes next after the visitor's sequence (customer events or guest cart) and this product (k)",
+    ),
+    ("get", "/recommendations", "Recommendations after the signed-in customer's or guest cart's sequence (k)"),
     ("get", "/cart", "The cart (session or X-Cart-Token)"),
     ("put", "/cart/items/{product_id}", "Set a line's quantity (0 removes)"),
     ("delete", "/cart/items/{product_id}", "Remove a line"),

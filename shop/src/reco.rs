@@ -1,13 +1,17 @@
-//! Recommendations wired to the shop: item-kNN trained at start on the shipped purchase history plus
+//! Recommendations wired to the shop: a model (`reco_model`: `transition` by default, `itemknn`, `sknn`,
+//! `sasrec`) trained at start on the shipped purchase history plus
 //! the shop's own stored purchases and add-to-carts, the live events (views, add-to-cart, purchases)
 //! that change the next answer without retraining, the out-of-stock filter, a per-user answer cache
 //! invalidated by those events (and by product edits and refits), and refits (periodic, or `POST /admin/recommender/refit`) that bring
 //! products created at run time into the model and are swapped in atomically.
 //!
-//! A customer's recommendations come from item-kNN over their history (the shipped one, if the account
-//! is linked to a dataset customer, plus their live events) through `recommend_for_items`, so a
-//! purchase reshapes the list at once: the bought item leaves it and its neighbours come in. The
-//! model's item ids are product ids; names and prices shown are the catalog's current ones.
+//! A customer's recommendations come from their *sequence* — the shipped history in time order (if the
+//! account is linked to a dataset customer), then their live events in order — through
+//! `recommend_next`, so a view or purchase reshapes the list at once: the sequential models read what
+//! was touched last, and the touched item leaves the list. A guest's sequence is their cart (the
+//! `X-Cart-Token` cart's lines in the order they were added). The product page's "next" list
+//! (`GET /products/{id}/next`) is the same sequence followed by that product. The model's item ids are
+//! product ids; names and prices shown are the catalog's current ones.
 
 use crate::auth::User;
 use crate::catalog::ProductRow;
@@ -45,6 +49,9 @@ impl EventKind {
 
 type Cached = (u64, u64, Bytes);
 
+/// The models `reco_model` may name.
+pub const MODELS: [&str; 4] = ["transition", "itemknn", "sknn", "sasrec"];
+
 /// The live events kept per user (oldest dropped first).
 const LIVE_PER_USER: usize = 200;
 
@@ -79,9 +86,11 @@ pub struct FitReport {
 /// The shop's recommender.
 pub struct Reco {
     server: Server,
+    /// The model fitted (one of [`MODELS`]).
+    model: String,
     /// The shipped history with products ids as item ids: the base of every fit.
     shipped: Arc<Dataset>,
-    /// Shipped history per dataset customer id (product ids).
+    /// Shipped history per dataset customer id (product ids, oldest first, each at its latest time).
     trained: HashMap<String, Vec<i64>>,
     /// Every product's name and price as the catalog has them now.
     info: RwLock<HashMap<i64, Info>>,
@@ -130,17 +139,18 @@ async fn training_set(db: &sqlx::SqlitePool, shipped: &Dataset) -> ApiResult<(Da
     Ok((d, rows.len(), rows.last().map_or(0, |r| r.0)))
 }
 
-/// Fits item-kNN on `data` off the async threads, on `threads` threads (`None`: all cores — at start,
+/// Fits `model` on `data` off the async threads, on `threads` threads (`None`: all cores — at start,
 /// before serving; a refit uses one, leaving the other cores to serving).
 async fn fit(
+    model: &str,
     data: Dataset,
     shop_events: usize,
     last_event: i64,
     threads: Option<usize>,
 ) -> ApiResult<(TrainedModel, FitReport)> {
+    let params = reco_core::model::AnyParams::new(model).map_err(internal)?;
     tokio::task::spawn_blocking(move || {
         let t = std::time::Instant::now();
-        let params = reco_core::model::AnyParams::new("itemknn").map_err(internal)?;
         let run = || TrainedModel::fit(&data, &params, &|_, _| true).map_err(internal);
         let model = match threads {
             None => run()?,
@@ -161,35 +171,39 @@ async fn fit(
 }
 
 impl Reco {
-    /// Maps the shipped history onto the products of the first store (by SKU), then fits item-kNN on
-    /// it plus the purchases and add-to-carts already stored.
-    pub async fn new(db: &sqlx::SqlitePool, data: &Dataset) -> ApiResult<Reco> {
+    /// Maps the shipped history onto the products of the first store (by SKU), then fits `model` (one of
+    /// [`MODELS`]) on it plus the purchases and add-to-carts already stored.
+    pub async fn new(db: &sqlx::SqlitePool, data: &Dataset, model: &str) -> ApiResult<Reco> {
         let demo: Vec<(String, i64)> =
             sqlx::query_as("SELECT sku, id FROM products WHERE store_id = (SELECT min(id) FROM stores)")
                 .fetch_all(db)
                 .await?;
         let sku_to_pid: HashMap<String, i64> = demo.into_iter().collect();
         let mut shipped = Dataset::new("shop");
-        let mut trained: HashMap<String, Vec<i64>> = HashMap::new();
+        let mut timed: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
         for e in &data.interactions {
             let Some(&pid) = sku_to_pid.get(data.items.id(e.item)) else { continue };
             let user = data.users.id(e.user);
             shipped.push(user, &pid.to_string(), e.timestamp, e.kind, e.weight).map_err(internal)?;
-            trained.entry(user.to_string()).or_default().push(pid);
+            timed.entry(user.to_string()).or_default().push((e.timestamp, pid));
         }
-        trained.values_mut().for_each(|v| {
-            v.sort_unstable();
-            v.dedup();
-        });
+        let trained: HashMap<String, Vec<i64>> = timed
+            .into_iter()
+            .map(|(user, mut events)| {
+                events.sort_by_key(|e| e.0); // stable: same-time lines keep the file's order
+                (user, latest_order(events.into_iter().map(|e| e.1)))
+            })
+            .collect();
         let rows: Vec<(i64, String, String, i64, i64, bool)> =
             sqlx::query_as("SELECT id, sku, name, price_cents, stock, active FROM products").fetch_all(db).await?;
         let out: HashSet<String> = rows.iter().filter(|r| r.4 <= 0 || !r.5).map(|r| r.0.to_string()).collect();
         let info: HashMap<i64, Info> =
             rows.into_iter().map(|r| (r.0, Info { sku: r.1, name: r.2, price_cents: r.3 })).collect();
         let (set, events, last) = training_set(db, &shipped).await?;
-        let (model, report) = fit(set, events, last, None).await?;
+        let (fitted, report) = fit(model, set, events, last, None).await?;
         Ok(Reco {
-            server: Server::new(model),
+            server: Server::new(fitted),
+            model: model.to_string(),
             shipped: Arc::new(shipped),
             trained,
             info: RwLock::new(info),
@@ -232,7 +246,7 @@ impl Reco {
     /// A refit; the caller holds `refitting`.
     async fn refit_locked(&self, db: &sqlx::SqlitePool) -> ApiResult<FitReport> {
         let (set, events, last) = training_set(db, &self.shipped).await?;
-        let (model, report) = fit(set, events, last, Some(1)).await?;
+        let (model, report) = fit(&self.model, set, events, last, Some(1)).await?;
         self.server.swap(model);
         *self.last_fit.write() = report;
         self.global.fetch_add(1, Ordering::AcqRel);
@@ -252,23 +266,30 @@ impl Reco {
         *self.last_fit.read()
     }
 
-    fn history(&self, user: &User) -> Vec<String> {
+    /// The customer's sequence, oldest first: the shipped history, then the live events.
+    fn history(&self, user: &User) -> Vec<i64> {
         let mut h: Vec<i64> = user.ext_id.as_ref().and_then(|e| self.trained.get(e)).cloned().unwrap_or_default();
         if let Some(l) = self.live.read().get(&user.id) {
             h.extend(l.iter().copied());
         }
-        h.into_iter().map(|p| p.to_string()).collect()
+        h
     }
 
+    /// Recommendations after `user`'s sequence (or, for a visitor, the guest sequence `guest`), followed
+    /// by `then` (a product being looked at).
     fn compute(
         &self,
         user: Option<&User>,
+        guest: &[i64],
+        then: Option<i64>,
         k: usize,
         filter: &Filter,
     ) -> ApiResult<Vec<reco_core::serve::Recommendation>> {
-        let hist = user.map(|u| self.history(u)).unwrap_or_default();
-        let refs: Vec<&str> = hist.iter().map(String::as_str).collect();
-        self.server.recommend_for_items(&refs, k, filter).map_err(internal)
+        let mut seq = user.map_or_else(|| guest.to_vec(), |u| self.history(u));
+        seq.extend(then);
+        let ids: Vec<String> = seq.iter().map(i64::to_string).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        self.server.recommend_next(&refs, k, filter).map_err(internal)
     }
 
     /// The JSON of `recs` with the products' current names and prices; a "because you bought" reason
@@ -291,9 +312,14 @@ impl Reco {
         Bytes::from(serde_json::json!({"user": user.map(|u| u.id), "items": items}).to_string())
     }
 
-    /// The JSON answer of `GET /recommendations` for `user` (`None`: anonymous), cached until the
-    /// user's next event, the next change of a product, or the next refit.
-    pub fn recommend_json(&self, user: Option<&User>, k: usize) -> ApiResult<Bytes> {
+    /// The JSON answer of `GET /recommendations` for `user` (`None`: a visitor, whose guest cart's
+    /// products in order are `guest`), cached (customers and visitors without a cart) until the user's
+    /// next event, the next change of a product, or the next refit.
+    pub fn recommend_json(&self, user: Option<&User>, guest: &[i64], k: usize) -> ApiResult<Bytes> {
+        let filter = self.filter.read().clone();
+        if user.is_none() && !guest.is_empty() {
+            return Ok(self.render(None, &self.compute(None, guest, None, k, &filter)?));
+        }
         let uid = user.map_or(0, |u| u.id);
         let uv = self.user_version.read().get(&uid).copied().unwrap_or(0);
         let gv = self.global.load(Ordering::Acquire);
@@ -302,8 +328,7 @@ impl Reco {
                 return Ok(body.clone());
             }
         }
-        let filter = self.filter.read().clone();
-        let body = self.render(user, &self.compute(user, k, &filter)?);
+        let body = self.render(user, &self.compute(user, &[], None, k, &filter)?);
         let mut cache = self.cache.write();
         if cache.len() > 200_000 {
             cache.clear();
@@ -315,13 +340,20 @@ impl Reco {
     /// The ids of the products recommended to `user` (for the chatbot), best first.
     pub fn recommend_products(&self, user: Option<&User>, k: usize) -> ApiResult<Vec<i64>> {
         let filter = self.filter.read().clone();
-        Ok(self.compute(user, k, &filter)?.iter().filter_map(|r| r.item.parse().ok()).collect())
+        Ok(self.compute(user, &[], None, k, &filter)?.iter().filter_map(|r| r.item.parse().ok()).collect())
+    }
+
+    /// `GET /products/{id}/next`: what comes next after the visitor's sequence (the customer's, or the
+    /// guest cart `guest`) followed by product `pid` — the product page's "next" list.
+    pub fn next_json(&self, user: Option<&User>, guest: &[i64], pid: i64, k: usize) -> ApiResult<Bytes> {
+        let filter = self.filter.read().clone();
+        Ok(self.render(user, &self.compute(user, guest, Some(pid), k, &filter)?))
     }
 
     /// Rank (0 = best) of up to `n` products for `user`, seen ones included (for search re-ranking).
     pub fn ranks(&self, user: &User, n: usize) -> HashMap<i64, usize> {
         let filter = Filter { exclude_seen: false, ..Filter::default() };
-        let recs = self.compute(Some(user), n.max(1), &filter).unwrap_or_default();
+        let recs = self.compute(Some(user), &[], None, n.max(1), &filter).unwrap_or_default();
         recs.iter().enumerate().filter_map(|(r, x)| x.item.parse().ok().map(|p| (p, r))).collect()
     }
 
@@ -433,4 +465,12 @@ impl Reco {
             }
         }
     }
+}
+
+/// Distinct products, each at its latest position, in order.
+fn latest_order(items: impl DoubleEndedIterator<Item = i64>) -> Vec<i64> {
+    let mut seen = HashSet::new();
+    let mut out: Vec<i64> = items.rev().filter(|&p| seen.insert(p)).collect();
+    out.reverse();
+    out
 }

@@ -571,6 +571,56 @@ fn a_purchase_changes_the_next_recommendations_without_retraining() {
     });
 }
 
+fn ids(r: &Resp) -> Vec<i64> {
+    r.json["items"].as_array().unwrap().iter().map(|p| p["product_id"].as_i64().unwrap()).collect()
+}
+
+/// The recommender reads sequences: a guest cart's order and a customer's latest view steer
+/// `/recommendations` and the product page's "next" list.
+#[test]
+fn recommendations_follow_the_order_of_a_guest_cart_and_a_customers_views() {
+    rt().block_on(async {
+        let popular = ids(&call("GET", "/recommendations?k=10", None, &[], None).await);
+        // Not the most popular one: another test takes it off sale for a moment.
+        let (a, b, c) = (popular[4], popular[5], popular[6]);
+        let cart = |items: [i64; 2]| async move {
+            let first =
+                call("PUT", &format!("/cart/items/{}", items[0]), None, &[], Some(json!({"quantity": 1}))).await;
+            let token = first.json["cart_token"].as_str().unwrap().to_string();
+            let h = [("x-cart-token", token.as_str())];
+            call("PUT", &format!("/cart/items/{}", items[1]), None, &h, Some(json!({"quantity": 1}))).await;
+            token
+        };
+        let (ab, ba) = (cart([a, b]).await, cart([b, a]).await);
+        let recs = |token: String| async move {
+            call("GET", "/recommendations?k=10", None, &[("x-cart-token", token.as_str())], None).await
+        };
+        let (after_ab, after_ba) = (recs(ab.clone()).await, recs(ba.clone()).await);
+        assert_eq!(after_ab.status, 200);
+        assert!(!after_ab.json["items"][0]["reason"].as_str().unwrap_or("").starts_with("popular"));
+        let (l_ab, l_ba) = (ids(&after_ab), ids(&after_ba));
+        assert!(!l_ab.contains(&a) && !l_ab.contains(&b), "{l_ab:?}");
+        assert_ne!(l_ab, l_ba, "the same cart in another order must give another answer");
+        // The product page's next list: the guest's sequence, then this product.
+        let page = call("GET", &format!("/products/{b}/next?k=10"), None, &[("x-cart-token", ab.as_str())], None).await;
+        assert_eq!(page.status, 200, "{:?}", page.json);
+        assert_eq!(ids(&page), l_ab, "cart a, b then page b is the sequence a, b");
+        let alone = ids(&call("GET", &format!("/products/{c}/next?k=10"), None, &[], None).await);
+        assert!(!alone.is_empty() && !alone.contains(&c));
+        assert_eq!(call("GET", "/products/99999999/next", None, &[], None).await.status, 404);
+        assert_eq!(call("GET", &format!("/products/{c}/next?k=0"), None, &[], None).await.status, 400);
+        // A new customer's views are their sequence: each view changes the next answer at once.
+        let (_, tok) = customer().await;
+        call("GET", &format!("/products/{a}"), Some(&tok), &[], None).await;
+        let after_a = ids(&call("GET", "/recommendations?k=10", Some(&tok), &[], None).await);
+        call("GET", &format!("/products/{c}"), Some(&tok), &[], None).await;
+        let after_c = ids(&call("GET", "/recommendations?k=10", Some(&tok), &[], None).await);
+        assert!(!after_c.contains(&a) && !after_c.contains(&c), "{after_c:?}");
+        assert_ne!(after_a, after_c);
+        assert_eq!(after_c, ids(&call("GET", &format!("/products/{c}/next?k=10"), Some(&tok), &[], None).await));
+    });
+}
+
 #[test]
 fn out_of_stock_products_leave_the_recommendations() {
     rt().block_on(async {

@@ -93,9 +93,42 @@ def Hybrid(*, cf=None, weight=None, **params):
     return Recommender("hybrid", cf=cf, weight=weight, **params)
 
 
+def Transition(*, window=None, gap_decay=None, backward=None, smoothing=None, history=None, recency=None,
+               neighbours=None, similarity=None, shrink=None):
+    """Sequential: what follows what. Next-item transitions within ``window`` later items (weighted by
+    ``gap_decay`` per step), smoothed towards item-kNN (``smoothing``), scored from the customer's last
+    ``history`` items with ``recency`` decay. Beats every non-sequential model on Amazon Beauty in seconds."""
+    return Recommender(
+        "transition", window=window, gap_decay=gap_decay, backward=backward, smoothing=smoothing,
+        history=history, recency=recency, neighbours=neighbours, similarity=similarity, shrink=shrink,
+    )
+
+
+def SKNN(*, neighbours=None, history=None, recency=None, decay=None, before=None, idf=None):
+    """Sequential: sequence-kNN. Customers whose recent sequences resemble this one's vote for what they
+    did next (``before``: weight of items they had before the shared ones)."""
+    return Recommender(
+        "sknn", neighbours=neighbours, history=history, recency=recency, decay=decay, before=before, idf=idf,
+    )
+
+
+def SASRec(*, hidden=None, layers=None, heads=None, max_len=None, dropout=None, epochs=None, batch_size=None,
+           learning_rate=None, weight_decay=None, patience=None, seed=None):
+    """Sequential: self-attentive transformer (Kang & McAuley 2018) trained with full-softmax cross-entropy at
+    every position, in candle. Defaults: hidden 64, layers 2, heads 1, max_len 50, dropout 0.5, epochs 25,
+    batch_size 256, learning_rate 0.002, seed 42 (Amazon Beauty: HR@10 ~0.10). Use ``recommend_next`` for a
+    session's next items and ``record_event`` for live events."""
+    return Recommender(
+        "sasrec", hidden=hidden, layers=layers, heads=heads, max_len=max_len, dropout=dropout, epochs=epochs,
+        batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay, patience=patience,
+        seed=seed,
+    )
+
+
 __all__ = [
     "Dataset", "Recommender", "IntentClassifier", "Assistant", "find_datasets", "__version__",
-    "Popularity", "ItemKNN", "ALS", "BPR", "GMF", "MLP", "NeuMF", "Content", "Hybrid",
+    "Popularity", "ItemKNN", "ALS", "BPR", "GMF", "MLP", "NeuMF", "Content", "Hybrid", "Transition", "SKNN",
+    "SASRec",
     "ShopmlError", "InvalidInputError", "UnknownIdError", "FileFormatError", "NotFittedError",
     "ModelClosedError", "TrainingError",
 ]

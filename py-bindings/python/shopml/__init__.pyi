@@ -49,3 +49,18 @@ def Content(
     max_df: Optional[float] = None,
 ) -> Recommender: ...
 def Hybrid(*, cf: Optional[str] = None, weight: Optional[float] = None, **params: Any) -> Recommender: ...
+def Transition(
+    *, window: Optional[int] = None, gap_decay: Optional[float] = None, backward: Optional[float] = None,
+    smoothing: Optional[float] = None, history: Optional[int] = None, recency: Optional[float] = None,
+    neighbours: Optional[int] = None, similarity: Optional[str] = None, shrink: Optional[float] = None,
+) -> Recommender: ...
+def SKNN(
+    *, neighbours: Optional[int] = None, history: Optional[int] = None, recency: Optional[float] = None,
+    decay: Optional[float] = None, before: Optional[float] = None, idf: Optional[bool] = None,
+) -> Recommender: ...
+def SASRec(
+    *, hidden: Optional[int] = None, layers: Optional[int] = None, heads: Optional[int] = None,
+    max_len: Optional[int] = None, dropout: Optional[float] = None, epochs: Optional[int] = None,
+    batch_size: Optional[int] = None, learning_rate: Optional[float] = None, weight_decay: Optional[float] = None,
+    patience: Optional[int] = None, seed: Optional[int] = None,
+) -> Recommender: ...

@@ -397,6 +397,17 @@ pub enum AnyModel {
 }
 
 impl AnyModel {
+    /// User `u`'s stored training sequence, oldest first, for the sequential models (`transition`,
+    /// `sknn`, `sasrec`); `None` for the others (they keep no order).
+    pub fn sequence(&self, u: u32) -> Option<&[u32]> {
+        match self {
+            AnyModel::Transition(m) => Some(m.sequences().get(u as usize)),
+            AnyModel::Sknn(m) => Some(m.sequences().get(u as usize)),
+            AnyModel::SasRec(m) => Some(m.sequence(u)),
+            _ => None,
+        }
+    }
+
     fn inner(&self) -> &dyn Recommender {
         match self {
             AnyModel::Pop(m) => m,

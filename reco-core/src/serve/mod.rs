@@ -18,18 +18,20 @@
 //! ```
 
 mod retrieval;
+mod scoring;
+mod server;
+
+pub use server::{LiveEvents, Server, LIVE_EVENTS_PER_USER, LIVE_USERS};
 
 pub(crate) use retrieval::Retrieval;
 
 use crate::error::{RecoError, Result};
 use crate::eval::top_k;
-use crate::model::{check_k, kernels::dot, standardise, AnyModel, Recommender};
+use crate::model::{check_k, Recommender};
 use crate::store::TrainedModel;
-use arc_swap::ArcSwap;
-use ndarray::Array2;
+use scoring::{contributor, row, score_items, similar_scores, Contributor};
 use serde::Serialize;
 use std::collections::HashSet;
-use std::sync::Arc;
 
 /// Which items may be recommended. The default leaves out what the user already has and nothing else.
 #[derive(Debug, Clone)]
@@ -102,7 +104,10 @@ impl TrainedModel {
         check_k(k)?;
         filter.validate()?;
         match self.users.get(user) {
-            Some(u) => self.recommend_indexed(r, Some(u), self.history.user_row(u as usize).0, k, filter),
+            Some(u) => {
+                let ordered = self.model.sequence(u).unwrap_or(&[]);
+                self.recommend_indexed(r, Some(u), self.history.user_row(u as usize).0, ordered, k, filter)
+            }
             None => Ok(self.popular_indexed(r, k, filter)),
         }
     }
@@ -120,21 +125,80 @@ impl TrainedModel {
         Ok(self.finish(&scores, k, seen))
     }
 
-    /// Recommendations for an anonymous session from the items it touched, oldest first (unknown ids are
-    /// ignored). Item-kNN scores the items' neighbours; ALS/BPR score against the mean of the items'
-    /// factors; the sequential models (`transition`, `sknn`) score what comes next after that order;
-    /// popularity ignores the history.
-    pub fn recommend_for_items(&self, items: &[&str], k: usize, filter: &Filter) -> Result<Vec<Recommendation>> {
+    /// The `k` best next items after an ordered history of item ids, oldest first: a guest session, the
+    /// products a visitor just viewed or carted, or a caller's own record. The sequential models
+    /// (`transition`, `sknn`, `sasrec`) score what comes next after that order; item-kNN and content
+    /// score the items' neighbours; ALS/BPR/NCF score against the mean of the items' vectors; popularity
+    /// ignores the history. Input rules (tested in `tests/serving.rs`):
+    /// - ids the model does not know are ignored (new products, typos);
+    /// - an item given twice counts at its latest position;
+    /// - sequential models read only the most recent items they were trained on (SASRec: `max_len`);
+    /// - an empty history, or one of unknown ids only, gets the most popular items that pass the filter,
+    ///   with the reason "popular with other customers";
+    /// - the history's own items are left out when `filter.exclude_seen` (the default);
+    /// - `k = 0` and an inconsistent filter are errors.
+    pub fn recommend_next(&self, history: &[&str], k: usize, filter: &Filter) -> Result<Vec<Recommendation>> {
         check_k(k)?;
         filter.validate()?;
-        let ordered: Vec<u32> = items.iter().filter_map(|i| self.items.get(i)).collect();
+        let ordered = latest_order(history.iter().filter_map(|i| self.items.get(i)));
+        self.score_history(None, ordered, k, filter)
+    }
+
+    /// Same as [`recommend_next`](Self::recommend_next) (the name it had before sequential models).
+    pub fn recommend_for_items(&self, items: &[&str], k: usize, filter: &Filter) -> Result<Vec<Recommendation>> {
+        self.recommend_next(items, k, filter)
+    }
+
+    /// [`recommend`](Self::recommend) for `user` after live `events` the model was not fitted on (item ids,
+    /// oldest first; what [`Server::record_event`] keeps). The sequential models score the user's training
+    /// sequence followed by the events, so every view or purchase changes the next answer at once; the
+    /// other models score the user as fitted and leave the events' items out (with `exclude_seen`) until
+    /// the next fit. An unknown user is a guest: [`recommend_next`](Self::recommend_next) of the events.
+    pub fn recommend_with_events(
+        &self,
+        user: &str,
+        events: &[&str],
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<Recommendation>> {
+        let Some(u) = self.users.get(user) else { return self.recommend_next(events, k, filter) };
+        let live: Vec<u32> = events.iter().filter_map(|i| self.items.get(i)).collect();
+        if live.is_empty() {
+            return self.recommend(user, k, filter);
+        }
+        check_k(k)?;
+        filter.validate()?;
+        let Some(trained) = self.model.sequence(u) else {
+            let mut seen: Vec<usize> = self.history.user_row(u as usize).0.to_vec();
+            seen.extend(live.iter().map(|&i| i as usize));
+            seen.sort_unstable();
+            seen.dedup();
+            if let Some(r) = &self.retrieval {
+                return self.recommend_indexed(r, Some(u), &seen, &[], k, filter);
+            }
+            let mut scores = vec![0.0f32; self.items.len()];
+            self.model.score_user(u, &mut scores);
+            self.apply(&mut scores, filter, if filter.exclude_seen { &seen } else { &[] });
+            return Ok(self.finish(&scores, k, &seen));
+        };
+        let ordered = latest_order(trained.iter().chain(&live).copied());
+        self.score_history(Some(u), ordered, k, filter)
+    }
+
+    /// Scores an ordered history (known items, distinct); `user` only steers the indexed path.
+    fn score_history(
+        &self,
+        user: Option<u32>,
+        ordered: Vec<u32>,
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<Recommendation>> {
         let mut hist: Vec<usize> = ordered.iter().map(|&i| i as usize).collect();
         hist.sort_unstable();
-        hist.dedup();
         if let Some(r) = &self.retrieval {
             return match hist.is_empty() {
                 true => Ok(self.popular_indexed(r, k, filter)),
-                false => self.recommend_indexed(r, None, &hist, k, filter),
+                false => self.recommend_indexed(r, user, &hist, &ordered, k, filter),
             };
         }
         if hist.is_empty() {
@@ -216,172 +280,14 @@ impl TrainedModel {
     }
 }
 
+/// Distinct items, each at its latest position, in order.
+fn latest_order(items: impl DoubleEndedIterator<Item = u32>) -> Vec<u32> {
+    let mut seen = HashSet::new();
+    let mut out: Vec<u32> = items.rev().filter(|&i| seen.insert(i)).collect();
+    out.reverse();
+    out
+}
+
 fn popular_rec(m: &TrainedModel, j: u32, score: f32) -> Recommendation {
     m.rec(j, score, Some("popular with other customers".into()))
-}
-
-/// Scores of every item for an anonymous history: its distinct items (`hist`, sorted) and the same in the
-/// order they were touched (`ordered`, for the sequential models).
-fn score_items(model: &AnyModel, hist: &[usize], ordered: &[u32], scores: &mut [f32]) {
-    match model {
-        AnyModel::Pop(p) => scores.copy_from_slice(p.counts()),
-        AnyModel::ItemKnn(m) => {
-            scores.fill(0.0);
-            for &i in hist {
-                for (j, s) in m.similarity().row(i) {
-                    scores[j as usize] += s;
-                }
-            }
-        }
-        AnyModel::Mf(m) => mean_embedding_scores(m.item_factors(), hist, scores),
-        AnyModel::Content(c) => c.score_history(hist.iter().map(|&i| (i, 1.0)), scores),
-        AnyModel::Ncf(m) => match m.item_embeddings() {
-            Ok(y) => mean_embedding_scores(&y, hist, scores),
-            Err(_) => scores.fill(0.0),
-        },
-        AnyModel::Transition(m) => {
-            if m.score_history(ordered, scores).is_err() {
-                scores.fill(0.0);
-            }
-        }
-        AnyModel::Sknn(m) => {
-            if m.score_history(ordered, scores).is_err() {
-                scores.fill(0.0);
-            }
-        }
-        AnyModel::SasRec(m) => match m.score_histories(&[ordered]) {
-            Ok(s) => scores.copy_from_slice(&s),
-            Err(_) => scores.fill(0.0),
-        },
-        AnyModel::Hybrid(h) => {
-            score_items(h.cf(), hist, ordered, scores);
-            standardise(scores);
-            let mut c = vec![0.0f32; scores.len()];
-            h.content().score_history(hist.iter().map(|&i| (i, 1.0)), &mut c);
-            standardise(&mut c);
-            let w = h.weight();
-            scores.iter_mut().zip(&c).for_each(|(o, c)| *o = (1.0 - w) * *o + w * c);
-        }
-    }
-}
-
-/// Similarity of every item to item `i` (−∞ where unknown).
-fn similar_scores(model: &AnyModel, i: usize, scores: &mut [f32]) -> Result<()> {
-    match model {
-        AnyModel::Pop(_) => return Err(RecoError::param("model", "popularity has no notion of similar items")),
-        AnyModel::ItemKnn(m) => m.similarity().row(i).for_each(|(j, s)| scores[j as usize] = s),
-        AnyModel::Mf(m) => cosine_scores(m.item_factors(), i, scores),
-        AnyModel::Content(c) => c.score_history(std::iter::once((i, 1.0)), scores),
-        AnyModel::Ncf(m) => cosine_scores(&m.item_embeddings()?, i, scores),
-        // What most often comes next after `i`.
-        AnyModel::Transition(m) => m.next_items().row(i).for_each(|(j, p)| scores[j as usize] = p),
-        AnyModel::Sknn(m) => m.score_history(&[i as u32], scores)?,
-        AnyModel::SasRec(m) => scores.copy_from_slice(&m.score_histories(&[&[i as u32]])?),
-        AnyModel::Hybrid(h) => match h.cf() {
-            AnyModel::Pop(_) => h.content().score_history(std::iter::once((i, 1.0)), scores),
-            cf => similar_scores(cf, i, scores)?,
-        },
-    }
-    Ok(())
-}
-
-fn row(y: &Array2<f32>, i: usize) -> &[f32] {
-    y.row(i).to_slice().expect("embedding rows are contiguous")
-}
-
-/// Scores against the mean embedding of the history items.
-fn mean_embedding_scores(y: &Array2<f32>, hist: &[usize], scores: &mut [f32]) {
-    let mut q = vec![0.0f32; y.ncols()];
-    for &i in hist {
-        q.iter_mut().zip(row(y, i)).for_each(|(a, b)| *a += b / hist.len() as f32);
-    }
-    scores.iter_mut().enumerate().for_each(|(j, s)| *s = dot(&q, row(y, j)));
-}
-
-/// Cosine of every item embedding with item `i`'s (left at −∞ for zero vectors).
-fn cosine_scores(y: &Array2<f32>, i: usize, scores: &mut [f32]) {
-    let norm = |r: usize| dot(row(y, r), row(y, r)).sqrt();
-    let ni = norm(i);
-    for (j, s) in scores.iter_mut().enumerate() {
-        let d = ni * norm(j);
-        if d > 0.0 {
-            *s = dot(row(y, i), row(y, j)) / d;
-        }
-    }
-}
-
-/// The history item whose embedding has the largest dot product with item `j`'s.
-fn best_dot(y: &Array2<f32>, j: usize, hist: &[usize]) -> Option<(usize, f32)> {
-    hist.iter().map(|&i| (i, dot(row(y, i), row(y, j)))).max_by(|a, b| a.1.total_cmp(&b.1))
-}
-
-enum Contributor {
-    Popular,
-    Item(usize),
-    None,
-}
-
-/// The history item that contributes most to item `j`'s score.
-fn contributor(model: &AnyModel, j: usize, hist: &[usize]) -> Contributor {
-    let best = match model {
-        AnyModel::Pop(_) => return Contributor::Popular,
-        AnyModel::ItemKnn(m) => {
-            hist.iter().filter_map(|&i| m.similarity().get(i, j).map(|s| (i, s))).max_by(|a, b| a.1.total_cmp(&b.1))
-        }
-        AnyModel::Mf(m) => best_dot(m.item_factors(), j, hist),
-        AnyModel::Content(c) => {
-            let v = c.vectors();
-            let vj = v.outer_view(j).expect("row");
-            hist.iter()
-                .map(|&i| (i, v.outer_view(i).expect("row").dot(&vj)))
-                .filter(|p| p.1 > 0.0)
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-        }
-        AnyModel::Ncf(m) => m.item_embeddings().ok().and_then(|y| best_dot(&y, j, hist)),
-        AnyModel::Transition(m) => {
-            hist.iter().filter_map(|&i| m.next_items().get(i, j).map(|p| (i, p))).max_by(|a, b| a.1.total_cmp(&b.1))
-        }
-        AnyModel::Sknn(_) | AnyModel::SasRec(_) => None,
-        AnyModel::Hybrid(h) => return contributor(h.cf(), j, hist),
-    };
-    best.map_or(Contributor::None, |(i, _)| Contributor::Item(i))
-}
-
-/// A thread-safe serving handle: every call reads the current model; [`swap`](Server::swap) replaces it
-/// atomically, so calls in flight finish on the old model and later calls see the new one.
-#[derive(Debug)]
-pub struct Server {
-    current: ArcSwap<TrainedModel>,
-}
-
-impl Server {
-    /// Serves `model`.
-    pub fn new(model: TrainedModel) -> Self {
-        Server { current: ArcSwap::from_pointee(model) }
-    }
-
-    /// Replaces the model; returns the previous one.
-    pub fn swap(&self, model: TrainedModel) -> Arc<TrainedModel> {
-        self.current.swap(Arc::new(model))
-    }
-
-    /// The model now being served.
-    pub fn model(&self) -> Arc<TrainedModel> {
-        self.current.load_full()
-    }
-
-    /// [`TrainedModel::recommend`] on the current model.
-    pub fn recommend(&self, user: &str, k: usize, filter: &Filter) -> Result<Vec<Recommendation>> {
-        self.current.load().recommend(user, k, filter)
-    }
-
-    /// [`TrainedModel::recommend_for_items`] on the current model.
-    pub fn recommend_for_items(&self, items: &[&str], k: usize, filter: &Filter) -> Result<Vec<Recommendation>> {
-        self.current.load().recommend_for_items(items, k, filter)
-    }
-
-    /// [`TrainedModel::similar_items`] on the current model.
-    pub fn similar_items(&self, item: &str, k: usize) -> Result<Vec<Recommendation>> {
-        self.current.load().similar_items(item, k)
-    }
 }

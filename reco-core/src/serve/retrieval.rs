@@ -30,6 +30,9 @@ enum Query {
     Factors { users: Array2<f32>, bias: bool, offset: f32 },
     /// NeuMF: the GMF part retrieves `pool` candidates, the full network re-ranks them.
     Rerank { users: Array2<f32> },
+    /// SASRec: the query is the final hidden state after the user's (or session's) ordered history,
+    /// computed per request, so live events change it; `score = h · e_i` exactly.
+    Sequence,
 }
 
 /// The index and per-item lookup tables built by [`TrainedModel::build_index`].
@@ -81,9 +84,10 @@ impl Retrieval {
                     _ => (Query::Rerank { users }, items),
                 }
             }
+            AnyModel::SasRec(m) => (Query::Sequence, m.item_embeddings()?),
             other => {
                 let name = crate::model::Recommender::name(other);
-                let why = format!("{name} scores sparsely and needs no index (it serves als, bpr, gmf, neumf)");
+                let why = format!("{name} scores sparsely and needs no index (it serves als, bpr, gmf, neumf, sasrec)");
                 return Err(RecoError::param("model", why));
             }
         };
@@ -212,9 +216,10 @@ impl Compiled<'_> {
 
 impl TrainedModel {
     /// Builds an HNSW index over the item side of this model, so that [`recommend`](Self::recommend) and
-    /// [`recommend_for_items`](Self::recommend_for_items) retrieve candidates from it (filters applied
-    /// during the search) instead of scoring the whole catalogue. For embedding models — ALS, BPR, GMF
-    /// (retrieved exactly by their dot product) and NeuMF (retrieved by its GMF part, re-ranked by the
+    /// [`recommend_next`](Self::recommend_next) retrieve candidates from it (filters applied
+    /// during the search) instead of scoring the whole catalogue. For embedding models — ALS, BPR, GMF,
+    /// SASRec (retrieved exactly by their dot product; SASRec's query is the final hidden state after the
+    /// ordered history) and NeuMF (retrieved by its GMF part, re-ranked by the
     /// whole network over `max(ef_search, k)` candidates); item-kNN, popularity and content models score
     /// sparsely and are refused. Worth it from ~100,000 items; the index is not saved in model files
     /// (rebuild after [`load`](Self::load)).
@@ -259,12 +264,14 @@ impl TrainedModel {
         Compiled { r, seen, blocked, categories, min_price: filter.min_price, max_price: filter.max_price }
     }
 
-    /// The indexed path of `recommend` / `recommend_for_items`: `user` known, or an item history.
+    /// The indexed path of `recommend` / `recommend_next`: `user` known, or an item history (`hist`
+    /// sorted, `ordered` oldest first).
     pub(super) fn recommend_indexed(
         &self,
         r: &Retrieval,
         user: Option<u32>,
         hist: &[usize],
+        ordered: &[u32],
         k: usize,
         filter: &Filter,
     ) -> Result<Vec<Recommendation>> {
@@ -275,6 +282,11 @@ impl TrainedModel {
         }
         let ef = r.ef_search.max(k);
         let found = match (&r.query, user) {
+            (Query::Sequence, _) => {
+                let AnyModel::SasRec(m) = &self.model else { unreachable!("built for SASRec only") };
+                let h = m.hidden_states(&[ordered])?;
+                r.retrieve(h.row(0).as_slice().expect("a standard-layout row"), k, ef, &c)?
+            }
             (Query::Factors { users, offset, .. }, Some(u)) => {
                 let mut found = r.retrieve(super::row(users, u as usize), k, ef, &c)?;
                 found.iter_mut().for_each(|(_, s)| *s += offset);

@@ -17,8 +17,9 @@
 //! ```
 
 mod net;
+mod serve;
 
-use super::{check_f32, check_k, check_range, Progress};
+use super::{check_f32, check_range, Progress};
 use crate::error::{RecoError, Result};
 use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -350,64 +351,6 @@ impl SasRec {
         Ok(((loss / n as f64) as f32, n))
     }
 
-    /// Scores of every item after each history (`(histories, n_items)`, row-major). Items the model does
-    /// not know (`>= n_items`) are skipped; an empty history scores from the position embedding alone.
-    pub fn score_histories(&self, histories: &[&[u32]]) -> Result<Vec<f32>> {
-        let m = self.n_items;
-        let hs: Vec<Vec<u32>> = histories
-            .iter()
-            .map(|h| {
-                let known: Vec<u32> = h.iter().copied().filter(|&i| (i as usize) < m).collect();
-                known[known.len().saturating_sub(self.params.max_len)..].to_vec()
-            })
-            .collect();
-        // Batched by length (each batch padded only to its longest history), written back in order.
-        let mut order: Vec<usize> = (0..hs.len()).collect();
-        order.sort_by_key(|&r| hs[r].len());
-        let mut out = vec![0f32; histories.len() * m];
-        for chunk in order.chunks(256) {
-            let l = chunk.iter().map(|&r| hs[r].len()).max().unwrap_or(0).max(1);
-            let mut ids = vec![0u32; chunk.len() * l];
-            for (s, &r) in chunk.iter().enumerate() {
-                let h = &hs[r];
-                for (k, &i) in h.iter().enumerate() {
-                    ids[s * l + (l - h.len()) + k] = i + 1;
-                }
-            }
-            let run = || -> candle_core::Result<Vec<f32>> {
-                let ids = Tensor::from_vec(ids, (chunk.len(), l), &Device::Cpu)?;
-                let h = self.net.forward(&ids, &mut Dropout { p: 0.0, rng: None })?;
-                let last = h.narrow(1, l - 1, 1)?.squeeze(1)?;
-                self.net.logits(&last)?.flatten_all()?.to_vec1::<f32>()
-            };
-            let scores = run().map_err(backend)?;
-            for (s, &r) in chunk.iter().enumerate() {
-                out[r * m..(r + 1) * m].copy_from_slice(&scores[s * m..(s + 1) * m]);
-            }
-        }
-        if out.iter().any(|v| !v.is_finite()) {
-            return Err(RecoError::Backend("SASRec produced a non-finite score".into()));
-        }
-        Ok(out)
-    }
-
-    /// The `k` best next items after `history` (oldest first), best first, leaving out `exclude` and the
-    /// history's own items. Unknown items in the history are ignored; an empty history or `k = 0` is an
-    /// error.
-    pub fn recommend_next(&self, history: &[u32], k: usize, exclude: &[u32]) -> Result<Vec<(u32, f32)>> {
-        check_k(k)?;
-        if history.is_empty() {
-            return Err(RecoError::param("history", "is empty: give at least one item"));
-        }
-        let mut scores = self.score_histories(&[history])?;
-        for &i in history.iter().chain(exclude) {
-            if let Some(s) = scores.get_mut(i as usize) {
-                *s = f32::NEG_INFINITY;
-            }
-        }
-        Ok(crate::eval::top_k(&scores, k))
-    }
-
     /// HR@k of `(user, next item)` pairs, scoring from the stored sequences with their items excluded.
     fn hit_rate(&self, pairs: &[(u32, u32)], k: usize) -> Result<f32> {
         let mut hits = 0usize;
@@ -428,27 +371,6 @@ impl SasRec {
     /// The stored training sequence of `user` (empty if unknown).
     pub fn sequence(&self, user: u32) -> &[u32] {
         self.sequences.get(user as usize).map_or(&[], Vec::as_slice)
-    }
-
-    /// Appends a live event: `item` becomes the newest of `user`'s history (a new user gets a history).
-    /// The next scores change at once, with no refit.
-    pub fn push_event(&mut self, user: u32, item: u32) -> Result<()> {
-        if item as usize >= self.n_items {
-            return Err(RecoError::UnknownItem(format!("index {item} (model has {} items)", self.n_items)));
-        }
-        let u = user as usize;
-        if u >= self.sequences.len() {
-            if u > self.sequences.len() + 1_000_000 {
-                return Err(RecoError::UnknownUser(format!("index {user} is far beyond the model's users")));
-            }
-            self.sequences.resize(u + 1, Vec::new());
-        }
-        let s = &mut self.sequences[u];
-        s.push(item);
-        if s.len() > self.params.max_len {
-            s.remove(0);
-        }
-        Ok(())
     }
 
     /// The learning curve of the fit.
