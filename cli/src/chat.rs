@@ -128,6 +128,13 @@ pub struct EvalArgs {
     /// Write the out-of-scope trade-off curve (threshold, in-scope accuracy, oos recall) as CSV here.
     #[arg(long)]
     curve: Option<PathBuf>,
+    /// `fast` (default: the fast model) or `encoder` (a softmax head over frozen embeddings of the
+    /// pretrained sentence encoder; the fast model's parameters do not apply).
+    #[arg(long, default_value = "fast", value_parser = ["fast", "encoder"])]
+    intent_model: String,
+    /// The encoder's model directory (default: $SHOPML_ENCODER_DIR, else scripts/fetch-minilm's).
+    #[arg(long)]
+    encoder: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -311,10 +318,32 @@ fn classify(a: ClassifyArgs) -> Result<()> {
 
 fn eval(a: EvalArgs) -> Result<()> {
     let (train, val, test) = load(&a.data, true)?;
+    if a.intent_model == "encoder" {
+        return eval_encoder(&a, &train, &val, &test);
+    }
     let t = Instant::now();
     let clf = fit(&a.model, &train, &val)?;
     let train_seconds = t.elapsed().as_secs_f64();
     let report = evaluate(&clf, &test)?;
+    finish(&a, &report, train_seconds, clf.model.features())
+}
+
+/// `chat eval --intent-model encoder`: embeds the training and validation messages in batches, fits the
+/// head, calibrates; the test messages are then classified one by one (timed, each encoded then).
+fn eval_encoder(a: &EvalArgs, train: &[Example], val: &[Example], test: &[Example]) -> Result<()> {
+    use chatbot_core::intent::EncoderIntentParams;
+    let t = Instant::now();
+    let encoder = std::sync::Arc::new(shopml_encoder::Encoder::load(&shopml_encoder::model_dir(a.encoder.as_deref()))?);
+    let model = EncoderIntentParams::default().fit(encoder, train)?;
+    model.warm(&val.iter().map(|e| e.text.as_str()).collect::<Vec<_>>())?;
+    let mut clf = Classifier::new(model);
+    clf.calibrate(val, a.model.oos_recall)?;
+    let train_seconds = t.elapsed().as_secs_f64();
+    let report = evaluate(&clf, test)?;
+    finish(a, &report, train_seconds, clf.model.encoder().dim())
+}
+
+fn finish(a: &EvalArgs, report: &Report, train_seconds: f64, features: usize) -> Result<()> {
     if let Some(path) = &a.curve {
         let mut out = String::from("threshold,in_scope_accuracy,oos_recall,oos_precision\n");
         for p in &report.curve {
@@ -322,7 +351,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         }
         std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;
     }
-    print(&report, train_seconds, clf.model.features(), a.json)
+    print(report, train_seconds, features, a.json)
 }
 
 fn print(r: &Report, train_seconds: f64, features: usize, json: bool) -> Result<()> {

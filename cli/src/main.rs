@@ -20,7 +20,7 @@ enum Command {
     Reco(Box<reco::RecoCommand>),
     /// Customer-support chat: train and evaluate intent models.
     #[command(subcommand)]
-    Chat(chat::ChatCommand),
+    Chat(Box<chat::ChatCommand>),
     /// Train on the shipped Online Retail data and print a customer's top 10 (the README's first command).
     Demo(reco::DemoArgs),
 }
@@ -29,7 +29,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Reco(cmd) => reco::run(*cmd),
-        Command::Chat(cmd) => chat::run(cmd),
+        Command::Chat(cmd) => chat::run(*cmd),
         Command::Demo(args) => reco::demo(args),
     };
     if let Err(e) = result {

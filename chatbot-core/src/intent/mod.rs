@@ -4,9 +4,13 @@
 //! threshold) on top of any model. A pretrained sentence encoder plugs in as another `IntentModel`.
 
 mod calibrate;
+#[cfg(feature = "encoder")]
+mod encoder;
 mod fast;
 
 pub use calibrate::{fit_temperature, tune_threshold, ThresholdPoint};
+#[cfg(feature = "encoder")]
+pub use encoder::{EncoderIntent, EncoderIntentParams};
 pub use fast::{FastIntent, FastIntentParams};
 
 use crate::data::{Example, OOS};
