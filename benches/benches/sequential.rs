@@ -98,7 +98,7 @@ fn million(n: usize) -> TrainedModel {
             (0..len).map(|_| rng.random_range(0..n as u32)).collect()
         })
         .collect();
-    let tensors: Vec<(String, Named)> = small
+    let mut tensors: std::collections::HashMap<String, Named> = small
         .tensors()
         .into_iter()
         .map(|(name, t)| {
@@ -109,7 +109,7 @@ fn million(n: usize) -> TrainedModel {
             (name, v)
         })
         .collect();
-    let get = |name: &str| tensors.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let get = |name: &str| tensors.remove(name); // moved, not copied: the item table is 256 MB
     let model = SasRec::from_parts(small.hyper_params().clone(), n, sequences.clone(), get).expect("parts");
     let mut tri = sprs::TriMat::new((USERS, n));
     for (u, seq) in sequences.iter().enumerate() {

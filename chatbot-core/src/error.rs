@@ -87,3 +87,10 @@ impl From<tokenizers::Error> for ChatError {
         ChatError::Backend(format!("tokenizer: {e}"))
     }
 }
+
+#[cfg(feature = "encoder")]
+impl From<shopml_encoder::EncoderError> for ChatError {
+    fn from(e: shopml_encoder::EncoderError) -> Self {
+        ChatError::Backend(e.to_string())
+    }
+}

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use parking_lot::RwLock;
 use reco_core::data::Dataset;
-use reco_core::serve::{Filter, Server};
+use reco_core::serve::{latest_order, Filter, LiveEvents, Server};
 use reco_core::store::TrainedModel;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,9 +51,6 @@ type Cached = (u64, u64, Bytes);
 
 /// The models `reco_model` may name.
 pub const MODELS: [&str; 4] = ["transition", "itemknn", "sknn", "sasrec"];
-
-/// The live events kept per user (oldest dropped first).
-const LIVE_PER_USER: usize = 200;
 
 /// Weight of a stored add-to-cart in a refit (a purchase weighs 1; views are left out as too noisy
 /// for co-occurrence).
@@ -91,10 +88,11 @@ pub struct Reco {
     /// The shipped history with products ids as item ids: the base of every fit.
     shipped: Arc<Dataset>,
     /// Shipped history per dataset customer id (product ids, oldest first, each at its latest time).
-    trained: HashMap<String, Vec<i64>>,
+    trained: HashMap<String, Vec<String>>,
     /// Every product's name and price as the catalog has them now.
     info: RwLock<HashMap<i64, Info>>,
-    live: RwLock<HashMap<i64, Vec<i64>>>,
+    /// Live events by shop user id (reco-core's bounded store: 200 per user, the most recent).
+    live: LiveEvents,
     user_version: RwLock<HashMap<i64, u64>>,
     /// Bumped when any product's availability changes, a product the model knows changes name or
     /// price, or the model is swapped.
@@ -187,11 +185,11 @@ impl Reco {
             shipped.push(user, &pid.to_string(), e.timestamp, e.kind, e.weight).map_err(internal)?;
             timed.entry(user.to_string()).or_default().push((e.timestamp, pid));
         }
-        let trained: HashMap<String, Vec<i64>> = timed
+        let trained: HashMap<String, Vec<String>> = timed
             .into_iter()
             .map(|(user, mut events)| {
                 events.sort_by_key(|e| e.0); // stable: same-time lines keep the file's order
-                (user, latest_order(events.into_iter().map(|e| e.1)))
+                (user, latest_order(events.into_iter().map(|e| e.1.to_string())))
             })
             .collect();
         let rows: Vec<(i64, String, String, i64, i64, bool)> =
@@ -207,7 +205,7 @@ impl Reco {
             shipped: Arc::new(shipped),
             trained,
             info: RwLock::new(info),
-            live: RwLock::default(),
+            live: LiveEvents::default(),
             user_version: RwLock::default(),
             global: AtomicU64::new(0),
             filter: RwLock::new(Arc::new(Filter { out_of_stock: out, ..Filter::default() })),
@@ -267,11 +265,9 @@ impl Reco {
     }
 
     /// The customer's sequence, oldest first: the shipped history, then the live events.
-    fn history(&self, user: &User) -> Vec<i64> {
-        let mut h: Vec<i64> = user.ext_id.as_ref().and_then(|e| self.trained.get(e)).cloned().unwrap_or_default();
-        if let Some(l) = self.live.read().get(&user.id) {
-            h.extend(l.iter().copied());
-        }
+    fn history(&self, user: &User) -> Vec<String> {
+        let mut h = user.ext_id.as_ref().and_then(|e| self.trained.get(e)).cloned().unwrap_or_default();
+        h.extend(self.live.events(&user.id.to_string()));
         h
     }
 
@@ -285,10 +281,9 @@ impl Reco {
         k: usize,
         filter: &Filter,
     ) -> ApiResult<Vec<reco_core::serve::Recommendation>> {
-        let mut seq = user.map_or_else(|| guest.to_vec(), |u| self.history(u));
-        seq.extend(then);
-        let ids: Vec<String> = seq.iter().map(i64::to_string).collect();
-        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut seq = user.map_or_else(|| guest.iter().map(i64::to_string).collect(), |u| self.history(u));
+        seq.extend(then.map(|p| p.to_string()));
+        let refs: Vec<&str> = seq.iter().map(String::as_str).collect();
         self.server.recommend_next(&refs, k, filter).map_err(internal)
     }
 
@@ -375,14 +370,7 @@ impl Reco {
     /// `events` table (a failure there is logged, the request still succeeds).
     pub async fn event(&self, db: &sqlx::SqlitePool, user: i64, products: &[i64], kind: EventKind) {
         if !products.is_empty() {
-            let mut live = self.live.write();
-            let l = live.entry(user).or_default();
-            l.extend_from_slice(products);
-            if l.len() > LIVE_PER_USER {
-                let cut = l.len() - LIVE_PER_USER;
-                l.drain(..cut);
-            }
-            drop(live);
+            self.remember(user, products);
             *self.user_version.write().entry(user).or_default() += 1;
         }
         let stored = async {
@@ -409,15 +397,19 @@ impl Reco {
     pub async fn load_events(&self, db: &sqlx::SqlitePool) -> ApiResult<usize> {
         let rows: Vec<(i64, i64)> =
             sqlx::query_as("SELECT user_id, product_id FROM events ORDER BY id").fetch_all(db).await?;
-        let mut live = self.live.write();
         for &(u, p) in &rows {
-            let l = live.entry(u).or_default();
-            l.push(p);
-            if l.len() > LIVE_PER_USER {
-                l.remove(0);
-            }
+            self.remember(u, &[p]);
         }
         Ok(rows.len())
+    }
+
+    /// Appends live events in memory.
+    fn remember(&self, user: i64, products: &[i64]) {
+        let user = user.to_string();
+        for p in products {
+            // Ids are never empty, the one error `record` has.
+            let _ = self.live.record(&user, &p.to_string());
+        }
     }
 
     /// Marks a product available or not (stock, active) for the out-of-stock filter.
@@ -465,12 +457,4 @@ impl Reco {
             }
         }
     }
-}
-
-/// Distinct products, each at its latest position, in order.
-fn latest_order(items: impl DoubleEndedIterator<Item = i64>) -> Vec<i64> {
-    let mut seen = HashSet::new();
-    let mut out: Vec<i64> = items.rev().filter(|&p| seen.insert(p)).collect();
-    out.reverse();
-    out
 }

@@ -43,10 +43,6 @@ pub struct EncoderIntent {
     scale: f32,
 }
 
-fn backend(e: impl std::fmt::Display) -> ChatError {
-    ChatError::Backend(e.to_string())
-}
-
 impl EncoderIntentParams {
     /// Embeds the training messages (batched, cached in the encoder) and fits the head.
     pub fn fit(&self, encoder: Arc<Encoder>, train: &[Example]) -> Result<EncoderIntent> {
@@ -57,7 +53,7 @@ impl EncoderIntentParams {
             return Err(ChatError::Data(format!("{} intent(s) in the training data; need at least 2", labels.len())));
         }
         let texts: Vec<&str> = train.iter().map(|e| e.text.as_str()).collect();
-        let x = encoder.embed(&texts).map_err(backend)?;
+        let x = encoder.embed(&texts)?;
         let (n, d, l) = (x.nrows(), x.ncols(), labels.len());
         let gold: Vec<u32> = train.iter().map(|e| labels.binary_search(&e.label).expect("a label") as u32).collect();
         let dev = Device::Cpu;
@@ -85,7 +81,7 @@ impl EncoderIntent {
     /// Embeds `texts` in batches into the encoder's cache, so that scoring them one by one afterwards
     /// (calibration, evaluation) costs no further encoding.
     pub fn warm(&self, texts: &[&str]) -> Result<()> {
-        self.encoder.embed(texts).map(|_| ()).map_err(backend)
+        self.encoder.embed(texts).map(|_| ()).map_err(ChatError::from)
     }
 
     /// The encoder.
@@ -100,7 +96,7 @@ impl IntentModel for EncoderIntent {
     }
 
     fn logits(&self, text: &str) -> Result<Vec<f32>> {
-        let x = self.encoder.embed(&[text]).map_err(backend)?;
+        let x = self.encoder.embed(&[text])?;
         let x = x.row(0);
         let d = x.len();
         Ok(self

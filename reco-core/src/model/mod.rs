@@ -12,6 +12,13 @@
 //! assert_eq!(top.len(), 2);
 //! ```
 
+/// Builder setters `fn name(mut self, v: T) -> Self` for hyper-parameter structs, each with its doc line.
+macro_rules! setter {
+    ($(#[$doc:meta] $name:ident: $ty:ty),* $(,)?) => {
+        $( #[$doc] pub fn $name(mut self, v: $ty) -> Self { self.$name = v; self } )*
+    };
+}
+
 mod als;
 mod any;
 mod bpr;

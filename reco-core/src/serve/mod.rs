@@ -280,10 +280,11 @@ impl TrainedModel {
     }
 }
 
-/// Distinct items, each at its latest position, in order.
-fn latest_order(items: impl DoubleEndedIterator<Item = u32>) -> Vec<u32> {
+/// Distinct items, each at its latest position, in order: how [`TrainedModel::recommend_next`] reads a
+/// history (callers that keep long histories can store them this way).
+pub fn latest_order<T: Clone + Eq + std::hash::Hash>(items: impl DoubleEndedIterator<Item = T>) -> Vec<T> {
     let mut seen = HashSet::new();
-    let mut out: Vec<u32> = items.rev().filter(|&i| seen.insert(i)).collect();
+    let mut out: Vec<T> = items.rev().filter(|i| seen.insert(i.clone())).collect();
     out.reverse();
     out
 }

@@ -70,12 +70,6 @@ pub struct SasRec {
     curve: Curve,
 }
 
-macro_rules! setter {
-    ($(#[$doc:meta] $name:ident: $ty:ty),* $(,)?) => {
-        $( #[$doc] pub fn $name(mut self, v: $ty) -> Self { self.$name = v; self } )*
-    };
-}
-
 impl SasRecParams {
     setter! {
         /// Embedding and hidden size (1..=1024, a multiple of `heads`).

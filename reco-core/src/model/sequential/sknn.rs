@@ -58,35 +58,19 @@ struct Scratch {
 }
 
 impl SknnParams {
-    /// Neighbour sequences that vote (1..=100000).
-    pub fn neighbours(mut self, v: usize) -> Self {
-        self.neighbours = v;
-        self
-    }
-    /// How many of the history's last distinct items query (1..=1000).
-    pub fn history(mut self, v: usize) -> Self {
-        self.history = v;
-        self
-    }
-    /// Query weight of each older history item relative to the next newer one (0..=1).
-    pub fn recency(mut self, v: f32) -> Self {
-        self.recency = v;
-        self
-    }
-    /// Vote decay per step away from the anchor in a neighbour sequence (0..=1; 0 = the adjacent items only).
-    pub fn decay(mut self, v: f32) -> Self {
-        self.decay = v;
-        self
-    }
-    /// Weight of a neighbour's items before the anchor relative to those after it (0..=10).
-    pub fn before(mut self, v: f32) -> Self {
-        self.before = v;
-        self
-    }
-    /// Weigh shared items by their inverse sequence frequency (rare shared items say more).
-    pub fn idf(mut self, v: bool) -> Self {
-        self.idf = v;
-        self
+    setter! {
+        /// Neighbour sequences that vote (1..=100000).
+        neighbours: usize,
+        /// How many of the history's last distinct items query (1..=1000).
+        history: usize,
+        /// Query weight of each older history item relative to the next newer one (0..=1).
+        recency: f32,
+        /// Vote decay per step away from the anchor in a neighbour sequence (0..=1; 0 = the adjacent items only).
+        decay: f32,
+        /// Weight of a neighbour's items before the anchor relative to those after it (0..=10).
+        before: f32,
+        /// Weigh shared items by their inverse sequence frequency (rare shared items say more).
+        idf: bool,
     }
 
     /// Checks every hyper-parameter.

@@ -54,35 +54,19 @@ pub struct Transition {
 }
 
 impl TransitionParams {
-    /// Pairs up to this many steps apart count as transitions (1..=50; 1 = consecutive items only).
-    pub fn window(mut self, v: usize) -> Self {
-        self.window = v;
-        self
-    }
-    /// Weight of a pair `d` steps apart relative to one `d − 1` apart (0..=1).
-    pub fn gap_decay(mut self, v: f32) -> Self {
-        self.gap_decay = v;
-        self
-    }
-    /// Weight of the reverse pair (`s[t + d]` → `s[t]`) relative to the forward one (0..=10; 0 = order only).
-    pub fn backward(mut self, v: f32) -> Self {
-        self.backward = v;
-        self
-    }
-    /// Pseudo-count `λ` of the item-kNN prior (0..=1e6; 0 = transitions only, no item-kNN fit).
-    pub fn smoothing(mut self, v: f32) -> Self {
-        self.smoothing = v;
-        self
-    }
-    /// How many of the user's last distinct items score (1..=1000).
-    pub fn history(mut self, v: usize) -> Self {
-        self.history = v;
-        self
-    }
-    /// Weight of each older history item relative to the next newer one (0..=1; 0 = last item only).
-    pub fn recency(mut self, v: f32) -> Self {
-        self.recency = v;
-        self
+    setter! {
+        /// Pairs up to this many steps apart count as transitions (1..=50; 1 = consecutive items only).
+        window: usize,
+        /// Weight of a pair `d` steps apart relative to one `d − 1` apart (0..=1).
+        gap_decay: f32,
+        /// Weight of the reverse pair (`s[t + d]` → `s[t]`) relative to the forward one (0..=10; 0 = order only).
+        backward: f32,
+        /// Pseudo-count `λ` of the item-kNN prior (0..=1e6; 0 = transitions only, no item-kNN fit).
+        smoothing: f32,
+        /// How many of the user's last distinct items score (1..=1000).
+        history: usize,
+        /// Weight of each older history item relative to the next newer one (0..=1; 0 = last item only).
+        recency: f32,
     }
     /// Neighbours kept per item by the item-kNN prior (see [`ItemKnnParams::neighbours`]).
     pub fn neighbours(mut self, v: usize) -> Self {
