@@ -349,9 +349,26 @@ impl InnerProductIndex {
             return Err(RecoError::param("query", "has a non-finite value"));
         }
         let ef = ef.unwrap_or(self.params.ef_search).max(k);
-        let mut out = self.search_layer0(query, self.descend(query), ef, allow);
+        let mut out = match ef >= self.len() {
+            // The walk would visit every node anyway; a scan is exact and cannot miss a node the graph
+            // left unreachable (hnsw_rs' parallel insertion occasionally does on tiny catalogues).
+            true => self.scan(query, allow),
+            false => self.search_layer0(query, self.descend(query), ef, allow),
+        };
         out.truncate(k);
         Ok(out)
+    }
+
+    /// Every allowed item by score, best first (ties: lower item id first).
+    fn scan(&self, q: &[f32], allow: Option<&dyn Fn(usize) -> bool>) -> Vec<(u32, f32)> {
+        let to_old = &self.graph.to_old;
+        let mut out: Vec<(u32, f32)> = (0..self.len() as u32)
+            .map(|r| (to_old[r as usize], r))
+            .filter(|&(i, _)| allow.is_none_or(|f| f(i as usize)))
+            .map(|(i, r)| (i, self.score(q, r)))
+            .collect();
+        out.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
     }
 
     fn score(&self, q: &[f32], r: u32) -> f32 {
