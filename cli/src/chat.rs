@@ -5,7 +5,7 @@ use chatbot_core::data::{load_clinc150, load_csv, split_validation, Example};
 use chatbot_core::dialogue::{Assistant, BotConfig};
 use chatbot_core::eval::{evaluate, Report};
 use chatbot_core::features::FeatureParams;
-use chatbot_core::intent::{Classifier, FastIntent, FastIntentParams, IntentModel};
+use chatbot_core::intent::{Classifier, EncoderIntent, EncoderIntentParams, FastIntent, FastIntentParams, IntentModel};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -128,13 +128,57 @@ pub struct EvalArgs {
     /// Write the out-of-scope trade-off curve (threshold, in-scope accuracy, oos recall) as CSV here.
     #[arg(long)]
     curve: Option<PathBuf>,
-    /// `fast` (default: the fast model) or `encoder` (a softmax head over frozen embeddings of the
-    /// pretrained sentence encoder; the fast model's parameters do not apply).
-    #[arg(long, default_value = "fast", value_parser = ["fast", "encoder"])]
+    #[command(flatten)]
+    kind: KindArgs,
+}
+
+/// Which intent model.
+#[derive(Args)]
+pub struct KindArgs {
+    /// `fast` (default: the fast model), `encoder` (a softmax head over the pretrained sentence
+    /// encoder's embeddings, its top layers fine-tuned with `--tune-layers`) or, for `eval`, `ensemble`
+    /// (both, their probabilities averaged with a weight fitted on validation).
+    #[arg(long, default_value = "fast", value_parser = ["fast", "encoder", "ensemble"])]
     intent_model: String,
     /// The encoder's model directory (default: $SHOPML_ENCODER_DIR, else scripts/fetch-minilm's).
     #[arg(long)]
     encoder: Option<PathBuf>,
+    #[command(flatten)]
+    tune: TuneArgs,
+}
+
+/// Fine-tuning of the encoder intent model.
+#[derive(Args)]
+pub struct TuneArgs {
+    /// Top encoder layers fine-tuned with the head (0: frozen encoder).
+    #[arg(long, default_value_t = EncoderIntentParams::default().tune_layers)]
+    tune_layers: usize,
+    /// Fine-tuning epochs.
+    #[arg(long, default_value_t = EncoderIntentParams::default().epochs)]
+    tune_epochs: usize,
+    /// Peak learning rate of the fine-tuned layers.
+    #[arg(long, default_value_t = EncoderIntentParams::default().tune_learning_rate)]
+    tune_lr: f64,
+    /// Messages per fine-tuning step.
+    #[arg(long, default_value_t = EncoderIntentParams::default().batch)]
+    tune_batch: usize,
+    /// Embedding-space out-of-scope gate: a message less similar to its nearest in-scope training
+    /// message than this share of in-scope validation messages are is out of scope (1: no gate; needs
+    /// an `oos` label).
+    #[arg(long, default_value_t = 1.0)]
+    gate_keep: f64,
+}
+
+impl TuneArgs {
+    fn params(&self) -> EncoderIntentParams {
+        EncoderIntentParams {
+            tune_layers: self.tune_layers,
+            epochs: self.tune_epochs,
+            tune_learning_rate: self.tune_lr,
+            batch: self.tune_batch,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Args)]
@@ -146,13 +190,19 @@ pub struct TrainArgs {
     /// Where to write the model file.
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    kind: KindArgs,
 }
 
 #[derive(Args)]
 pub struct ClassifyArgs {
-    /// A model file written by `shopml chat train`.
+    /// A model file written by `shopml chat train` (fast or encoder).
     #[arg(long)]
     model: PathBuf,
+    /// The encoder's model directory, for an encoder model file (default: $SHOPML_ENCODER_DIR, else
+    /// scripts/fetch-minilm's).
+    #[arg(long)]
+    encoder: Option<PathBuf>,
     /// The message(s) to classify.
     #[arg(required = true)]
     text: Vec<String>,
@@ -225,17 +275,44 @@ fn fit(m: &ModelArgs, train: &[Example], val: &[Example]) -> Result<Classifier<F
 fn train(a: TrainArgs) -> Result<()> {
     let (train, val, _) = load(&a.data, false)?;
     let t = Instant::now();
-    let clf = fit(&a.model, &train, &val)?;
-    clf.save(&a.out)?;
+    let (labels, threshold) = match a.kind.intent_model.as_str() {
+        "fast" => {
+            let clf = fit(&a.model, &train, &val)?;
+            clf.save(&a.out)?;
+            (clf.model.labels().len(), clf.threshold)
+        }
+        "encoder" => {
+            let clf = fit_encoder(&a.kind, &a.model, &train, &val)?;
+            clf.save(&a.out)?;
+            (clf.model.labels().len(), clf.threshold)
+        }
+        other => bail!("chat train writes fast or encoder models, not `{other}` (chat eval measures the ensemble)"),
+    };
     eprintln!(
-        "trained on {} messages ({} intents) in {:.1} s; threshold {:.3}; saved {}",
+        "trained on {} messages ({labels} intents) in {:.1} s; threshold {threshold:.3}; saved {}",
         train.len(),
-        clf.model.labels().len(),
         t.elapsed().as_secs_f64(),
-        clf.threshold,
         a.out.display()
     );
     Ok(())
+}
+
+fn load_encoder(dir: Option<&std::path::Path>) -> Result<std::sync::Arc<shopml_encoder::Encoder>> {
+    Ok(std::sync::Arc::new(shopml_encoder::Encoder::load(&shopml_encoder::model_dir(dir))?))
+}
+
+/// The encoder model per the arguments: head (and fine-tuning), then calibration on `val`.
+fn fit_encoder(k: &KindArgs, m: &ModelArgs, train: &[Example], val: &[Example]) -> Result<Classifier<EncoderIntent>> {
+    let t = Instant::now();
+    let model = k.tune.params().fit_observed(load_encoder(k.encoder.as_deref())?, train, &mut |epoch, loss| {
+        eprintln!("fine-tuning epoch {epoch}: loss {loss:.4} ({:.0} s)", t.elapsed().as_secs_f64())
+    })?;
+    let mut model = model;
+    model.fit_gate(train, val, k.tune.gate_keep)?;
+    model.warm(&val.iter().map(|e| e.text.as_str()).collect::<Vec<_>>())?;
+    let mut clf = Classifier::new(model);
+    clf.calibrate(val, m.oos_recall)?;
+    Ok(clf)
 }
 
 /// The intent model trained on the shipped data with default parameters.
@@ -305,10 +382,20 @@ fn repl(a: ReplArgs) -> Result<()> {
     Ok(())
 }
 
+/// One loaded classifier of either kind.
+type ClassifyFn = dyn Fn(&str) -> chatbot_core::Result<chatbot_core::intent::Intent>;
+
 fn classify(a: ClassifyArgs) -> Result<()> {
-    let clf = Classifier::<FastIntent>::load(&a.model)?;
+    let bytes = std::fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
+    let clf: Box<ClassifyFn> = if bytes.starts_with(chatbot_core::intent::ENCODER_MAGIC) {
+        let c = Classifier::<EncoderIntent>::from_bytes(&bytes, &a.model, load_encoder(a.encoder.as_deref())?)?;
+        Box::new(move |t| c.classify(t))
+    } else {
+        let c = Classifier::<FastIntent>::from_bytes(&bytes, &a.model)?;
+        Box::new(move |t| c.classify(t))
+    };
     for text in &a.text {
-        let i = clf.classify(text)?;
+        let i = clf(text)?;
         let v =
             serde_json::json!({"text": text, "intent": i.label, "confidence": i.confidence, "in_scope": i.in_scope});
         println!("{v}");
@@ -318,7 +405,7 @@ fn classify(a: ClassifyArgs) -> Result<()> {
 
 fn eval(a: EvalArgs) -> Result<()> {
     let (train, val, test) = load(&a.data, true)?;
-    if a.intent_model == "encoder" {
+    if a.kind.intent_model != "fast" {
         return eval_encoder(&a, &train, &val, &test);
     }
     let t = Instant::now();
@@ -328,19 +415,23 @@ fn eval(a: EvalArgs) -> Result<()> {
     finish(&a, &report, train_seconds, clf.model.features())
 }
 
-/// `chat eval --intent-model encoder`: embeds the training and validation messages in batches, fits the
+/// `chat eval --intent-model encoder|ensemble`: embeds the training and validation messages in batches, fits the
 /// head, calibrates; the test messages are then classified one by one (timed, each encoded then).
 fn eval_encoder(a: &EvalArgs, train: &[Example], val: &[Example], test: &[Example]) -> Result<()> {
-    use chatbot_core::intent::EncoderIntentParams;
     let t = Instant::now();
-    let encoder = std::sync::Arc::new(shopml_encoder::Encoder::load(&shopml_encoder::model_dir(a.encoder.as_deref()))?);
-    let model = EncoderIntentParams::default().fit(encoder, train)?;
-    model.warm(&val.iter().map(|e| e.text.as_str()).collect::<Vec<_>>())?;
-    let mut clf = Classifier::new(model);
-    clf.calibrate(val, a.model.oos_recall)?;
+    let clf = fit_encoder(&a.kind, &a.model, train, val)?;
+    let dim = clf.model.encoder().dim();
+    if a.kind.intent_model == "ensemble" {
+        let fast = fit(&a.model, train, val)?.model;
+        let ens = chatbot_core::intent::Ensemble::fit(fast, clf.model, val)?;
+        eprintln!("ensemble: weight of the fast model {:.2}, temperatures {:?}", ens.weight, ens.temperatures);
+        let mut clf = Classifier::new(ens);
+        clf.calibrate(val, a.model.oos_recall)?;
+        let train_seconds = t.elapsed().as_secs_f64();
+        return finish(a, &evaluate(&clf, test)?, train_seconds, dim);
+    }
     let train_seconds = t.elapsed().as_secs_f64();
-    let report = evaluate(&clf, test)?;
-    finish(a, &report, train_seconds, clf.model.encoder().dim())
+    finish(a, &evaluate(&clf, test)?, train_seconds, dim)
 }
 
 fn finish(a: &EvalArgs, report: &Report, train_seconds: f64, features: usize) -> Result<()> {

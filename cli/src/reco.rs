@@ -60,6 +60,10 @@ pub struct ModelArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// The sentence encoder's model directory for `--param text=encoder` (default: $SHOPML_ENCODER_DIR,
+    /// else scripts/fetch-minilm's).
+    #[arg(long)]
+    encoder: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -178,6 +182,27 @@ fn load_data(a: &DataArgs) -> Result<Dataset> {
     Ok(load(path, format, &columns)?)
 }
 
+/// `data` with every item text embedded by the sentence encoder when the model reads text through it
+/// (`--param text=encoder`, or `text=both`: tokens and embeddings); unchanged otherwise.
+fn with_text_embeddings(mut data: Dataset, m: &ModelArgs) -> Result<Dataset> {
+    if !m.params.iter().any(|kv| matches!(kv.replace(' ', "").as_str(), "text=encoder" | "text=both")) {
+        return Ok(data);
+    }
+    let t = std::time::Instant::now();
+    let encoder = shopml_encoder::Encoder::load(&shopml_encoder::model_dir(m.encoder.as_deref()))?;
+    let texts: Vec<(usize, &str)> =
+        data.item_meta.iter().enumerate().filter_map(|(i, x)| x.text.as_deref().map(|t| (i, t))).collect();
+    let vectors = encoder.embed(&texts.iter().map(|(_, t)| *t).collect::<Vec<_>>())?;
+    let done: Vec<usize> = texts.iter().map(|(i, _)| *i).collect();
+    for (i, row) in done.into_iter().zip(vectors.rows()) {
+        data.item_meta[i].text_vector = Some(row.to_vec());
+    }
+    if !m.quiet {
+        eprintln!("embedded {} item texts in {:.1} s", vectors.nrows(), t.elapsed().as_secs_f64());
+    }
+    Ok(data)
+}
+
 fn params(m: &ModelArgs) -> Result<AnyParams> {
     let mut pairs = Vec::new();
     for kv in &m.params {
@@ -195,7 +220,7 @@ fn eval(a: EvalArgs) -> Result<()> {
     let protocol: Protocol = if cold { Protocol::LooFull } else { a.protocol.parse()? };
     let target: Target = a.split.parse()?;
     let p = params(&a.model)?;
-    let data = load_data(&a.data)?;
+    let data = with_text_embeddings(load_data(&a.data)?, &a.model)?;
     let bar = progress::bar("fit", a.model.quiet);
     let on_step = |done: usize, total: usize| {
         bar.set_length(total as u64);
@@ -271,7 +296,7 @@ fn fit(data: &Dataset, m: &ModelArgs) -> Result<(TrainedModel, f64)> {
 }
 
 fn train(a: TrainArgs) -> Result<()> {
-    let data = load_data(&a.data)?;
+    let data = with_text_embeddings(load_data(&a.data)?, &a.model)?;
     let (trained, secs) = fit(&data, &a.model)?;
     trained.save(&a.out)?;
     let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
@@ -290,7 +315,7 @@ fn train(a: TrainArgs) -> Result<()> {
 fn recommend(a: RecommendArgs) -> Result<()> {
     let mut trained = match &a.model_file {
         Some(path) => TrainedModel::load(path)?,
-        None => fit(&load_data(&a.data)?, &a.model)?.0,
+        None => fit(&with_text_embeddings(load_data(&a.data)?, &a.model)?, &a.model)?.0,
     };
     if let Some(ef) = a.ann {
         trained.build_index(reco_core::ann::AnnParams { ef_search: ef, ..Default::default() })?;
@@ -385,7 +410,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         "loaded {}: {} rows, {} purchases kept (dropped: {} cancellations, {} adjustments, {} non-product lines; {} guest rows feed the catalogue only)",
         path.display(), stats.rows, stats.kept, stats.cancellations, stats.non_positive_quantity, stats.non_product, stats.guest_rows
     );
-    let m = ModelArgs { model: a.model, params: vec![], quiet: a.quiet };
+    let m = ModelArgs { model: a.model, params: vec![], quiet: a.quiet, encoder: None };
     let (trained, secs) = fit(&data, &m)?;
     println!(
         "{}: {} customers, {} products, {} purchases; {} fitted in {secs:.2} s",

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
 
+/// A bounded text → embedding cache.
 #[derive(Debug)]
-pub(crate) struct Cache {
+pub struct Cache {
     map: RwLock<HashMap<u64, Arc<[f32]>>>,
     cap: usize,
 }
@@ -18,15 +19,18 @@ fn key(text: &str) -> u64 {
 }
 
 impl Cache {
-    pub(crate) fn new(cap: usize) -> Self {
+    /// An empty cache holding at most `cap` embeddings.
+    pub fn new(cap: usize) -> Self {
         Cache { map: RwLock::default(), cap }
     }
 
-    pub(crate) fn get(&self, text: &str) -> Option<Arc<[f32]>> {
+    /// The cached embedding of `text`.
+    pub fn get(&self, text: &str) -> Option<Arc<[f32]>> {
         self.map.read().unwrap_or_else(|e| e.into_inner()).get(&key(text)).cloned()
     }
 
-    pub(crate) fn put(&self, text: &str, v: &[f32]) {
+    /// Caches `v` as the embedding of `text`.
+    pub fn put(&self, text: &str, v: &[f32]) {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         if map.len() >= self.cap {
             map.clear();

@@ -8,12 +8,17 @@
 //! downloaded: the directory comes from the caller, `SHOPML_ENCODER_DIR`, or the fetch script's default.
 
 mod cache;
+mod layer;
+mod tune;
 
-use cache::Cache;
+pub use cache::Cache;
+pub use tune::Tunable;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use ndarray::Array2;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tokenizers::{Tokenizer, TruncationParams};
 
@@ -27,7 +32,7 @@ pub const FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensor
 pub const MAX_TOKENS: usize = 256;
 
 /// Texts per forward pass.
-const BATCH: usize = 64;
+pub(crate) const BATCH: usize = 64;
 
 /// Why the encoder failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +56,7 @@ pub enum EncoderError {
 /// Result with [`EncoderError`].
 pub type Result<T> = std::result::Result<T, EncoderError>;
 
-fn backend(e: impl std::fmt::Display) -> EncoderError {
+pub(crate) fn backend(e: impl std::fmt::Display) -> EncoderError {
     EncoderError::Backend(e.to_string())
 }
 
@@ -59,8 +64,14 @@ fn backend(e: impl std::fmt::Display) -> EncoderError {
 pub struct Encoder {
     model: BertModel,
     tokenizer: Tokenizer,
+    config: Config,
+    /// The checkpoint's tensors (shared with `model`), for [`Encoder::tunable`].
+    tensors: HashMap<String, Tensor>,
+    /// `"bert."` when the checkpoint's names carry it, else empty.
+    prefix: String,
     dim: usize,
     dir: PathBuf,
+    fingerprint: String,
     cache: Cache,
 }
 
@@ -102,16 +113,32 @@ impl Encoder {
             .map_err(|e| corrupt(&paths[1], e.to_string()))?;
         tokenizer.with_padding(None);
         let bytes = std::fs::read(&paths[2]).map_err(|e| corrupt(&paths[2], e.to_string()))?;
-        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
+        let tok_bytes = std::fs::read(&paths[1]).map_err(|e| corrupt(&paths[1], e.to_string()))?;
+        let fingerprint = format!(
+            "config {:08x} tokenizer {:08x} weights {:08x}",
+            crc32fast::hash(text.as_bytes()),
+            crc32fast::hash(&tok_bytes),
+            crc32fast::hash(&bytes)
+        );
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
             .map_err(|e| corrupt(&paths[2], e.to_string()))?;
+        let prefix = if tensors.keys().any(|k| k.starts_with("bert.")) { "bert." } else { "" }.to_string();
+        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, &Device::Cpu);
         let model = BertModel::load(vb, &config).map_err(|e| corrupt(&paths[2], e.to_string()))?;
         let dim = config.hidden_size;
-        Ok(Encoder { model, tokenizer, dim, dir: dir.to_path_buf(), cache: Cache::new(100_000) })
+        let cache = Cache::new(100_000);
+        Ok(Encoder { model, tokenizer, config, tensors, prefix, dim, dir: dir.to_path_buf(), fingerprint, cache })
     }
 
     /// Embedding dimension (384 for all-MiniLM-L6-v2).
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// CRC-32s of its three files: a model trained on this encoder (an intent head, fine-tuned layers)
+    /// records it and refuses another encoder.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// The directory it was loaded from.
@@ -129,12 +156,11 @@ impl Encoder {
                 None => todo.push(r),
             }
         }
-        let encodings =
-            self.tokenizer.encode_batch(todo.iter().map(|&r| texts[r]).collect::<Vec<_>>(), true).map_err(backend)?;
+        let ids = self.token_ids(&todo.iter().map(|&r| texts[r]).collect::<Vec<_>>())?;
         let mut order: Vec<usize> = (0..todo.len()).collect();
-        order.sort_by_key(|&j| encodings[j].get_ids().len());
+        order.sort_by_key(|&j| ids[j].len());
         for chunk in order.chunks(BATCH) {
-            let rows: Vec<&[u32]> = chunk.iter().map(|&j| encodings[j].get_ids()).collect();
+            let rows: Vec<&[u32]> = chunk.iter().map(|&j| ids[j].as_slice()).collect();
             let vectors = self.forward(&rows).map_err(backend)?;
             for (s, &j) in chunk.iter().enumerate() {
                 let v = &vectors[s * self.dim..(s + 1) * self.dim];
@@ -145,24 +171,41 @@ impl Encoder {
         Ok(out)
     }
 
+    /// Token ids of each text (with `[CLS]`/`[SEP]`, truncated to [`MAX_TOKENS`]).
+    pub fn token_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let enc = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(backend)?;
+        Ok(enc.iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
     /// Mean-pooled, normalised embeddings of token id rows (right-padded to the longest), row-major.
     fn forward(&self, rows: &[&[u32]]) -> candle_core::Result<Vec<f32>> {
-        let l = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
-        let (mut ids, mut mask) = (vec![0u32; rows.len() * l], vec![0u32; rows.len() * l]);
-        for (s, r) in rows.iter().enumerate() {
-            ids[s * l..s * l + r.len()].copy_from_slice(r);
-            mask[s * l..s * l + r.len()].fill(1);
-        }
-        let dev = Device::Cpu;
-        let ids = Tensor::from_vec(ids, (rows.len(), l), &dev)?;
-        let mask = Tensor::from_vec(mask, (rows.len(), l), &dev)?;
-        let types = ids.zeros_like()?;
-        let h = self.model.forward(&ids, &types, Some(&mask))?;
-        let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let sum = h.broadcast_mul(&m)?.sum(1)?;
-        let count = m.sum(1)?.clamp(1e-9, f64::MAX)?;
-        let mean = sum.broadcast_div(&count)?;
-        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-        mean.broadcast_div(&norm)?.flatten_all()?.to_vec1::<f32>()
+        let (ids, mask) = padded(rows)?;
+        let h = self.model.forward(&ids, &ids.zeros_like()?, Some(&mask))?;
+        pool(&h, &mask.to_dtype(DType::F32)?)?.flatten_all()?.to_vec1::<f32>()
     }
+}
+
+/// Token id rows right-padded to the longest: `(ids, mask)`, both `(rows, longest)` u32.
+pub(crate) fn padded(rows: &[&[u32]]) -> candle_core::Result<(Tensor, Tensor)> {
+    let l = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
+    let (mut ids, mut mask) = (vec![0u32; rows.len() * l], vec![0u32; rows.len() * l]);
+    for (s, r) in rows.iter().enumerate() {
+        ids[s * l..s * l + r.len()].copy_from_slice(r);
+        mask[s * l..s * l + r.len()].fill(1);
+    }
+    let dev = Device::Cpu;
+    Ok((Tensor::from_vec(ids, (rows.len(), l), &dev)?, Tensor::from_vec(mask, (rows.len(), l), &dev)?))
+}
+
+/// Mean over the unmasked tokens of `h` `(batch, tokens, dim)`, L2-normalised; `mask` is f32 `(batch, tokens)`.
+pub(crate) fn pool(h: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    let m = mask.unsqueeze(2)?;
+    let sum = h.broadcast_mul(&m)?.sum(1)?;
+    let count = m.sum(1)?.clamp(1e-9, f64::MAX)?;
+    let mean = sum.broadcast_div(&count)?;
+    let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+    mean.broadcast_div(&norm)
 }

@@ -36,3 +36,29 @@ fn minilm_ranks_paraphrases_above_unrelated_sentences() {
     let long = "tea ".repeat(600);
     assert_eq!(e.embed(&[long.as_str()]).unwrap().dim(), (1, 384));
 }
+
+/// Embeddings computed by sentence-transformers itself (`benches/peers/encoder_reference.py`, the fixture
+/// records its versions) for sentences with punctuation, accents, emoji, and one past the 256-token limit.
+#[test]
+fn minilm_matches_sentence_transformers_reference_embeddings() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/minilm_reference.json"))
+        .expect("the committed reference fixture");
+    let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let sentences: Vec<&str> = fixture["sentences"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    let reference = fixture["embeddings"].as_array().unwrap();
+    assert_eq!(sentences.len(), reference.len());
+    assert!(sentences.len() >= 8);
+    let e = minilm();
+    // one batch (padding to the longest), then each alone: both must match
+    let batched = e.embed(&sentences).unwrap();
+    let fresh = Encoder::load(e.dir()).unwrap(); // an empty cache
+    for (i, s) in sentences.iter().enumerate() {
+        let want: Vec<f32> = reference[i].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        assert_eq!(want.len(), 384);
+        let alone = fresh.embed(&[s]).unwrap();
+        for got in [batched.row(i).to_vec(), alone.row(0).to_vec()] {
+            let cosine: f32 = got.iter().zip(&want).map(|(a, b)| a * b).sum();
+            assert!(cosine >= 0.999, "sentence {i} {s:?}: cosine {cosine} with sentence-transformers");
+        }
+    }
+}

@@ -122,3 +122,55 @@ fn a_missing_or_corrupt_model_directory_is_a_typed_error_naming_the_file() {
     let msg = Encoder::load(Path::new("/no/such/dir")).unwrap_err().to_string();
     assert!(msg.contains("/no/such/dir/config.json") && msg.contains("fetch-minilm"), "{msg}");
 }
+
+/// The trainable split (issue 16's fine-tuning): with its initial weights it computes exactly what the
+/// frozen encoder does; every trainable weight gets a gradient (the layer normalisation is differentiable);
+/// training moves the embeddings; its weights round-trip through `named` / `set`, checked by shape.
+#[test]
+fn the_trainable_top_layers_reproduce_the_frozen_encoder_learn_and_round_trip() {
+    use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+    let (_dir, e) = tiny();
+    let texts = ["tea cup", "garden spade and a pot", "where", "a much longer text about tea and cups and pots"];
+    let frozen = e.embed(&texts).unwrap();
+    for top in 1..=2 {
+        let tuned = e.tunable(top).unwrap().embed(&e, &texts).unwrap();
+        for i in 0..texts.len() {
+            let diff = frozen.row(i).iter().zip(tuned.row(i).iter()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(diff < 1e-4, "top {top}, text {i}: max difference {diff}");
+        }
+    }
+    assert!(e.tunable(0).is_err() && e.tunable(3).is_err());
+
+    let t = e.tunable(2).unwrap();
+    let states = t.lower(&e, &texts[..2]).unwrap();
+    let pair = |t: &shopml_encoder::Tunable| {
+        let v = t.upper(&[&states[0], &states[1]]).unwrap().to_vec2::<f32>().unwrap();
+        cosine(&v[0], &v[1])
+    };
+    let before = pair(&t);
+    let emb = t.upper(&[&states[0], &states[1]]).unwrap();
+    let loss = (1.0 - (emb.get(0).unwrap() * emb.get(1).unwrap()).unwrap().sum_all().unwrap()).unwrap();
+    let grads = loss.backward().unwrap();
+    for (i, v) in t.vars().iter().enumerate() {
+        let g = grads.get(v).unwrap_or_else(|| panic!("variable {i} gets no gradient"));
+        assert!(g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0, "variable {i}: zero gradient");
+    }
+    let mut opt = AdamW::new(t.vars(), ParamsAdamW { lr: 0.01, ..Default::default() }).unwrap();
+    for _ in 0..30 {
+        let emb = t.upper(&[&states[0], &states[1]]).unwrap();
+        let loss = (1.0 - (emb.get(0).unwrap() * emb.get(1).unwrap()).unwrap().sum_all().unwrap()).unwrap();
+        opt.backward_step(&loss).unwrap();
+    }
+    let after = pair(&t);
+    assert!(after > before + 0.05 && after > 0.9, "cosine {before} → {after}");
+
+    let fresh = e.tunable(2).unwrap();
+    fresh.set(&t.named().into_iter().collect()).unwrap();
+    assert!((pair(&fresh) - after).abs() < 1e-6);
+    let mut wrong: std::collections::HashMap<_, _> = t.named().into_iter().collect();
+    let key = "layer.0.attention.self.query.bias".to_string();
+    wrong.insert(key.clone(), candle_core::Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap());
+    assert!(fresh.set(&wrong).unwrap_err().to_string().contains(&key));
+    wrong.remove(&key);
+    assert!(fresh.set(&wrong).is_err());
+}

@@ -8,6 +8,8 @@
 //! `NotFitted:`, `Closed:`, `Io:`, `Training:`, `Internal:`). Every method catches panics
 //! (`catch_unwind`), and so does the worker-thread part of every task (`guarded`).
 
+mod encoder;
+
 use chatbot_core::intent::{Classifier, FastIntent};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;

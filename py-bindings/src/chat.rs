@@ -25,7 +25,7 @@ fn copy(c: &Classifier<FastIntent>) -> Classifier<FastIntent> {
     Classifier { model: c.model.clone(), temperature: c.temperature, threshold: c.threshold }
 }
 
-fn texts(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
+pub(crate) fn texts(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
     if obj.is_instance_of::<PyString>() {
         return Err(invalid(format!("{what}: got one str, expected a list of str")));
     }
@@ -40,7 +40,7 @@ fn texts(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
     Ok(out)
 }
 
-fn examples(texts_: &Bound<'_, PyAny>, labels: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Example>> {
+pub(crate) fn examples(texts_: &Bound<'_, PyAny>, labels: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Example>> {
     let t = texts(texts_, &format!("{what}texts"))?;
     let l = texts(labels, &format!("{what}labels"))?;
     if t.len() != l.len() {
@@ -50,7 +50,7 @@ fn examples(texts_: &Bound<'_, PyAny>, labels: &Bound<'_, PyAny>, what: &str) ->
 }
 
 /// A message as text: `str` only; lone surrogates (undecodable bytes) are replaced, not an error.
-fn message(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+pub(crate) fn message(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     match obj.cast::<PyString>() {
         Ok(s) => Ok(s.to_string_lossy().into_owned()),
         Err(_) => Err(invalid(format!(

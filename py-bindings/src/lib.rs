@@ -6,6 +6,7 @@
 
 mod chat;
 mod convert;
+mod encoder;
 mod errors;
 mod reco;
 mod store;
@@ -18,6 +19,8 @@ fn _shopml(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reco::PyRecommender>()?;
     m.add_class::<chat::PyIntentClassifier>()?;
     m.add_class::<chat::PyAssistant>()?;
+    m.add_class::<encoder::PyEncoder>()?;
+    m.add_class::<encoder::PyEncoderIntentClassifier>()?;
     m.add_function(wrap_pyfunction!(reco::_restore_recommender, m)?)?;
     m.add_function(wrap_pyfunction!(chat::_restore_classifier, m)?)?;
     m.add_function(wrap_pyfunction!(chat::find_datasets, m)?)?;

@@ -6,11 +6,19 @@
 mod calibrate;
 #[cfg(feature = "encoder")]
 mod encoder;
+#[cfg(feature = "encoder")]
+mod encoder_file;
+mod ensemble;
 mod fast;
+#[cfg(feature = "encoder")]
+mod gate;
 
 pub use calibrate::{fit_temperature, tune_threshold, ThresholdPoint};
 #[cfg(feature = "encoder")]
 pub use encoder::{EncoderIntent, EncoderIntentParams};
+#[cfg(feature = "encoder")]
+pub use encoder_file::ENCODER_MAGIC;
+pub use ensemble::Ensemble;
 pub use fast::{FastIntent, FastIntentParams};
 
 use crate::data::{Example, OOS};

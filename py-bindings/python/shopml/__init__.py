@@ -21,7 +21,8 @@ from ._errors import (
     TrainingError,
     UnknownIdError,
 )
-from ._shopml import Assistant, Dataset, IntentClassifier, Recommender, __version__, find_datasets
+from ._shopml import (Assistant, Dataset, Encoder, EncoderIntentClassifier, IntentClassifier, Recommender,
+                      __version__, find_datasets)
 
 
 def Popularity(*, count=None):
@@ -126,7 +127,8 @@ def SASRec(*, hidden=None, layers=None, heads=None, max_len=None, dropout=None, 
 
 
 __all__ = [
-    "Dataset", "Recommender", "IntentClassifier", "Assistant", "find_datasets", "__version__",
+    "Dataset", "Recommender", "IntentClassifier", "Encoder", "EncoderIntentClassifier", "Assistant",
+    "find_datasets", "__version__",
     "Popularity", "ItemKNN", "ALS", "BPR", "GMF", "MLP", "NeuMF", "Content", "Hybrid", "Transition", "SKNN",
     "SASRec",
     "ShopmlError", "InvalidInputError", "UnknownIdError", "FileFormatError", "NotFittedError",

@@ -12,6 +12,8 @@ from ._errors import (
 from ._shopml import (
     Assistant as Assistant,
     Dataset as Dataset,
+    Encoder as Encoder,
+    EncoderIntentClassifier as EncoderIntentClassifier,
     IntentClassifier as IntentClassifier,
     Recommender as Recommender,
     __version__ as __version__,

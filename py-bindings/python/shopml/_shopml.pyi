@@ -153,6 +153,37 @@ class IntentClassifier:
     @staticmethod
     def load(path: StrPath) -> IntentClassifier: ...
 
+class Encoder:
+    def __init__(self, path: Optional[StrPath] = None) -> None: ...
+    def embed(self, texts: Sequence[str]) -> Any: ...  # numpy.ndarray[float32], (len(texts), dim)
+    @property
+    def dim(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+
+class EncoderIntentClassifier:
+    @staticmethod
+    def train(
+        encoder: Encoder,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        val_texts: Optional[Sequence[str]] = None,
+        val_labels: Optional[Sequence[str]] = None,
+        oos_recall: float = 0.7,
+        tune_layers: int = 0,
+        epochs: int = 3,
+        seed: int = 7,
+    ) -> EncoderIntentClassifier: ...
+    def classify(self, text: str) -> Tuple[str, float, bool]: ...
+    @property
+    def labels(self) -> list[str]: ...
+    @property
+    def threshold(self) -> float: ...
+    def save(self, path: StrPath) -> None: ...
+    @staticmethod
+    def load(path: StrPath, encoder: Encoder) -> EncoderIntentClassifier: ...
+
 class Assistant:
     def __init__(
         self,

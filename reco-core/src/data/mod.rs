@@ -64,6 +64,10 @@ pub struct ItemMeta {
     pub attributes: Vec<u32>,
     /// Product title / description text.
     pub text: Option<String>,
+    /// An embedding of `text` from a sentence encoder (the CLI's `--encoder`), read by `content` with
+    /// `text=encoder`. Not saved in model files (the fitted content vectors hold it).
+    #[serde(default, skip_serializing)]
+    pub text_vector: Option<Vec<f32>>,
 }
 
 /// Interactions plus the id maps and item metadata that give them meaning.

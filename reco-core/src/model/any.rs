@@ -145,12 +145,12 @@ impl AnyParams {
             AnyParams::ItemKnn(..) => &["neighbours", "similarity", "shrink", "k1", "b"],
             AnyParams::Als(_) => &["factors", "iterations", "regularization", "alpha", "cg_steps", "seed"],
             AnyParams::Bpr(_) => &["factors", "epochs", "learning_rate", "regularization", "blocks", "seed"],
-            AnyParams::Content(_) => &["text", "attributes", "category", "max_df"],
+            AnyParams::Content(_) => &["text", "attributes", "category", "max_df", "vector_weight"],
             AnyParams::Ncf(_) => {
                 &["factors", "tower", "epochs", "batch_size", "learning_rate", "negatives", "pretrain", "seed"]
             }
             AnyParams::Hybrid(_) => {
-                &["cf", "weight", "text", "attributes", "category", "max_df", "(and the cf model's)"]
+                &["cf", "weight", "text", "attributes", "category", "max_df", "vector_weight", "(and the cf model's)"]
             }
             AnyParams::Transition(_) => &[
                 "window",
@@ -239,7 +239,12 @@ impl AnyParams {
                 let sizes = value.split(['-', ',']).map(|v| num::<usize>(key, v)).collect::<Result<Vec<_>>>()?;
                 AnyParams::Ncf(p.tower(sizes))
             }
-            (AnyParams::Content(p), "text") => AnyParams::Content(p.text(flag(key, value)?)),
+            (AnyParams::Content(p), "text") if value == "encoder" => {
+                AnyParams::Content(p.text(false).text_vectors(true))
+            }
+            (AnyParams::Content(p), "text") if value == "both" => AnyParams::Content(p.text(true).text_vectors(true)),
+            (AnyParams::Content(p), "text") => AnyParams::Content(p.text(flag(key, value)?).text_vectors(false)),
+            (AnyParams::Content(p), "vector_weight") => AnyParams::Content(p.vector_weight(num(key, value)?)),
             (AnyParams::Content(p), "attributes") => AnyParams::Content(p.attributes(flag(key, value)?)),
             (AnyParams::Content(p), "category") => AnyParams::Content(p.category(flag(key, value)?)),
             (AnyParams::Content(p), "max_df") => AnyParams::Content(p.max_df(num(key, value)?)),
@@ -268,7 +273,7 @@ impl AnyParams {
                         return Err(RecoError::param(key, format!("`{value}` is not one of pop, itemknn, als, bpr")))
                     }
                     "weight" => h.weight = Some(num(key, value)?),
-                    "text" | "attributes" | "category" | "max_df" => {
+                    "text" | "attributes" | "category" | "max_df" | "vector_weight" => {
                         let AnyParams::Content(c) = AnyParams::Content(h.content).set(key, value)? else {
                             unreachable!()
                         };

@@ -2,6 +2,11 @@
 //! a user's profile is the (damped) weighted sum of the vectors of the items they touched; the score is
 //! the dot product of the profile with each item's L2-normalised vector. An item with text but no
 //! interactions is scored like any other, so new products can be recommended from day one.
+//!
+//! With `text=encoder` the text is read through sentence embeddings instead of tokens
+//! ([`ItemMeta::text_vector`], filled by the caller from a pretrained encoder): each item's vector is then
+//! the unit TF-IDF vector of its attributes and category and its unit text embedding, side by side,
+//! weighted `√(1 − w)` and `√w` (`w` = [`ContentParams::vector_weight`]), so it stays unit length.
 
 use super::{check_train, damp, Recommender};
 use crate::data::{InteractionMatrix, ItemMeta};
@@ -18,11 +23,26 @@ pub struct ContentParams {
     attributes: bool,
     category: bool,
     max_df: f32,
+    #[serde(default)]
+    text_vectors: bool,
+    #[serde(default = "half")]
+    vector_weight: f32,
+}
+
+fn half() -> f32 {
+    0.5
 }
 
 impl Default for ContentParams {
     fn default() -> Self {
-        ContentParams { text: true, attributes: true, category: true, max_df: 0.5 }
+        ContentParams {
+            text: true,
+            attributes: true,
+            category: true,
+            max_df: 0.5,
+            text_vectors: false,
+            vector_weight: 0.5,
+        }
     }
 }
 
@@ -77,11 +97,22 @@ impl ContentParams {
         self.max_df = v;
         self
     }
+    /// Read item text through [`ItemMeta::text_vector`] embeddings (default `false`; `text=encoder`).
+    pub fn text_vectors(mut self, v: bool) -> Self {
+        self.text_vectors = v;
+        self
+    }
+    /// Share of the text embedding in an item's vector, in [0, 1] (default 0.5).
+    pub fn vector_weight(mut self, v: f32) -> Self {
+        self.vector_weight = v;
+        self
+    }
 
     /// Checks every hyper-parameter.
     pub fn validate(&self) -> Result<()> {
         super::check_f32("max_df", self.max_df, f32::MIN_POSITIVE, 1.0)?;
-        if !(self.text || self.attributes || self.category) {
+        super::check_f32("vector_weight", self.vector_weight, 0.0, 1.0)?;
+        if !(self.text || self.attributes || self.category || self.text_vectors) {
             return Err(RecoError::param("text", "at least one of text, attributes, category must be on"));
         }
         Ok(())
@@ -122,7 +153,8 @@ impl ContentParams {
             }
             docs.push(doc);
         }
-        if vocab.is_empty() {
+        let embedded = if self.text_vectors { text_vectors(items)? } else { None };
+        if vocab.is_empty() && embedded.is_none() {
             return Err(RecoError::EmptyData(
                 "no item has text, attributes or a category to build content from".into(),
             ));
@@ -132,7 +164,8 @@ impl ContentParams {
         for d in &docs {
             d.keys().for_each(|&f| df[f] += 1.0);
         }
-        let mut tri = TriMat::new((items.len(), vocab.len()));
+        let dim = embedded.as_ref().map_or(0, |(d, _)| *d);
+        let mut tri = TriMat::new((items.len(), vocab.len() + dim));
         for (i, d) in docs.iter().enumerate() {
             let w: Vec<(usize, f32)> = d
                 .iter()
@@ -140,14 +173,51 @@ impl ContentParams {
                 .map(|(&f, &tf)| (f, tf.ln_1p() * (n / df[f]).ln().max(0.0) + f32::EPSILON))
                 .collect();
             let norm = w.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+            let e = embedded.as_ref().and_then(|(_, e)| e[i].as_ref());
+            // both parts unit length, weighted so that the row is unit length too
+            let (a, b) = match (norm > 0.0, e.is_some()) {
+                (true, true) => ((1.0 - self.vector_weight).sqrt(), self.vector_weight.sqrt()),
+                (true, false) => (1.0, 0.0),
+                (false, _) => (0.0, 1.0),
+            };
             for (f, v) in w {
-                if norm > 0.0 {
-                    tri.add_triplet(i, f, v / norm);
+                if norm > 0.0 && a > 0.0 {
+                    tri.add_triplet(i, f, a * v / norm);
+                }
+            }
+            if let (Some(e), true) = (e, b > 0.0) {
+                for (j, &v) in e.iter().enumerate() {
+                    tri.add_triplet(i, vocab.len() + j, b * v);
                 }
             }
         }
         Ok(ContentModel { vectors: tri.to_csr(), history: train.user_items().map(|&w| damp(w)) })
     }
+}
+
+/// The items' text embeddings, unit length, all of one dimension: `(dim, per item)`; `None` per item
+/// without one. Errors when none has one, or on mixed dimensions or non-finite values.
+#[allow(clippy::type_complexity)]
+fn text_vectors(items: &[ItemMeta]) -> Result<Option<(usize, Vec<Option<Vec<f32>>>)>> {
+    let dim = items.iter().find_map(|m| m.text_vector.as_ref().map(Vec::len)).ok_or_else(|| {
+        RecoError::param("text", "text=encoder needs item text embeddings (shopml's --encoder computes them)")
+    })?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, m) in items.iter().enumerate() {
+        let Some(v) = &m.text_vector else {
+            out.push(None);
+            continue;
+        };
+        if v.len() != dim || dim == 0 || v.iter().any(|x| !x.is_finite()) {
+            return Err(RecoError::param(
+                "text",
+                format!("item {i}'s text embedding has {} values (expected {dim}, finite)", v.len()),
+            ));
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        out.push((norm > 0.0).then(|| v.iter().map(|x| x / norm).collect()));
+    }
+    Ok(Some((dim, out)))
 }
 
 impl ContentModel {
@@ -213,6 +283,27 @@ mod tests {
         m.score_user(0, &mut s);
         assert!(s[4] > s[2], "heart buyer gets the unbought heart item before a bag: {s:?}");
         assert_eq!(tokens("T-LIGHT, 12pc").collect::<Vec<_>>(), vec!["light", "12pc"]);
+    }
+
+    #[test]
+    fn text_embeddings_rank_a_never_bought_item_and_bad_ones_are_errors() {
+        let v = |x: &[f32]| ItemMeta { text_vector: Some(x.to_vec()), ..Default::default() };
+        // items 0 and 2 point the same way; 2 was never bought; 1 and 3 elsewhere
+        let items = vec![v(&[1.0, 0.1, 0.0]), v(&[0.0, 1.0, 0.0]), v(&[0.9, 0.2, 0.0]), v(&[0.0, 0.0, 1.0])];
+        let m = InteractionMatrix::from_csr(TriMat::from_triplets((1, 4), vec![0], vec![0], vec![1.0f32]).to_csr());
+        let fitted = ContentParams::default().text(false).text_vectors(true).fit(&m, &items).unwrap();
+        let mut s = vec![0.0; 4];
+        fitted.score_user(0, &mut s);
+        assert!(s[2] > s[1] && s[2] > s[3], "{s:?}");
+        // vectors requested but none given; mixed dimensions; non-finite values
+        let p = ContentParams::default().text(false).text_vectors(true);
+        assert!(p.fit(&m, &[meta("a b"), meta("c d"), meta("e f"), meta("g h")]).is_err());
+        let mut bad = items.clone();
+        bad[1].text_vector = Some(vec![1.0, 0.0]);
+        assert!(p.fit(&m, &bad).is_err());
+        bad[1].text_vector = Some(vec![f32::NAN, 0.0, 0.0]);
+        assert!(p.fit(&m, &bad).is_err());
+        assert!(ContentParams::default().vector_weight(1.5).validate().is_err());
     }
 
     #[test]
