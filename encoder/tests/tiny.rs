@@ -162,7 +162,8 @@ fn the_trainable_top_layers_reproduce_the_frozen_encoder_learn_and_round_trip() 
         opt.backward_step(&loss).unwrap();
     }
     let after = pair(&t);
-    assert!(after > before + 0.05 && after > 0.9, "cosine {before} → {after}");
+    // the random tiny network starts anywhere; training must at least halve the distance to 1
+    assert!(1.0 - after < (1.0 - before) / 2.0 && after > 0.9, "cosine {before} → {after}");
 
     let fresh = e.tunable(2).unwrap();
     fresh.set(&t.named().into_iter().collect()).unwrap();
