@@ -301,16 +301,20 @@ fn load_encoder(dir: Option<&std::path::Path>) -> Result<std::sync::Arc<shopml_e
     Ok(std::sync::Arc::new(shopml_encoder::Encoder::load(&shopml_encoder::model_dir(dir))?))
 }
 
-/// The encoder model per the arguments: head (and fine-tuning), then calibration on `val`.
-fn fit_encoder(k: &KindArgs, m: &ModelArgs, train: &[Example], val: &[Example]) -> Result<Classifier<EncoderIntent>> {
+/// The encoder model per the arguments: head, fine-tuning, gate; `val` embedded for what follows.
+fn encoder_model(k: &KindArgs, train: &[Example], val: &[Example]) -> Result<EncoderIntent> {
     let t = Instant::now();
-    let model = k.tune.params().fit_observed(load_encoder(k.encoder.as_deref())?, train, &mut |epoch, loss| {
+    let mut model = k.tune.params().fit_observed(load_encoder(k.encoder.as_deref())?, train, &mut |epoch, loss| {
         eprintln!("fine-tuning epoch {epoch}: loss {loss:.4} ({:.0} s)", t.elapsed().as_secs_f64())
     })?;
-    let mut model = model;
     model.fit_gate(train, val, k.tune.gate_keep)?;
     model.warm(&val.iter().map(|e| e.text.as_str()).collect::<Vec<_>>())?;
-    let mut clf = Classifier::new(model);
+    Ok(model)
+}
+
+/// [`encoder_model`], calibrated on `val`.
+fn fit_encoder(k: &KindArgs, m: &ModelArgs, train: &[Example], val: &[Example]) -> Result<Classifier<EncoderIntent>> {
+    let mut clf = Classifier::new(encoder_model(k, train, val)?);
     clf.calibrate(val, m.oos_recall)?;
     Ok(clf)
 }
@@ -419,19 +423,19 @@ fn eval(a: EvalArgs) -> Result<()> {
 /// head, calibrates; the test messages are then classified one by one (timed, each encoded then).
 fn eval_encoder(a: &EvalArgs, train: &[Example], val: &[Example], test: &[Example]) -> Result<()> {
     let t = Instant::now();
-    let clf = fit_encoder(&a.kind, &a.model, train, val)?;
-    let dim = clf.model.encoder().dim();
     if a.kind.intent_model == "ensemble" {
-        let fast = fit(&a.model, train, val)?.model;
-        let ens = chatbot_core::intent::Ensemble::fit(fast, clf.model, val)?;
+        let encoder = encoder_model(&a.kind, train, val)?;
+        let dim = encoder.encoder().dim();
+        let ens = chatbot_core::intent::Ensemble::fit(fit(&a.model, train, val)?.model, encoder, val)?;
         eprintln!("ensemble: weight of the fast model {:.2}, temperatures {:?}", ens.weight, ens.temperatures);
         let mut clf = Classifier::new(ens);
         clf.calibrate(val, a.model.oos_recall)?;
         let train_seconds = t.elapsed().as_secs_f64();
         return finish(a, &evaluate(&clf, test)?, train_seconds, dim);
     }
+    let clf = fit_encoder(&a.kind, &a.model, train, val)?;
     let train_seconds = t.elapsed().as_secs_f64();
-    finish(a, &evaluate(&clf, test)?, train_seconds, dim)
+    finish(a, &evaluate(&clf, test)?, train_seconds, clf.model.encoder().dim())
 }
 
 fn finish(a: &EvalArgs, report: &Report, train_seconds: f64, features: usize) -> Result<()> {

@@ -185,7 +185,7 @@ fn load_data(a: &DataArgs) -> Result<Dataset> {
 /// `data` with every item text embedded by the sentence encoder when the model reads text through it
 /// (`--param text=encoder`, or `text=both`: tokens and embeddings); unchanged otherwise.
 fn with_text_embeddings(mut data: Dataset, m: &ModelArgs) -> Result<Dataset> {
-    if !m.params.iter().any(|kv| matches!(kv.replace(' ', "").as_str(), "text=encoder" | "text=both")) {
+    if !params(m)?.reads_text_vectors() {
         return Ok(data);
     }
     let t = std::time::Instant::now();
@@ -193,8 +193,8 @@ fn with_text_embeddings(mut data: Dataset, m: &ModelArgs) -> Result<Dataset> {
     let texts: Vec<(usize, &str)> =
         data.item_meta.iter().enumerate().filter_map(|(i, x)| x.text.as_deref().map(|t| (i, t))).collect();
     let vectors = encoder.embed(&texts.iter().map(|(_, t)| *t).collect::<Vec<_>>())?;
-    let done: Vec<usize> = texts.iter().map(|(i, _)| *i).collect();
-    for (i, row) in done.into_iter().zip(vectors.rows()) {
+    let items: Vec<usize> = texts.into_iter().map(|(i, _)| i).collect();
+    for (i, row) in items.into_iter().zip(vectors.rows()) {
         data.item_meta[i].text_vector = Some(row.to_vec());
     }
     if !m.quiet {

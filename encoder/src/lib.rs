@@ -12,7 +12,7 @@ mod layer;
 mod tune;
 
 pub use cache::Cache;
-pub use tune::Tunable;
+pub use tune::{TokenStates, Tunable};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -106,14 +106,14 @@ impl Encoder {
         let corrupt = |p: &Path, reason: String| EncoderError::Corrupt { path: p.to_path_buf(), reason };
         let text = std::fs::read_to_string(&paths[0]).map_err(|e| corrupt(&paths[0], e.to_string()))?;
         let config: Config = serde_json::from_str(&text).map_err(|e| corrupt(&paths[0], e.to_string()))?;
-        let mut tokenizer = Tokenizer::from_file(&paths[1]).map_err(|e| corrupt(&paths[1], e.to_string()))?;
+        let tok_bytes = std::fs::read(&paths[1]).map_err(|e| corrupt(&paths[1], e.to_string()))?;
+        let mut tokenizer = Tokenizer::from_bytes(&tok_bytes).map_err(|e| corrupt(&paths[1], e.to_string()))?;
         let max = MAX_TOKENS.min(config.max_position_embeddings);
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: max, ..Default::default() }))
             .map_err(|e| corrupt(&paths[1], e.to_string()))?;
         tokenizer.with_padding(None);
         let bytes = std::fs::read(&paths[2]).map_err(|e| corrupt(&paths[2], e.to_string()))?;
-        let tok_bytes = std::fs::read(&paths[1]).map_err(|e| corrupt(&paths[1], e.to_string()))?;
         let fingerprint = format!(
             "config {:08x} tokenizer {:08x} weights {:08x}",
             crc32fast::hash(text.as_bytes()),

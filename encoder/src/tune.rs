@@ -10,6 +10,9 @@ use candle_transformers::models::bert::BertModel;
 use ndarray::Array2;
 use std::collections::HashMap;
 
+/// One text's token states after the frozen lower layers: `(tokens, dim)`.
+pub type TokenStates = Array2<f32>;
+
 /// The encoder with its top layers trainable. The lower layers are the loaded encoder's own (shared, not
 /// copied); the top ones are fresh variables initialised from it.
 pub struct Tunable {
@@ -65,7 +68,7 @@ impl Tunable {
 
     /// Token states after the frozen lower layers, one `(tokens, dim)` array per text, in order; computed
     /// in batches of similar length.
-    pub fn lower(&self, encoder: &Encoder, texts: &[&str]) -> Result<Vec<Array2<f32>>> {
+    pub fn lower(&self, encoder: &Encoder, texts: &[&str]) -> Result<Vec<TokenStates>> {
         let ids = encoder.token_ids(texts)?;
         let mut out: Vec<Array2<f32>> = vec![Array2::zeros((0, self.dim)); texts.len()];
         let mut order: Vec<usize> = (0..ids.len()).collect();
@@ -110,8 +113,13 @@ impl Tunable {
 
     /// Embeddings of `texts` through the lower and the (tuned) upper layers, not cached.
     pub fn embed(&self, encoder: &Encoder, texts: &[&str]) -> Result<Array2<f32>> {
-        let states = self.lower(encoder, texts)?;
-        let mut out = Array2::zeros((texts.len(), self.dim));
+        self.embed_states(&self.lower(encoder, texts)?)
+    }
+
+    /// Embeddings `(states, dim)` of lower token states through the upper layers, in batches, no gradient
+    /// kept.
+    pub fn embed_states(&self, states: &[TokenStates]) -> Result<Array2<f32>> {
+        let mut out = Array2::zeros((states.len(), self.dim));
         for (c, chunk) in states.chunks(BATCH).enumerate() {
             let refs: Vec<&Array2<f32>> = chunk.iter().collect();
             let v = self.upper(&refs).and_then(|t| t.flatten_all()?.to_vec1::<f32>()).map_err(backend)?;

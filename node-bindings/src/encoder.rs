@@ -52,6 +52,7 @@ impl Encoder {
 
 /// Options of `EncoderIntentClassifier.train`.
 #[napi(object)]
+#[derive(Default)]
 pub struct EncoderTrainOptions {
     /// Validation messages (default: every 10th example of each label, held out).
     pub val_texts: Option<Vec<String>>,
@@ -117,13 +118,7 @@ impl EncoderIntentClassifier {
         options: Option<EncoderTrainOptions>,
     ) -> Result<AsyncTask<EncoderTrainTask>> {
         let all = examples(texts, labels, "")?;
-        let o = options.unwrap_or(EncoderTrainOptions {
-            val_texts: None,
-            val_labels: None,
-            oos_recall: None,
-            tune_layers: None,
-            epochs: None,
-        });
+        let o = options.unwrap_or_default();
         let (train, val) = match (o.val_texts, o.val_labels) {
             (Some(t), Some(l)) => (all, examples(t, l, "val")?),
             (None, None) => split_validation(all, 10),

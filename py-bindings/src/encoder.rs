@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 fn encoder_err(e: EncoderError) -> PyErr {
     match e {
-        EncoderError::Missing(p) => PyFileNotFoundError::new_err(format!("{}", EncoderError::Missing(p))),
+        e @ EncoderError::Missing(_) => PyFileNotFoundError::new_err(e.to_string()),
         e @ EncoderError::Corrupt { .. } => FileFormatError::new_err(e.to_string()),
         e => errors::chat(e.into()),
     }

@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use shopml_encoder::{Cache, Encoder, Tunable};
+use shopml_encoder::{Cache, Encoder, TokenStates, Tunable};
 use std::sync::Arc;
 
 /// Hyper-parameters of the head and of fine-tuning.
@@ -91,7 +91,15 @@ impl EncoderIntentParams {
             return Err(ChatError::Data(format!("{} intent(s) in the training data; need at least 2", labels.len())));
         }
         let texts: Vec<&str> = train.iter().map(|e| e.text.as_str()).collect();
-        let x = encoder.embed(&texts)?;
+        // With fine-tuning, the lower layers run once: the head's first embeddings come from their states.
+        let (x, split) = match self.tune_layers {
+            0 => (encoder.embed(&texts)?, None),
+            k => {
+                let tunable = encoder.tunable(k)?;
+                let states = tunable.lower(&encoder, &texts)?;
+                (tunable.embed_states(&states)?, Some((tunable, states)))
+            }
+        };
         let (n, d, l) = (x.nrows(), x.ncols(), labels.len());
         let gold: Vec<u32> = train.iter().map(|e| labels.binary_search(&e.label).expect("a label") as u32).collect();
         let dev = Device::Cpu;
@@ -106,9 +114,9 @@ impl EncoderIntentParams {
             let loss = candle_nn::loss::cross_entropy(&logits, &ys)?;
             opt.backward_step(&loss)?;
         }
-        let tuned = match self.tune_layers {
-            0 => None,
-            k => Some(self.tune(&encoder, k, &texts, &gold, (&w, &b), progress)?),
+        let tuned = match split {
+            None => None,
+            Some((tunable, states)) => Some(self.tune(tunable, &states, &gold, (&w, &b), progress)?),
         };
         let weight = w.as_tensor().flatten_all()?.to_vec1::<f32>()?;
         let bias = b.as_tensor().to_vec1::<f32>()?;
@@ -141,24 +149,22 @@ impl EncoderIntentParams {
         Ok(())
     }
 
-    /// Fine-tunes the top `k` layers and the head `(w, b)` with cross-entropy, AdamW, linear decay.
+    /// Fine-tunes the trainable layers and the head `(w, b)` on the lower token `states` of the training
+    /// messages with cross-entropy, AdamW, linear decay.
     fn tune(
         &self,
-        encoder: &Encoder,
-        k: usize,
-        texts: &[&str],
+        tunable: Tunable,
+        states: &[TokenStates],
         gold: &[u32],
         (w, b): (&Var, &Var),
         progress: Progress,
     ) -> Result<Tunable> {
-        let tunable = encoder.tunable(k)?;
-        let states = tunable.lower(encoder, texts)?;
         let adam = |lr: f64| ParamsAdamW { lr, weight_decay: 0.01, ..Default::default() };
         let mut layers = AdamW::new(tunable.vars(), adam(self.tune_learning_rate))?;
         let mut head = AdamW::new(vec![w.clone(), b.clone()], adam(self.learning_rate / 10.0))?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        let per_epoch = texts.len().div_ceil(self.batch);
+        let mut order: Vec<usize> = (0..states.len()).collect();
+        let per_epoch = states.len().div_ceil(self.batch);
         let total = (per_epoch * self.epochs) as f64;
         let mut step = 0usize;
         for epoch in 0..self.epochs {

@@ -287,6 +287,16 @@ impl AnyParams {
         })
     }
 
+    /// Whether the model reads item text through embeddings ([`ItemMeta::text_vector`](crate::data::ItemMeta),
+    /// `text=encoder|both`), which the caller must then fill.
+    pub fn reads_text_vectors(&self) -> bool {
+        match self {
+            AnyParams::Content(p) => p.reads_text_vectors(),
+            AnyParams::Hybrid(h) => h.content.reads_text_vectors(),
+            _ => false,
+        }
+    }
+
     /// Whether an evaluation must fit this model on all data, held-out items included (only popularity
     /// with `count=all`, to reproduce published baselines).
     pub fn fits_on_held_out(&self) -> bool {

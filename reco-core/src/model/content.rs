@@ -102,6 +102,10 @@ impl ContentParams {
         self.text_vectors = v;
         self
     }
+    /// Whether item text is read through [`ItemMeta::text_vector`] embeddings.
+    pub fn reads_text_vectors(&self) -> bool {
+        self.text_vectors
+    }
     /// Share of the text embedding in an item's vector, in [0, 1] (default 0.5).
     pub fn vector_weight(mut self, v: f32) -> Self {
         self.vector_weight = v;
@@ -153,7 +157,7 @@ impl ContentParams {
             }
             docs.push(doc);
         }
-        let embedded = if self.text_vectors { text_vectors(items)? } else { None };
+        let embedded = if self.text_vectors { Some(text_vectors(items)?) } else { None };
         if vocab.is_empty() && embedded.is_none() {
             return Err(RecoError::EmptyData(
                 "no item has text, attributes or a category to build content from".into(),
@@ -198,7 +202,7 @@ impl ContentParams {
 /// The items' text embeddings, unit length, all of one dimension: `(dim, per item)`; `None` per item
 /// without one. Errors when none has one, or on mixed dimensions or non-finite values.
 #[allow(clippy::type_complexity)]
-fn text_vectors(items: &[ItemMeta]) -> Result<Option<(usize, Vec<Option<Vec<f32>>>)>> {
+fn text_vectors(items: &[ItemMeta]) -> Result<(usize, Vec<Option<Vec<f32>>>)> {
     let dim = items.iter().find_map(|m| m.text_vector.as_ref().map(Vec::len)).ok_or_else(|| {
         RecoError::param("text", "text=encoder needs item text embeddings (shopml's --encoder computes them)")
     })?;
@@ -217,7 +221,7 @@ fn text_vectors(items: &[ItemMeta]) -> Result<Option<(usize, Vec<Option<Vec<f32>
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         out.push((norm > 0.0).then(|| v.iter().map(|x| x / norm).collect()));
     }
-    Ok(Some((dim, out)))
+    Ok((dim, out))
 }
 
 impl ContentModel {
