@@ -1,5 +1,4 @@
-//! Catalog: product CRUD for dealers and admins, FTS5 search with filters, sort and pagination, and
-//! optional personalised re-ranking for a signed-in customer.
+//! Catalog: product pages and product CRUD for dealers and admins (search: [`crate::search`]).
 
 use crate::auth::{MaybeUser, Role, User};
 use crate::error::{parse_id, ApiError, ApiResult, Json, Path, Query};
@@ -42,159 +41,6 @@ pub async fn product(db: &sqlx::SqlitePool, id: i64) -> ApiResult<Option<Product
         .bind(id)
         .fetch_optional(db)
         .await?)
-}
-
-/// The FTS5 query for free text: its words, each quoted (so `"`, `*`, `(`, `NEAR`, `-` … are plain
-/// text, never syntax), all required, the last one as a prefix. `None` when no word is left.
-pub fn fts_query(q: &str) -> Option<String> {
-    let words: Vec<String> = q
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(12)
-        .map(|w| w.chars().take(64).collect::<String>().to_lowercase())
-        .collect();
-    let (last, rest) = words.split_last()?;
-    let mut out: Vec<String> = rest.iter().map(|w| format!("\"{w}\"")).collect();
-    out.push(format!("\"{last}\"*"));
-    Some(out.join(" "))
-}
-
-fn cents(name: &str, v: f64) -> ApiResult<i64> {
-    if !v.is_finite() || !(0.0..=1e9).contains(&v) {
-        return Err(ApiError::invalid(format!("{name} must be a price between 0 and 1e9")));
-    }
-    Ok((v * 100.0).round() as i64)
-}
-
-/// Search parameters of `GET /products`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchParams {
-    /// Free text (name, description, category).
-    pub q: Option<String>,
-    /// Exact category.
-    pub category: Option<String>,
-    /// Lowest price (currency units).
-    pub min_price: Option<f64>,
-    /// Highest price.
-    pub max_price: Option<f64>,
-    /// Only products in stock.
-    pub in_stock: Option<bool>,
-    /// Only this store's products.
-    pub store_id: Option<i64>,
-    /// `relevance` (default; popularity without `q`), `price_asc`, `price_desc`, `popularity`, `newest`.
-    pub sort: Option<String>,
-    /// 1-based page (default 1).
-    pub page: Option<u32>,
-    /// Page size 1..=100 (default 20).
-    pub per_page: Option<u32>,
-    /// Re-rank the first results with the recommender for the signed-in customer.
-    pub personalize: Option<bool>,
-}
-
-/// A page of results.
-#[derive(Debug, Serialize)]
-pub struct SearchPage {
-    /// The products.
-    pub items: Vec<ProductRow>,
-    /// Page number.
-    pub page: u32,
-    /// Page size.
-    pub per_page: u32,
-    /// Matching products in all.
-    pub total: i64,
-    /// Whether the order was personalised.
-    pub personalized: bool,
-}
-
-/// `GET /products`.
-pub(crate) async fn search(
-    State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
-    Query(p): Query<SearchParams>,
-) -> ApiResult<Json<SearchPage>> {
-    let page = p.page.unwrap_or(1);
-    let per_page = p.per_page.unwrap_or(20);
-    if page == 0 || page > 10_000 {
-        return Err(ApiError::invalid("page must be within 1..=10000"));
-    }
-    if per_page == 0 || per_page > 100 {
-        return Err(ApiError::invalid("per_page must be within 1..=100"));
-    }
-    let min = p.min_price.map(|v| cents("min_price", v)).transpose()?;
-    let max = p.max_price.map(|v| cents("max_price", v)).transpose()?;
-    if let (Some(a), Some(b)) = (min, max) {
-        if a > b {
-            return Err(ApiError::invalid("min_price is above max_price"));
-        }
-    }
-    let fts = p.q.as_deref().and_then(fts_query);
-    let order = match (p.sort.as_deref().unwrap_or("relevance"), fts.is_some()) {
-        ("relevance", true) => "bm25(products_fts), p.id",
-        ("relevance", false) | ("popularity", _) => "p.popularity DESC, p.id",
-        ("price_asc", _) => "p.price_cents ASC, p.id",
-        ("price_desc", _) => "p.price_cents DESC, p.id",
-        ("newest", _) => "p.id DESC",
-        (other, _) => {
-            return Err(ApiError::invalid(format!(
-                "sort {other:?}: use relevance, price_asc, price_desc, popularity or newest"
-            )))
-        }
-    };
-    let from = match fts {
-        Some(_) => "products_fts JOIN products p ON p.id = products_fts.rowid",
-        None => "products p",
-    };
-    let mut filter = String::from("p.active = 1");
-    if fts.is_some() {
-        filter.push_str(" AND products_fts MATCH ?1");
-    }
-    filter.push_str(" AND (?2 IS NULL OR p.category = ?2) AND (?3 IS NULL OR p.price_cents >= ?3) AND (?4 IS NULL OR p.price_cents <= ?4)");
-    filter.push_str(" AND (?5 = 0 OR p.stock > 0) AND (?6 IS NULL OR p.store_id = ?6)");
-    fn typed<F: for<'q> Fn(&'q str) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>>(
-        f: F,
-    ) -> F {
-        f
-    }
-    let bind = typed(|q| {
-        sqlx::query(q)
-            .bind(fts.clone().unwrap_or_default())
-            .bind(p.category.clone())
-            .bind(min)
-            .bind(max)
-            .bind(p.in_stock.unwrap_or(false) as i64)
-            .bind(p.store_id)
-    });
-    use sqlx::Row;
-    let total: i64 = bind(&format!("SELECT count(*) FROM {from} WHERE {filter}")).fetch_one(&state.db).await?.get(0);
-    let personalize = p.personalize.unwrap_or(false);
-    let signed_in = user.is_some();
-    let customer = user.filter(|u| u.role == Role::Customer);
-    if personalize && customer.is_none() {
-        return Err(match signed_in {
-            false => ApiError::Unauthorized,
-            true => ApiError::invalid("personalize is for customers (dealers and admins have no purchase history)"),
-        });
-    }
-    // Personalised: re-rank the first 200 matches (or the page's window if deeper), then cut the page.
-    let (limit, offset) = match personalize {
-        true => (((page * per_page) as i64).max(200), 0i64),
-        false => (per_page as i64, ((page - 1) * per_page) as i64),
-    };
-    let rows = bind(&format!(
-        "SELECT {PRODUCT_COLS} FROM {from} WHERE {filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
-    ))
-    .fetch_all(&state.db)
-    .await?;
-    let mut items = rows.iter().map(<ProductRow as sqlx::FromRow<_>>::from_row).collect::<Result<Vec<_>, _>>()?;
-    if let (true, Some(u)) = (personalize, customer) {
-        let ranks = state.reco.ranks(&u, 1000);
-        // Stable: what the recommender ranks comes first by its rank, the rest keep the search order.
-        items.sort_by_key(|r| ranks.get(&r.id).copied().unwrap_or(usize::MAX));
-        let start = ((page - 1) * per_page) as usize;
-        items = items.into_iter().skip(start).take(per_page as usize).collect();
-    }
-    Ok(Json(SearchPage { items, page, per_page, total, personalized: personalize }))
 }
 
 /// `GET /products/{id}` (a signed-in customer's view is a recommender event).
@@ -307,6 +153,7 @@ pub(crate) async fn create(
     };
     let p = product(&state.db, id).await?.ok_or_else(|| ApiError::Internal("inserted product vanished".into()))?;
     state.reco.product_changed(&p);
+    state.semantic.as_ref().inspect(|s| s.mark_stale());
     Ok((StatusCode::CREATED, Json(p)))
 }
 
@@ -340,6 +187,7 @@ pub(crate) async fn update(
     if u.stock_delta.is_some_and(|d| !(-1_000_000_000..=1_000_000_000).contains(&d)) {
         return Err(ApiError::invalid("stock_delta must be within -1e9..=1e9"));
     }
+    let text_changed = u.name.is_some() || u.description.is_some() || u.active.is_some();
     let changed = sqlx::query(
         "UPDATE products SET name = coalesce(?1, name), description = coalesce(?2, description), category = coalesce(?3, category),
          price_cents = coalesce(?4, price_cents), stock = coalesce(?5, stock + ?6), active = coalesce(?7, active)
@@ -364,6 +212,9 @@ pub(crate) async fn update(
     }
     let p = product(&state.db, p.id).await?.ok_or_else(|| ApiError::NotFound(format!("no product {id}")))?;
     state.reco.product_changed(&p);
+    if text_changed {
+        state.semantic.as_ref().inspect(|s| s.mark_stale());
+    }
     Ok(Json(p))
 }
 
@@ -372,6 +223,7 @@ pub(crate) async fn delete(State(state): State<AppState>, user: User, Path(id): 
     let p = managed(&state, &user, &id).await?;
     sqlx::query("UPDATE products SET active = 0 WHERE id = ?").bind(p.id).execute(&state.db).await?;
     state.reco.stock_changed(p.id, false);
+    state.semantic.as_ref().inspect(|s| s.mark_stale());
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -429,16 +281,4 @@ pub(crate) async fn next(
     };
     let body = state.reco.next_json(customer, &guest, id, k)?;
     Ok(([("content-type", "application/json")], body).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fts_query;
-
-    #[test]
-    fn fts_metacharacters_become_plain_words() {
-        assert_eq!(fts_query("red \"bag* OR (x) NEAR-y").unwrap(), "\"red\" \"bag\" \"or\" \"x\" \"near\" \"y\"*");
-        assert_eq!(fts_query("'; DROP TABLE products; --"), Some("\"drop\" \"table\" \"products\"*".into()));
-        assert_eq!(fts_query("  *** "), None);
-    }
 }

@@ -92,24 +92,22 @@ async fn own_order(shop: &Shop, customer: &str, raw: &str) -> ApiResult<crate::o
 }
 
 impl Catalog for ShopStore {
+    /// The shop's own search ([`crate::search::find`]) in its default mode: hybrid (keyword + meaning)
+    /// when the shop has a sentence encoder, keyword otherwise.
     fn search(&self, query: &str, price: PriceFilter, limit: usize) -> Result<Vec<Product>> {
-        let q = crate::catalog::fts_query(query);
+        if crate::search::fts_query(query).is_none() {
+            return Ok(Vec::new());
+        }
+        let params = crate::search::SearchParams {
+            q: Some(query.to_string()),
+            min_price: price.min.map(|v| v.clamp(0.0, 1e9)),
+            max_price: price.max.map(|v| v.clamp(0.0, 1e9)),
+            per_page: Some(limit.clamp(1, 100) as u32),
+            ..Default::default()
+        };
         self.run(async move |shop| {
-            let Some(q) = q else { return Ok(Vec::new()) };
-            let cents = |v: Option<f64>| v.map(|v| (v * 100.0).round() as i64);
-            let rows: Vec<crate::catalog::ProductRow> = sqlx::query_as(&format!(
-                "SELECT {} FROM products_fts JOIN products p ON p.id = products_fts.rowid
-                 WHERE products_fts MATCH ?1 AND p.active = 1 AND (?2 IS NULL OR p.price_cents >= ?2) AND (?3 IS NULL OR p.price_cents <= ?3)
-                 ORDER BY bm25(products_fts) LIMIT ?4",
-                crate::catalog::PRODUCT_COLS
-            ))
-            .bind(q)
-            .bind(cents(price.min))
-            .bind(cents(price.max))
-            .bind(limit.min(100) as i64)
-            .fetch_all(&shop.db)
-            .await?;
-            Ok(rows.into_iter().map(to_product).collect())
+            let page = crate::search::find(&shop, None, params).await?;
+            Ok(page.items.into_iter().map(to_product).collect())
         })
     }
 

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use storefront::search::SearchMode;
 
 /// The simulated payment gateway's behaviour (see [`crate::payment::SimulatedGateway`]).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -110,6 +111,12 @@ pub struct Config {
     pub reco_model: String,
     /// Log format: `text` or `json`.
     pub log_format: String,
+    /// A sentence-encoder directory (`config.json`, `tokenizer.json`, `model.safetensors`; all-MiniLM-L6-v2
+    /// from `scripts/fetch-minilm`) for semantic and hybrid product search. Unset: keyword search only.
+    pub encoder: Option<PathBuf>,
+    /// The search mode of `GET /products` and of the chatbot's product search when a request names none:
+    /// `keyword`, `semantic` or `hybrid`. Default: `hybrid` with an encoder, `keyword` without.
+    pub search_mode: Option<String>,
 }
 
 impl Default for Config {
@@ -144,6 +151,8 @@ impl Default for Config {
             reco_refit_minutes: 10,
             reco_model: "transition".into(),
             log_format: "text".into(),
+            encoder: None,
+            search_mode: None,
         }
     }
 }
@@ -161,7 +170,7 @@ impl Config {
     /// `SHOP_DATASETS`, `SHOP_SEED_DEMO`, `SHOP_DEMO_ACCOUNTS`, `SHOP_DEMO_PASSWORD`, `SHOP_CHAT`,
     /// `SHOP_METRICS_BIND`, `SHOP_CLIENT_IP_HEADER`, `SHOP_TRUSTED_PROXIES` (comma-separated), `SHOP_RATE_API_PER_SEC`,
     /// `SHOP_RATE_API_BURST`, `SHOP_RATE_LOGIN_PER_MIN`, `SHOP_DB_CONNECTIONS`, `SHOP_NOTIFIER`,
-    /// `SHOP_RECO_REFIT_MINUTES`, `SHOP_LOG_FORMAT`).
+    /// `SHOP_RECO_REFIT_MINUTES`, `SHOP_LOG_FORMAT`, `SHOP_ENCODER`, `SHOP_SEARCH_MODE`).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut c = match file {
             Some(p) => {
@@ -239,6 +248,12 @@ impl Config {
         if let Some(v) = get("SHOP_LOG_FORMAT") {
             self.log_format = v;
         }
+        if let Some(v) = get("SHOP_ENCODER") {
+            self.encoder = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        if let Some(v) = get("SHOP_SEARCH_MODE") {
+            self.search_mode = Some(v).filter(|v| !v.trim().is_empty());
+        }
         Ok(())
     }
 
@@ -278,6 +293,14 @@ impl Config {
                 crate::reco::MODELS.join(", ")
             )));
         }
+        if let Some(m) = &self.search_mode {
+            let mode: SearchMode = m.parse().map_err(|e| ConfigError(format!("search_mode: {e}")))?;
+            if mode.needs_encoder() && self.encoder.is_none() {
+                return Err(ConfigError(format!(
+                    "search_mode `{m}` needs an encoder (config key encoder, SHOP_ENCODER)"
+                )));
+            }
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return bad("log_format must be \"text\" or \"json\"");
         }
@@ -292,6 +315,15 @@ impl Config {
 }
 
 impl Config {
+    /// The search mode used when a request names none (see [`Config::search_mode`]).
+    pub fn default_search_mode(&self) -> SearchMode {
+        match (&self.search_mode, &self.encoder) {
+            (Some(m), _) => m.parse().unwrap_or(SearchMode::Keyword),
+            (None, Some(_)) => SearchMode::Hybrid,
+            (None, None) => SearchMode::Keyword,
+        }
+    }
+
     /// Whether `bind` listens on loopback only (`127.0.0.0/8`, `::1`, `localhost`).
     pub fn bind_is_loopback(&self) -> bool {
         let host = match self.bind.rsplit_once(':') {

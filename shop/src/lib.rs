@@ -28,6 +28,8 @@ pub mod outbox;
 pub mod payment;
 pub mod reco;
 pub mod refunds;
+pub mod search;
+pub mod semantic;
 
 use crate::auth::{Role, User};
 
@@ -55,6 +57,8 @@ pub struct Shop {
     pub limits: ops::Limits,
     /// Recommender.
     pub reco: reco::Reco,
+    /// Semantic product search (`None` without a configured encoder).
+    pub semantic: Option<semantic::Semantic>,
     /// The chatbot (set once trained; `None` if disabled).
     pub chat: OnceLock<Arc<chat::Bot>>,
     /// Payment gateways by name.
@@ -163,6 +167,17 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
         );
     }
     let reco = reco::Reco::new(&db, &data, &config.reco_model).await?;
+    let semantic = match &config.encoder {
+        Some(dir) => {
+            let dir = dir.clone();
+            let s = tokio::task::spawn_blocking(move || semantic::Semantic::load(&dir)).await??;
+            let t = std::time::Instant::now();
+            let embedded = s.refresh(&db).await.map_err(|e| anyhow::anyhow!("semantic search index: {e}"))?;
+            tracing::info!(products = s.len(), embedded, seconds = t.elapsed().as_secs_f32(), "semantic search ready");
+            Some(s)
+        }
+        None => None,
+    };
     let replayed = reco.load_events(&db).await?;
     let mut gateways: BTreeMap<String, Arc<dyn payment::PaymentGateway>> = BTreeMap::new();
     gateways.insert("simulated".into(), Arc::new(payment::SimulatedGateway::new(db.clone(), Default::default())));
@@ -180,6 +195,7 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
         sessions: auth::Sessions::new(Duration::from_secs(config.session_cache_secs)),
         passwords,
         reco,
+        semantic,
         chat: OnceLock::new(),
         gateways,
         notifier,
@@ -312,7 +328,7 @@ pub fn router(shop: AppState) -> Router {
         .route("/admin/users", post(auth::create_user))
         .route("/admin/recommender/refit", post(refit))
         .route("/stores", get(stores).post(create_store))
-        .route("/products", get(catalog::search).post(catalog::create))
+        .route("/products", get(search::search).post(catalog::create))
         .route("/products/{id}", get(catalog::get).patch(catalog::update).delete(catalog::delete))
         .route("/products/{id}/similar", get(catalog::similar))
         .route("/products/{id}/next", get(catalog::next))

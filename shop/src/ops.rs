@@ -250,7 +250,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "get",
         "/products",
-        "Search: q, category, min_price, max_price, in_stock, store_id, sort, page, per_page, personalize",
+        "Search: q, mode (keyword, semantic, hybrid), category, min_price, max_price, in_stock, store_id, sort, page, per_page, personalize",
     ),
     ("post", "/products", "Create a product (dealer: own store; admin)"),
     ("get", "/products/{id}", "One product"),

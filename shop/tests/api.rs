@@ -115,6 +115,21 @@ fn urlencode(s: &str) -> String {
 }
 
 #[test]
+fn semantic_search_without_an_encoder_is_a_clear_error() {
+    rt().block_on(async {
+        // This shop has no encoder: keyword is the default and says so; semantic and hybrid are refused.
+        let r = call("GET", "/products?q=heart&per_page=2", None, &[], None).await;
+        assert_eq!(r.json["mode"], "keyword");
+        assert_eq!(call("GET", "/products?q=heart&mode=keyword", None, &[], None).await.status, 200);
+        for mode in ["semantic", "hybrid"] {
+            let r = call("GET", &format!("/products?q=heart&mode={mode}"), None, &[], None).await;
+            assert_eq!(r.status, 400, "{:?}", r.json);
+            assert!(r.json.to_string().contains("SHOP_ENCODER"), "{:?}", r.json);
+        }
+    });
+}
+
+#[test]
 fn personalised_search_reorders_for_the_customer() {
     rt().block_on(async {
         let tok = login("customer@demo.shop", DEMO_PW).await.json["token"].as_str().unwrap().to_string();

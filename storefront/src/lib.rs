@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod memory;
+pub mod search;
 pub mod shipped;
 
 pub use memory::MemoryStore;

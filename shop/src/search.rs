@@ -1,0 +1,272 @@
+//! `GET /products`: free text by keyword (FTS5, BM25), by meaning ([`crate::semantic`]) or both fused by
+//! reciprocal rank, with filters, sort and pagination, and optional personalised re-ranking for a
+//! signed-in customer. The chatbot's product search runs the same [`find`].
+
+use crate::auth::{MaybeUser, Role, User};
+use crate::catalog::{ProductRow, PRODUCT_COLS};
+use crate::error::{ApiError, ApiResult, Json, Query};
+use crate::{AppState, Shop};
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use storefront::search::{reciprocal_rank_fusion, SearchMode, RRF_K};
+
+/// How many products each of the keyword and semantic lists contributes to a semantic or hybrid search
+/// (the fused list is what is filtered, sorted and paged).
+pub const CANDIDATES: usize = 200;
+
+/// The FTS5 query for free text: its words, each quoted (so `"`, `*`, `(`, `NEAR`, `-` … are plain
+/// text, never syntax), all required, the last one as a prefix. `None` when no word is left.
+pub fn fts_query(q: &str) -> Option<String> {
+    fts_words(q, " ")
+}
+
+/// As [`fts_query`] but any word matches (`OR`; BM25 still ranks products with more of the words first).
+/// Not what the shop searches with: hybrid search fused with it scored below hybrid with the all-words
+/// list on the Online Retail query set (`examples/search_eval.rs`, NDCG@10 0.788 vs 0.821); kept for that
+/// comparison.
+pub fn fts_query_any(q: &str) -> Option<String> {
+    fts_words(q, " OR ")
+}
+
+fn fts_words(q: &str, sep: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(12)
+        .map(|w| w.chars().take(64).collect::<String>().to_lowercase())
+        .collect();
+    let (last, rest) = words.split_last()?;
+    let mut out: Vec<String> = rest.iter().map(|w| format!("\"{w}\"")).collect();
+    out.push(format!("\"{last}\"*"));
+    Some(out.join(sep))
+}
+
+pub(crate) fn cents(name: &str, v: f64) -> ApiResult<i64> {
+    if !v.is_finite() || !(0.0..=1e9).contains(&v) {
+        return Err(ApiError::invalid(format!("{name} must be a price between 0 and 1e9")));
+    }
+    Ok((v * 100.0).round() as i64)
+}
+
+/// Search parameters of `GET /products`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// Free text (name, description, category).
+    pub q: Option<String>,
+    /// Exact category.
+    pub category: Option<String>,
+    /// Lowest price (currency units).
+    pub min_price: Option<f64>,
+    /// Highest price.
+    pub max_price: Option<f64>,
+    /// Only products in stock.
+    pub in_stock: Option<bool>,
+    /// Only this store's products.
+    pub store_id: Option<i64>,
+    /// `relevance` (default; popularity without `q`), `price_asc`, `price_desc`, `popularity`, `newest`.
+    pub sort: Option<String>,
+    /// 1-based page (default 1).
+    pub page: Option<u32>,
+    /// Page size 1..=100 (default 20).
+    pub per_page: Option<u32>,
+    /// Re-rank the first results with the recommender for the signed-in customer.
+    pub personalize: Option<bool>,
+    /// How `q` is matched: `keyword`, `semantic` or `hybrid` (default: the shop's `search_mode`).
+    pub mode: Option<String>,
+}
+
+/// A page of results.
+#[derive(Debug, Serialize)]
+pub struct SearchPage {
+    /// The products.
+    pub items: Vec<ProductRow>,
+    /// Page number.
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+    /// Matching products in all.
+    pub total: i64,
+    /// Whether the order was personalised.
+    pub personalized: bool,
+    /// How `q` was matched (`keyword` when there was no `q`).
+    pub mode: &'static str,
+}
+
+/// `GET /products`.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Query(p): Query<SearchParams>,
+) -> ApiResult<Json<SearchPage>> {
+    Ok(Json(find(&state, user, p).await?))
+}
+
+/// The search behind `GET /products` and the chatbot's product search (`user`: who asks, for
+/// `personalize`).
+pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResult<SearchPage> {
+    let page = p.page.unwrap_or(1);
+    let per_page = p.per_page.unwrap_or(20);
+    if page == 0 || page > 10_000 {
+        return Err(ApiError::invalid("page must be within 1..=10000"));
+    }
+    if per_page == 0 || per_page > 100 {
+        return Err(ApiError::invalid("per_page must be within 1..=100"));
+    }
+    let min = p.min_price.map(|v| cents("min_price", v)).transpose()?;
+    let max = p.max_price.map(|v| cents("max_price", v)).transpose()?;
+    if let (Some(a), Some(b)) = (min, max) {
+        if a > b {
+            return Err(ApiError::invalid("min_price is above max_price"));
+        }
+    }
+    let mode = match p.mode.as_deref() {
+        Some(m) => m.parse::<SearchMode>().map_err(ApiError::invalid)?,
+        None => state.config.default_search_mode(),
+    };
+    if mode.needs_encoder() && state.semantic.is_none() {
+        return Err(ApiError::invalid(format!(
+            "mode={} needs a shop started with a sentence encoder (config key encoder, SHOP_ENCODER); use mode=keyword",
+            mode.name()
+        )));
+    }
+    let fts = p.q.as_deref().and_then(fts_query);
+    let order = match (p.sort.as_deref().unwrap_or("relevance"), fts.is_some()) {
+        ("relevance", true) => "bm25(products_fts), p.id",
+        ("relevance", false) | ("popularity", _) => "p.popularity DESC, p.id",
+        ("price_asc", _) => "p.price_cents ASC, p.id",
+        ("price_desc", _) => "p.price_cents DESC, p.id",
+        ("newest", _) => "p.id DESC",
+        (other, _) => {
+            return Err(ApiError::invalid(format!(
+                "sort {other:?}: use relevance, price_asc, price_desc, popularity or newest"
+            )))
+        }
+    };
+    let from = match fts {
+        Some(_) => "products_fts JOIN products p ON p.id = products_fts.rowid",
+        None => "products p",
+    };
+    let mut filter = String::from("p.active = 1");
+    if fts.is_some() {
+        filter.push_str(" AND products_fts MATCH ?1");
+    }
+    filter.push_str(" AND (?2 IS NULL OR p.category = ?2) AND (?3 IS NULL OR p.price_cents >= ?3) AND (?4 IS NULL OR p.price_cents <= ?4)");
+    filter.push_str(" AND (?5 = 0 OR p.stock > 0) AND (?6 IS NULL OR p.store_id = ?6)");
+    fn typed<F: for<'q> Fn(&'q str) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>>(
+        f: F,
+    ) -> F {
+        f
+    }
+    let bind = typed(|q| {
+        sqlx::query(q)
+            .bind(fts.clone().unwrap_or_default())
+            .bind(p.category.clone())
+            .bind(min)
+            .bind(max)
+            .bind(p.in_stock.unwrap_or(false) as i64)
+            .bind(p.store_id)
+    });
+    let personalize = p.personalize.unwrap_or(false);
+    let signed_in = user.is_some();
+    let customer = user.filter(|u| u.role == Role::Customer);
+    if personalize && customer.is_none() {
+        return Err(match signed_in {
+            false => ApiError::Unauthorized,
+            true => ApiError::invalid("personalize is for customers (dealers and admins have no purchase history)"),
+        });
+    }
+    if let (Some(semantic), Some(q), true) = (&state.semantic, p.q.as_deref(), fts.is_some() && mode.needs_encoder()) {
+        // The keyword candidates (hybrid only), in BM25 order, filtered.
+        let keyword: Vec<i64> = match mode {
+            SearchMode::Hybrid => bind(&format!(
+                "SELECT p.id FROM {from} WHERE {filter} ORDER BY bm25(products_fts), p.id LIMIT {CANDIDATES}"
+            ))
+            .fetch_all(&state.db)
+            .await?
+            .iter()
+            .map(|r| sqlx::Row::get(r, 0))
+            .collect(),
+            _ => Vec::new(),
+        };
+        let near: Vec<i64> = semantic.nearest(&state.db, q, CANDIDATES).await?.into_iter().map(|h| h.0).collect();
+        // The same filters on the semantic candidates (`?1` is bound to the FTS query: never NULL).
+        let plain = filter.replace(" AND products_fts MATCH ?1", "");
+        let rows = bind(&format!(
+            "SELECT {PRODUCT_COLS} FROM products p WHERE {plain} AND ?1 IS NOT NULL AND p.id IN (SELECT value FROM json_each(?7))"
+        ))
+        .bind(serde_json::to_string(&near).map_err(|e| ApiError::Internal(e.to_string()))?)
+        .fetch_all(&state.db)
+        .await?;
+        let mut rows: std::collections::HashMap<i64, ProductRow> = rows
+            .iter()
+            .map(<ProductRow as sqlx::FromRow<_>>::from_row)
+            .map(|r| r.map(|r| (r.id, r)))
+            .collect::<Result<_, _>>()?;
+        let near: Vec<i64> = near.into_iter().filter(|id| rows.contains_key(id)).collect();
+        if !keyword.is_empty() {
+            let missing: Vec<i64> = keyword.iter().copied().filter(|id| !rows.contains_key(id)).collect();
+            let extra = bind(&format!(
+                "SELECT {PRODUCT_COLS} FROM products p WHERE p.id IN (SELECT value FROM json_each(?7)) AND ?1 IS NOT NULL"
+            ))
+            .bind(serde_json::to_string(&missing).map_err(|e| ApiError::Internal(e.to_string()))?)
+            .fetch_all(&state.db)
+            .await?;
+            for r in &extra {
+                let r = <ProductRow as sqlx::FromRow<_>>::from_row(r)?;
+                rows.insert(r.id, r);
+            }
+        }
+        let fused = reciprocal_rank_fusion(&[&keyword, &near], RRF_K);
+        let mut items: Vec<ProductRow> = fused.iter().filter_map(|(id, _)| rows.remove(id)).collect();
+        let total = items.len() as i64;
+        match p.sort.as_deref().unwrap_or("relevance") {
+            "price_asc" => items.sort_by_key(|r| (r.price_cents, r.id)),
+            "price_desc" => items.sort_by_key(|r| (std::cmp::Reverse(r.price_cents), r.id)),
+            "popularity" => items.sort_by(|a, b| b.popularity.total_cmp(&a.popularity).then(a.id.cmp(&b.id))),
+            "newest" => items.sort_by_key(|r| std::cmp::Reverse(r.id)),
+            _ => {}
+        }
+        if let (true, Some(u)) = (personalize, &customer) {
+            let ranks = state.reco.ranks(u, 1000);
+            items.sort_by_key(|r| ranks.get(&r.id).copied().unwrap_or(usize::MAX));
+        }
+        let start = ((page - 1) * per_page) as usize;
+        let items = items.into_iter().skip(start).take(per_page as usize).collect();
+        return Ok(SearchPage { items, page, per_page, total, personalized: personalize, mode: mode.name() });
+    }
+    use sqlx::Row;
+    let total: i64 = bind(&format!("SELECT count(*) FROM {from} WHERE {filter}")).fetch_one(&state.db).await?.get(0);
+    // Personalised: re-rank the first 200 matches (or the page's window if deeper), then cut the page.
+    let (limit, offset) = match personalize {
+        true => (((page * per_page) as i64).max(200), 0i64),
+        false => (per_page as i64, ((page - 1) * per_page) as i64),
+    };
+    let rows = bind(&format!(
+        "SELECT {PRODUCT_COLS} FROM {from} WHERE {filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+    ))
+    .fetch_all(&state.db)
+    .await?;
+    let mut items = rows.iter().map(<ProductRow as sqlx::FromRow<_>>::from_row).collect::<Result<Vec<_>, _>>()?;
+    if let (true, Some(u)) = (personalize, customer) {
+        let ranks = state.reco.ranks(&u, 1000);
+        // Stable: what the recommender ranks comes first by its rank, the rest keep the search order.
+        items.sort_by_key(|r| ranks.get(&r.id).copied().unwrap_or(usize::MAX));
+        let start = ((page - 1) * per_page) as usize;
+        items = items.into_iter().skip(start).take(per_page as usize).collect();
+    }
+    Ok(SearchPage { items, page, per_page, total, personalized: personalize, mode: SearchMode::Keyword.name() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn fts_metacharacters_become_plain_words() {
+        assert_eq!(fts_query("red \"bag* OR (x) NEAR-y").unwrap(), "\"red\" \"bag\" \"or\" \"x\" \"near\" \"y\"*");
+        assert_eq!(fts_query("'; DROP TABLE products; --"), Some("\"drop\" \"table\" \"products\"*".into()));
+        assert_eq!(fts_query("  *** "), None);
+        assert_eq!(super::fts_query_any("tea, cosy").unwrap(), "\"tea\" OR \"cosy\"*");
+    }
+}
