@@ -31,31 +31,33 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// The file bytes of `m` with calibration `(temperature, threshold)` (also an ensemble's member).
+pub(crate) fn fast_bytes(m: &FastIntent, temperature: f32, threshold: f32) -> Result<Vec<u8>> {
+    let meta = Meta {
+        model: "fast".into(),
+        labels: m.labels.clone(),
+        params: m.params.clone(),
+        features: m.featurizer.to_parts()?,
+        temperature,
+        threshold,
+    };
+    let meta = serde_json::to_vec(&meta).map_err(|e| ChatError::Backend(e.to_string()))?;
+    let (n, c) = (m.featurizer.len(), m.labels.len());
+    let blobs =
+        [("weights".to_string(), vec![n, c], f32_bytes(&m.weights)), ("bias".to_string(), vec![c], f32_bytes(&m.bias))];
+    let views = blobs
+        .iter()
+        .map(|(name, shape, bytes)| TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.clone(), v)))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| ChatError::Backend(e.to_string()))?;
+    let tensors = safetensors::serialize(views, None).map_err(|e| ChatError::Backend(e.to_string()))?;
+    Ok(KIND.pack(&meta, &tensors))
+}
+
 impl Classifier<FastIntent> {
     /// The model file's bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let m = &self.model;
-        let meta = Meta {
-            model: "fast".into(),
-            labels: m.labels.clone(),
-            params: m.params.clone(),
-            features: m.featurizer.to_parts()?,
-            temperature: self.temperature,
-            threshold: self.threshold,
-        };
-        let meta = serde_json::to_vec(&meta).map_err(|e| ChatError::Backend(e.to_string()))?;
-        let (n, c) = (m.featurizer.len(), m.labels.len());
-        let blobs = [
-            ("weights".to_string(), vec![n, c], f32_bytes(&m.weights)),
-            ("bias".to_string(), vec![c], f32_bytes(&m.bias)),
-        ];
-        let views = blobs
-            .iter()
-            .map(|(name, shape, bytes)| TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.clone(), v)))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| ChatError::Backend(e.to_string()))?;
-        let tensors = safetensors::serialize(views, None).map_err(|e| ChatError::Backend(e.to_string()))?;
-        Ok(KIND.pack(&meta, &tensors))
+        fast_bytes(&self.model, self.temperature, self.threshold)
     }
 
     /// Reads a model from bytes (`path` names the source in errors).

@@ -119,3 +119,43 @@ fn the_out_of_scope_gate_rejects_messages_far_from_all_training_messages() {
     let mut no_oos = EncoderIntentParams::default().fit(encoder, &train[..6]).unwrap();
     assert!(no_oos.fit_gate(&train[..6], &val, 0.9).is_err());
 }
+
+/// The fast + encoder ensemble round-trips through its own file: same probabilities, same calibration;
+/// a file cut short, a flipped byte or a member swapped for a foreign file is a typed error.
+#[test]
+fn an_ensemble_round_trips_through_its_file() {
+    use chatbot_core::intent::{Ensemble, FastEncoderEnsemble, FastIntentParams, ENSEMBLE_MAGIC};
+    let encoder = minilm();
+    let mut train = orders_and_refunds();
+    train.extend(ex("greeting", &["hello", "hi there", "good morning", "hey", "good evening"]));
+    train.extend(ex("order_status", &["where's my stuff", "order status please"]));
+    train.extend(ex("refund", &["refund my purchase", "money back please"]));
+    let val =
+        [ex("order_status", &["track my parcel"]), ex("refund", &["reimburse me"]), ex("greeting", &["hiya"])].concat();
+    let fast = FastIntentParams::default().fit(&train).unwrap();
+    let enc = EncoderIntentParams::default().fit(encoder.clone(), &train).unwrap();
+    let mut clf = Classifier::new(Ensemble::fit(fast, enc, &val).unwrap());
+    clf.temperature = 0.9;
+    clf.threshold = 0.25;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("ensemble.model");
+    clf.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.starts_with(ENSEMBLE_MAGIC));
+    let back = Classifier::<FastEncoderEnsemble>::load(&path, encoder.clone()).unwrap();
+    assert_eq!((back.temperature, back.threshold, back.model.weight), (0.9, 0.25, clf.model.weight));
+    for text in ["track my package please", "reimburse the payment", "hey", "zzz qqq"] {
+        let (a, b) = (clf.probabilities(text).unwrap(), back.probabilities(text).unwrap());
+        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6), "{text}: {a:?} vs {b:?}");
+    }
+    let load = |b: &[u8]| Classifier::<FastEncoderEnsemble>::from_bytes(b, &path, encoder.clone());
+    assert!(load(&bytes[..bytes.len() - 10]).is_err(), "cut short");
+    let mut flipped = bytes.clone();
+    let n = flipped.len();
+    flipped[n / 3] ^= 0x55;
+    assert!(load(&flipped).is_err(), "flipped byte");
+    // A plain fast-model file is not an ensemble file.
+    let fast_only = Classifier::new(FastIntentParams::default().fit(&train).unwrap()).to_bytes().unwrap();
+    let err = load(&fast_only).unwrap_err().to_string();
+    assert!(err.contains("ensemble") || err.contains("magic") || err.contains("not a"), "{err}");
+}

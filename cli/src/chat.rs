@@ -136,7 +136,7 @@ pub struct EvalArgs {
 #[derive(Args)]
 pub struct KindArgs {
     /// `fast` (default: the fast model), `encoder` (a softmax head over the pretrained sentence
-    /// encoder's embeddings, its top layers fine-tuned with `--tune-layers`) or, for `eval`, `ensemble`
+    /// encoder's embeddings, its top layers fine-tuned with `--tune-layers`) or `ensemble`
     /// (both, their probabilities averaged with a weight fitted on validation).
     #[arg(long, default_value = "fast", value_parser = ["fast", "encoder", "ensemble"])]
     intent_model: String,
@@ -196,7 +196,7 @@ pub struct TrainArgs {
 
 #[derive(Args)]
 pub struct ClassifyArgs {
-    /// A model file written by `shopml chat train` (fast or encoder).
+    /// A model file written by `shopml chat train` (fast, encoder or ensemble).
     #[arg(long)]
     model: PathBuf,
     /// The encoder's model directory, for an encoder model file (default: $SHOPML_ENCODER_DIR, else
@@ -286,7 +286,12 @@ fn train(a: TrainArgs) -> Result<()> {
             clf.save(&a.out)?;
             (clf.model.labels().len(), clf.threshold)
         }
-        other => bail!("chat train writes fast or encoder models, not `{other}` (chat eval measures the ensemble)"),
+        "ensemble" => {
+            let clf = fit_ensemble(&a.kind, &a.model, &train, &val)?;
+            clf.save(&a.out)?;
+            (clf.model.labels().len(), clf.threshold)
+        }
+        other => bail!("chat train writes fast, encoder or ensemble models, not `{other}`"),
     };
     eprintln!(
         "trained on {} messages ({labels} intents) in {:.1} s; threshold {threshold:.3}; saved {}",
@@ -315,6 +320,22 @@ fn encoder_model(k: &KindArgs, train: &[Example], val: &[Example]) -> Result<Enc
 /// [`encoder_model`], calibrated on `val`.
 fn fit_encoder(k: &KindArgs, m: &ModelArgs, train: &[Example], val: &[Example]) -> Result<Classifier<EncoderIntent>> {
     let mut clf = Classifier::new(encoder_model(k, train, val)?);
+    clf.calibrate(val, m.oos_recall)?;
+    Ok(clf)
+}
+
+/// The fast model and [`encoder_model`] joined ([`Ensemble::fit`](chatbot_core::intent::Ensemble::fit):
+/// member temperatures and weight on `val`), calibrated on `val`.
+fn fit_ensemble(
+    k: &KindArgs,
+    m: &ModelArgs,
+    train: &[Example],
+    val: &[Example],
+) -> Result<Classifier<chatbot_core::intent::FastEncoderEnsemble>> {
+    let encoder = encoder_model(k, train, val)?;
+    let ens = chatbot_core::intent::Ensemble::fit(fit(m, train, val)?.model, encoder, val)?;
+    eprintln!("ensemble: weight of the fast model {:.2}, temperatures {:?}", ens.weight, ens.temperatures);
+    let mut clf = Classifier::new(ens);
     clf.calibrate(val, m.oos_recall)?;
     Ok(clf)
 }
@@ -394,6 +415,10 @@ fn classify(a: ClassifyArgs) -> Result<()> {
     let clf: Box<ClassifyFn> = if bytes.starts_with(chatbot_core::intent::ENCODER_MAGIC) {
         let c = Classifier::<EncoderIntent>::from_bytes(&bytes, &a.model, load_encoder(a.encoder.as_deref())?)?;
         Box::new(move |t| c.classify(t))
+    } else if bytes.starts_with(chatbot_core::intent::ENSEMBLE_MAGIC) {
+        let encoder = load_encoder(a.encoder.as_deref())?;
+        let c = Classifier::<chatbot_core::intent::FastEncoderEnsemble>::from_bytes(&bytes, &a.model, encoder)?;
+        Box::new(move |t| c.classify(t))
     } else {
         let c = Classifier::<FastIntent>::from_bytes(&bytes, &a.model)?;
         Box::new(move |t| c.classify(t))
@@ -424,14 +449,9 @@ fn eval(a: EvalArgs) -> Result<()> {
 fn eval_encoder(a: &EvalArgs, train: &[Example], val: &[Example], test: &[Example]) -> Result<()> {
     let t = Instant::now();
     if a.kind.intent_model == "ensemble" {
-        let encoder = encoder_model(&a.kind, train, val)?;
-        let dim = encoder.encoder().dim();
-        let ens = chatbot_core::intent::Ensemble::fit(fit(&a.model, train, val)?.model, encoder, val)?;
-        eprintln!("ensemble: weight of the fast model {:.2}, temperatures {:?}", ens.weight, ens.temperatures);
-        let mut clf = Classifier::new(ens);
-        clf.calibrate(val, a.model.oos_recall)?;
+        let clf = fit_ensemble(&a.kind, &a.model, train, val)?;
         let train_seconds = t.elapsed().as_secs_f64();
-        return finish(a, &evaluate(&clf, test)?, train_seconds, dim);
+        return finish(a, &evaluate(&clf, test)?, train_seconds, clf.model.b.encoder().dim());
     }
     let clf = fit_encoder(&a.kind, &a.model, train, val)?;
     let train_seconds = t.elapsed().as_secs_f64();

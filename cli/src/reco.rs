@@ -51,7 +51,8 @@ pub struct DataArgs {
 
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// pop | itemknn | als | bpr | gmf | mlp | neumf | content | hybrid | transition | sknn | sasrec (sequential)
+    /// pop | itemknn | als | bpr | gmf | mlp | neumf | content | hybrid | transition | sknn | sasrec (sequential) |
+    /// fusion (sasrec + transition; `a=`, `b=`, `weight=`, `tune=true`, `a.KEY=`, `b.KEY=`)
     #[arg(long, default_value = "als")]
     model: String,
     /// Hyper-parameter, repeatable: --param factors=64 --param iterations=15
@@ -150,7 +151,8 @@ pub struct DemoArgs {
     /// Customer id (default: 17850, the first customer of the data).
     #[arg(long, default_value = "17850")]
     user: String,
-    /// pop | itemknn | als | bpr | gmf | mlp | neumf | content | hybrid | transition | sknn | sasrec (sequential)
+    /// pop | itemknn | als | bpr | gmf | mlp | neumf | content | hybrid | transition | sknn | sasrec (sequential) |
+    /// fusion (sasrec + transition; `a=`, `b=`, `weight=`, `tune=true`, `a.KEY=`, `b.KEY=`)
     #[arg(long, default_value = "als")]
     model: String,
     /// The shipped data (default: datasets/online-retail/online_retail.csv.gz of this repository).

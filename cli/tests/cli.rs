@@ -275,6 +275,20 @@ fn chat_eval_json_train_classify_and_bad_input() {
     assert_eq!(lines[1]["in_scope"], false, "{lines:?}");
     fails_with(&["chat", "classify", "--model", m, " "], "`text`: is empty");
 
+    // The fast + MiniLM ensemble trains into its own file kind, which classify recognises.
+    let ens = dir.path().join("e.shopml");
+    let e = ens.to_str().unwrap();
+    let mut args = vec!["chat", "train", "--format", "csv", "--train", tr, "--out", e, "--intent-model", "ensemble"];
+    args.extend(small);
+    let out = shopml(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(&ens).unwrap().starts_with(b"SHOPMLCX"));
+    let out = shopml(&["chat", "classify", "--model", e, "please cancel my order", "give me my money back"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!((lines[0]["intent"].as_str(), lines[1]["intent"].as_str()), (Some("cancel_order"), Some("get_refund")));
+
     fails_with(&["chat", "eval", "--format", "csv", "--train", tr], "--test");
     fails_with(
         &["chat", "eval", "--format", "csv", "--train", tr, "--test", te, "--text-col", "text"],

@@ -112,8 +112,9 @@ test('sequential models: recommendNext in order, live events change the next ans
       ring.timestamps.push(t)
     }
   }
-  for (const model of ['transition', 'sknn']) {
-    const m = await Recommender.train(ring, { model })
+  const fusion = { model: 'fusion', params: { a: 'sknn', b: 'transition', weight: 0.5 } }
+  for (const options of [{ model: 'transition' }, { model: 'sknn' }, fusion]) {
+    const m = await Recommender.train(ring, options)
     assert.deepEqual(m.recommendNext([3, 4], 1).ids, ['5'])
     assert.deepEqual(m.recommendNext([3, 999, 4], 1).ids, ['5'])
     assert.equal(m.recommendNext([], 3).ids.length, 3)

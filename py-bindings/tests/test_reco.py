@@ -269,6 +269,7 @@ def ring_dataset():
     lambda: shopml.Transition(),
     lambda: shopml.SKNN(),
     lambda: shopml.SASRec(hidden=16, epochs=60, max_len=8, dropout=0.1, learning_rate=0.01),
+    lambda: shopml.Recommender("fusion", a="sknn", b="transition", weight=0.5, **{"b.window": 2}),
 ])
 def test_sequential_models_recommend_next_and_take_live_events(make):
     m = make().fit(ring_dataset())

@@ -1,6 +1,6 @@
 //! Issue 15, item 3: does a fusion of two sequential models help? Fits model A (default `sasrec`) and
-//! model B (default `transition`) on the leave-one-out validation split, evaluates
-//! `(1 - w) · z(A) + w · z(B)` (`z` standardises a user's scores over the catalogue) for w = 0, 0.1, …, 1
+//! model B (default `transition`) on the leave-one-out validation split, evaluates their
+//! [`Fusion`] `(1 - w) · z(A) + w · z(B)` (`z` standardises a user's scores over the catalogue) for w = 0, 0.1, …, 1
 //! on the validation item, picks the best w by NDCG@10 there, then fits both on the test split's training
 //! data and reports w = 0, w = 1 and the chosen w on the test item. Prints one JSON line per evaluation.
 //!
@@ -9,48 +9,14 @@
 use reco_core::data::split::{leave_one_out, sequences_of};
 use reco_core::data::{interaction_matrix, InteractionMatrix};
 use reco_core::eval::{evaluate, Protocol};
-use reco_core::model::{AnyModel, AnyParams, FitInput, Recommender};
+use reco_core::model::{AnyModel, AnyParams, FitInput, Fusion};
+use std::sync::Arc;
 use std::time::Instant;
 
-/// The blend evaluated here (the shipped hybrid blends a CF model with content the same way).
-struct Blend<'a> {
-    a: &'a AnyModel,
-    b: &'a AnyModel,
-    w: f32,
-}
-
-fn standardise(v: &mut [f32]) {
-    let n = v.len().max(1) as f32;
-    let mean = v.iter().sum::<f32>() / n;
-    let sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n).sqrt();
-    let inv = if sd > 0.0 && sd.is_finite() { 1.0 / sd } else { 0.0 };
-    v.iter_mut().for_each(|x| *x = (*x - mean) * inv);
-}
-
-impl Recommender for Blend<'_> {
-    fn name(&self) -> &'static str {
-        "fusion"
-    }
-    fn n_users(&self) -> usize {
-        self.a.n_users()
-    }
-    fn n_items(&self) -> usize {
-        self.a.n_items()
-    }
-    fn score_user(&self, user: u32, out: &mut [f32]) {
-        self.a.score_user(user, out);
-        standardise(out);
-        let mut b = vec![0.0f32; out.len()];
-        self.b.score_user(user, &mut b);
-        standardise(&mut b);
-        out.iter_mut().zip(&b).for_each(|(o, b)| *o = (1.0 - self.w) * *o + self.w * b);
-    }
-}
-
-fn fit(params: &AnyParams, input: &FitInput<'_>) -> (AnyModel, f64) {
+fn fit(params: &AnyParams, input: &FitInput<'_>) -> (Arc<AnyModel>, f64) {
     let start = Instant::now();
     let model = params.fit(input, &|_, _| true).expect("fit");
-    (model, start.elapsed().as_secs_f64())
+    (Arc::new(model), start.elapsed().as_secs_f64())
 }
 
 fn main() {
@@ -71,13 +37,14 @@ fn main() {
     let split = leave_one_out(&data).expect("split");
     let full = data.matrix();
     let (pa, pb) = (AnyParams::new(&a_name).expect("--a"), AnyParams::new(&b_name).expect("--b"));
-    let report = |phase: &str, w: f32, a: &AnyModel, b: &AnyModel, train: &InteractionMatrix, held: &[(u32, u32)]| {
-        let blend = Blend { a, b, w };
-        let r = evaluate(&blend, train, &full, held, Protocol::LooFull, 10, 42).expect("evaluate");
-        let (hr, ndcg) = (r.metrics.hr, r.metrics.ndcg);
-        println!("{{\"phase\": \"{phase}\", \"w_{b_name}\": {w:.1}, \"hr@10\": {hr:.4}, \"ndcg@10\": {ndcg:.4}}}");
-        ndcg
-    };
+    let report =
+        |phase: &str, w: f32, a: &Arc<AnyModel>, b: &Arc<AnyModel>, train: &InteractionMatrix, held: &[(u32, u32)]| {
+            let blend = Fusion::new(a.clone(), b.clone(), w);
+            let r = evaluate(&blend, train, &full, held, Protocol::LooFull, 10, 42).expect("evaluate");
+            let (hr, ndcg) = (r.metrics.hr, r.metrics.ndcg);
+            println!("{{\"phase\": \"{phase}\", \"w_{b_name}\": {w:.1}, \"hr@10\": {hr:.4}, \"ndcg@10\": {ndcg:.4}}}");
+            ndcg
+        };
 
     // Validation: fit on everything but each user's last two items, score the second-to-last.
     let seqs = sequences_of(&split.valid_train, nu, ni);

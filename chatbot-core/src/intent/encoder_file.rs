@@ -30,35 +30,39 @@ struct Meta {
     threshold: f32,
 }
 
+/// The file bytes of `m` with calibration `(temperature, threshold)` (also an ensemble's member).
+pub(crate) fn encoder_bytes(m: &EncoderIntent, temperature: f32, threshold: f32) -> Result<Vec<u8>> {
+    let meta = Meta {
+        labels: m.labels.clone(),
+        params: m.params,
+        encoder_fingerprint: m.encoder.fingerprint().to_string(),
+        dim: m.encoder.dim(),
+        tuned_layers: m.tuned.as_ref().map_or(0, |t| m.encoder.layer_count() - t.from()),
+        gate_threshold: m.gate.as_ref().map(|g| g.threshold),
+        temperature,
+        threshold,
+    };
+    let meta = serde_json::to_vec(&meta).map_err(|e| ChatError::Backend(e.to_string()))?;
+    let dev = Device::Cpu;
+    let (l, d) = (m.labels.len(), m.encoder.dim());
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    tensors.insert("head.weight".into(), Tensor::from_slice(&m.weight, (l, d), &dev)?);
+    tensors.insert("head.bias".into(), Tensor::from_slice(&m.bias, l, &dev)?);
+    if let Some(g) = &m.gate {
+        tensors.insert("gate.train".into(), Tensor::from_slice(&g.train, (g.train.len() / d, d), &dev)?);
+    }
+    if let Some(t) = &m.tuned {
+        tensors.extend(t.named().into_iter().map(|(k, v)| (format!("tuned.{k}"), v)));
+    }
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.clone(), v)).collect::<Vec<_>>(), None)
+        .map_err(|e| ChatError::Backend(e.to_string()))?;
+    Ok(KIND.pack(&meta, &bytes))
+}
+
 impl Classifier<EncoderIntent> {
     /// The model file's bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let m = &self.model;
-        let meta = Meta {
-            labels: m.labels.clone(),
-            params: m.params,
-            encoder_fingerprint: m.encoder.fingerprint().to_string(),
-            dim: m.encoder.dim(),
-            tuned_layers: m.tuned.as_ref().map_or(0, |t| m.encoder.layer_count() - t.from()),
-            gate_threshold: m.gate.as_ref().map(|g| g.threshold),
-            temperature: self.temperature,
-            threshold: self.threshold,
-        };
-        let meta = serde_json::to_vec(&meta).map_err(|e| ChatError::Backend(e.to_string()))?;
-        let dev = Device::Cpu;
-        let (l, d) = (m.labels.len(), m.encoder.dim());
-        let mut tensors: HashMap<String, Tensor> = HashMap::new();
-        tensors.insert("head.weight".into(), Tensor::from_slice(&m.weight, (l, d), &dev)?);
-        tensors.insert("head.bias".into(), Tensor::from_slice(&m.bias, l, &dev)?);
-        if let Some(g) = &m.gate {
-            tensors.insert("gate.train".into(), Tensor::from_slice(&g.train, (g.train.len() / d, d), &dev)?);
-        }
-        if let Some(t) = &m.tuned {
-            tensors.extend(t.named().into_iter().map(|(k, v)| (format!("tuned.{k}"), v)));
-        }
-        let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.clone(), v)).collect::<Vec<_>>(), None)
-            .map_err(|e| ChatError::Backend(e.to_string()))?;
-        Ok(KIND.pack(&meta, &bytes))
+        encoder_bytes(&self.model, self.temperature, self.threshold)
     }
 
     /// Reads a model from bytes over `encoder`, which must be the one it was trained on (`path` names

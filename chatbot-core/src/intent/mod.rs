@@ -9,6 +9,8 @@ mod encoder;
 #[cfg(feature = "encoder")]
 mod encoder_file;
 mod ensemble;
+#[cfg(feature = "encoder")]
+mod ensemble_file;
 mod fast;
 #[cfg(feature = "encoder")]
 mod gate;
@@ -19,6 +21,8 @@ pub use encoder::{EncoderIntent, EncoderIntentParams};
 #[cfg(feature = "encoder")]
 pub use encoder_file::ENCODER_MAGIC;
 pub use ensemble::Ensemble;
+#[cfg(feature = "encoder")]
+pub use ensemble_file::{FastEncoderEnsemble, ENSEMBLE_MAGIC};
 pub use fast::{FastIntent, FastIntentParams};
 
 use crate::data::{Example, OOS};

@@ -2,9 +2,9 @@
 //! `--param`, and the bindings' keyword arguments).
 
 use super::{
-    Als, AlsParams, Bpr, BprParams, ContentModel, ContentParams, Hybrid, ItemKnn, ItemKnnParams, MatrixFactorization,
-    Ncf, NcfKind, NcfParams, Popularity, PopularityParams, Progress, Recommender, SasRec, SasRecParams, Similarity,
-    Sknn, SknnParams, Transition, TransitionParams,
+    Als, AlsParams, Bpr, BprParams, ContentModel, ContentParams, Fusion, FusionParams, Hybrid, ItemKnn, ItemKnnParams,
+    MatrixFactorization, Ncf, NcfKind, NcfParams, Popularity, PopularityParams, Progress, Recommender, SasRec,
+    SasRecParams, Similarity, Sknn, SknnParams, Transition, TransitionParams,
 };
 use crate::data::{InteractionMatrix, ItemMeta};
 use crate::error::{RecoError, Result};
@@ -35,6 +35,8 @@ pub enum AnyParams {
     Sknn(SknnParams),
     /// [`SasRec`] (sequential: needs [`FitInput::sequences`]).
     SasRec(SasRecParams),
+    /// [`Fusion`] of two models (default: sasrec + transition).
+    Fusion(FusionParams),
 }
 
 /// Hyper-parameters of a [`Hybrid`]: the collaborative model (default ALS), the content model, and the
@@ -91,8 +93,21 @@ impl<'a> FitInput<'a> {
 }
 
 /// Model names [`AnyParams::new`] accepts.
-pub const MODEL_NAMES: [&str; 12] =
-    ["pop", "itemknn", "als", "bpr", "gmf", "mlp", "neumf", "content", "hybrid", "transition", "sknn", "sasrec"];
+pub const MODEL_NAMES: [&str; 13] = [
+    "pop",
+    "itemknn",
+    "als",
+    "bpr",
+    "gmf",
+    "mlp",
+    "neumf",
+    "content",
+    "hybrid",
+    "transition",
+    "sknn",
+    "sasrec",
+    "fusion",
+];
 
 impl AnyParams {
     /// Default hyper-parameters of model `name` (one of [`MODEL_NAMES`]).
@@ -114,6 +129,7 @@ impl AnyParams {
             "transition" => AnyParams::Transition(Transition::params()),
             "sknn" => AnyParams::Sknn(Sknn::params()),
             "sasrec" => AnyParams::SasRec(SasRec::params()),
+            "fusion" => AnyParams::Fusion(FusionParams::default()),
             o => return Err(RecoError::param("model", format!("`{o}` is not one of {}", MODEL_NAMES.join(", ")))),
         })
     }
@@ -130,6 +146,7 @@ impl AnyParams {
             AnyParams::Transition(_) => "transition",
             AnyParams::Sknn(_) => "sknn",
             AnyParams::SasRec(_) => "sasrec",
+            AnyParams::Fusion(_) => "fusion",
             AnyParams::Ncf(p) => match p.kind() {
                 NcfKind::Gmf => "gmf",
                 NcfKind::Mlp => "mlp",
@@ -165,15 +182,18 @@ impl AnyParams {
             ],
             AnyParams::Sknn(_) => &["neighbours", "history", "recency", "decay", "before", "idf"],
             AnyParams::SasRec(_) => SasRecParams::KEYS,
+            AnyParams::Fusion(_) => &["a", "b", "weight", "tune", "a.<key of a>", "b.<key of b>"],
         }
     }
 
     /// Model `name` with `(key, value)` hyper-parameters set from text, in an order that cannot lose one:
-    /// a hybrid's `cf` (which resets the CF part to that model's defaults) goes first, whatever the
-    /// caller's order. What the CLI's `--param`s and the bindings' keyword arguments go through.
+    /// a hybrid's `cf` and a fusion's `a` and `b` (which reset that part to its model's defaults) go
+    /// first, whatever the caller's order. What the CLI's `--param`s and the bindings' keyword arguments
+    /// go through.
     pub fn with_params<K: AsRef<str>, V: AsRef<str>>(name: &str, pairs: &[(K, V)]) -> Result<Self> {
         let mut p = AnyParams::new(name)?;
-        let (first, rest): (Vec<_>, Vec<_>) = pairs.iter().partition(|(k, _)| k.as_ref().trim() == "cf");
+        let (first, rest): (Vec<_>, Vec<_>) =
+            pairs.iter().partition(|(k, _)| matches!(k.as_ref().trim(), "cf" | "a" | "b"));
         for (k, v) in first.into_iter().chain(rest) {
             p = p.set(k.as_ref().trim(), v.as_ref())?;
         }
@@ -283,6 +303,23 @@ impl AnyParams {
                 }
                 AnyParams::Hybrid(h)
             }
+            (AnyParams::Fusion(mut f), _) => {
+                match key.split_once('.') {
+                    _ if key == "a" || key == "b" => {
+                        let part = AnyParams::new(value)?;
+                        if matches!(part, AnyParams::Fusion(_) | AnyParams::Hybrid(_)) {
+                            return Err(RecoError::param(key, "a fusion's parts cannot be fusion or hybrid models"));
+                        }
+                        **(if key == "a" { &mut f.a } else { &mut f.b }) = part;
+                    }
+                    None if key == "weight" => f.weight = num(key, value)?,
+                    None if key == "tune" => f.tune = flag(key, value)?,
+                    Some(("a", k)) => f.a = Box::new(f.a.set(k, value)?),
+                    Some(("b", k)) => f.b = Box::new(f.b.set(k, value)?),
+                    _ => return Err(unknown(&AnyParams::Fusion(f))),
+                }
+                AnyParams::Fusion(f)
+            }
             (p, _) => return Err(unknown(&p)),
         })
     }
@@ -293,6 +330,7 @@ impl AnyParams {
         match self {
             AnyParams::Content(p) => p.reads_text_vectors(),
             AnyParams::Hybrid(h) => h.content.reads_text_vectors(),
+            AnyParams::Fusion(f) => f.a.reads_text_vectors() || f.b.reads_text_vectors(),
             _ => false,
         }
     }
@@ -376,6 +414,7 @@ impl AnyParams {
                 let content = Arc::new(h.content.fit(train, input.items)?);
                 AnyModel::Hybrid(Hybrid::new(cf, content, weight))
             }
+            AnyParams::Fusion(f) => AnyModel::Fusion(f.fit(input, progress)?),
         })
     }
 }
@@ -409,6 +448,8 @@ pub enum AnyModel {
     Sknn(Sknn),
     /// Self-attentive sequential model.
     SasRec(SasRec),
+    /// Two models' standardised scores blended.
+    Fusion(Fusion),
 }
 
 impl AnyModel {
@@ -419,6 +460,7 @@ impl AnyModel {
             AnyModel::Transition(m) => Some(m.sequences().get(u as usize)),
             AnyModel::Sknn(m) => Some(m.sequences().get(u as usize)),
             AnyModel::SasRec(m) => Some(m.sequence(u)),
+            AnyModel::Fusion(f) => f.a().sequence(u).or_else(|| f.b().sequence(u)),
             _ => None,
         }
     }
@@ -434,6 +476,7 @@ impl AnyModel {
             AnyModel::Transition(m) => m,
             AnyModel::Sknn(m) => m,
             AnyModel::SasRec(m) => m,
+            AnyModel::Fusion(m) => m,
         }
     }
 }
@@ -480,5 +523,12 @@ mod tests {
         assert!(h.clone().set("cf", "hybrid").is_err());
         assert!(h.clone().set("weight", "2").unwrap().fit(&FitInput::new(&m, &items), &|_, _| true).is_err());
         assert!(AnyParams::new("content").unwrap().set("text", "maybe").is_err());
+        let f = AnyParams::with_params("fusion", &[("b.window", "3"), ("b", "transition"), ("weight", "0.3")]).unwrap();
+        let AnyParams::Fusion(fp) = &f else { panic!("{f:?}") };
+        assert!(matches!(*fp.b, AnyParams::Transition(_)) && fp.weight == 0.3);
+        assert!(f.clone().set("a", "fusion").is_err());
+        assert!(f.clone().set("c.window", "3").unwrap_err().to_string().contains("valid: a, b, weight"));
+        assert!(f.clone().set("b.window", "x").is_err());
+        assert!(f.clone().set("weight", "2").unwrap().fit(&FitInput::new(&m, &items), &|_, _| true).is_err());
     }
 }

@@ -57,12 +57,9 @@ impl Recommender for Hybrid {
     }
     fn score_user(&self, user: u32, out: &mut [f32]) {
         self.cf.score_user(user, out);
-        standardise(out);
         let mut c = vec![0.0f32; out.len()];
         self.content.score_user(user, &mut c);
-        standardise(&mut c);
-        let w = self.weight;
-        out.iter_mut().zip(&c).for_each(|(o, c)| *o = (1.0 - w) * *o + w * c);
+        super::blend(out, &mut c, self.weight);
     }
 }
 

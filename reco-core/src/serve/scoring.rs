@@ -1,7 +1,7 @@
 //! How each model scores a history and names the item behind a recommendation.
 
 use crate::error::{RecoError, Result};
-use crate::model::{kernels::dot, standardise, AnyModel};
+use crate::model::{blend, kernels::dot, AnyModel};
 use ndarray::Array2;
 
 /// Scores of every item for an anonymous history: its distinct items (`hist`, sorted) and the same in the
@@ -39,12 +39,15 @@ pub(super) fn score_items(model: &AnyModel, hist: &[usize], ordered: &[u32], sco
         },
         AnyModel::Hybrid(h) => {
             score_items(h.cf(), hist, ordered, scores);
-            standardise(scores);
             let mut c = vec![0.0f32; scores.len()];
             h.content().score_history(hist.iter().map(|&i| (i, 1.0)), &mut c);
-            standardise(&mut c);
-            let w = h.weight();
-            scores.iter_mut().zip(&c).for_each(|(o, c)| *o = (1.0 - w) * *o + w * c);
+            blend(scores, &mut c, h.weight());
+        }
+        AnyModel::Fusion(f) => {
+            score_items(f.a(), hist, ordered, scores);
+            let mut b = vec![0.0f32; scores.len()];
+            score_items(f.b(), hist, ordered, &mut b);
+            blend(scores, &mut b, f.weight());
         }
     }
 }
@@ -65,6 +68,8 @@ pub(super) fn similar_scores(model: &AnyModel, i: usize, scores: &mut [f32]) -> 
             AnyModel::Pop(_) => h.content().score_history(std::iter::once((i, 1.0)), scores),
             cf => similar_scores(cf, i, scores)?,
         },
+        // The first part that has a notion of similar items.
+        AnyModel::Fusion(f) => similar_scores(f.a(), i, scores).or_else(|_| similar_scores(f.b(), i, scores))?,
     }
     Ok(())
 }
@@ -127,6 +132,12 @@ pub(super) fn contributor(model: &AnyModel, j: usize, hist: &[usize]) -> Contrib
         }
         AnyModel::Sknn(_) | AnyModel::SasRec(_) => None,
         AnyModel::Hybrid(h) => return contributor(h.cf(), j, hist),
+        AnyModel::Fusion(f) => {
+            return match contributor(f.b(), j, hist) {
+                Contributor::Item(i) => Contributor::Item(i),
+                _ => contributor(f.a(), j, hist),
+            }
+        }
     };
     best.map_or(Contributor::None, |(i, _)| Contributor::Item(i))
 }

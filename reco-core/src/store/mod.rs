@@ -25,8 +25,8 @@ pub use container::{FORMAT_VERSION, MAGIC};
 use crate::data::{Dataset, IdMap, InteractionMatrix, ItemMeta};
 use crate::error::{RecoError, Result};
 use crate::model::{
-    sequential::Sequences, AnyModel, AnyParams, ContentModel, FitInput, Hybrid, ItemKnn, MatrixFactorization, Ncf,
-    NcfKind, Neighbours, Popularity, Progress, SasRec, Sknn, Transition,
+    sequential::Sequences, AnyModel, AnyParams, ContentModel, FitInput, Fusion, Hybrid, ItemKnn, MatrixFactorization,
+    Ncf, NcfKind, Neighbours, Popularity, Progress, SasRec, Sknn, Transition,
 };
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -238,6 +238,11 @@ fn put_model(t: &mut TensorsOut, prefix: &str, model: &AnyModel) {
             put_model(t, &format!("{prefix}cf."), h.cf());
             put_csr(t, &format!("{prefix}content.vectors"), h.content().vectors());
         }
+        AnyModel::Fusion(f) => {
+            t.f32(&format!("{prefix}fusion.weight"), vec![1], &[f.weight()]);
+            put_model(t, &format!("{prefix}a."), f.a());
+            put_model(t, &format!("{prefix}b."), f.b());
+        }
         AnyModel::Transition(m) => {
             put_sequences(t, &format!("{prefix}seq"), m.sequences());
             let (indptr, indices, data) = m.next_items().parts();
@@ -384,6 +389,18 @@ fn get_model(
             let model = SasRec::from_parts(p.clone(), ni, sequences, |n| t.f32(&key(&format!("sasrec.{n}"))).ok())
                 .map_err(|e| t.error(e.to_string()))?;
             AnyModel::SasRec(model)
+        }
+        "fusion" => {
+            let AnyParams::Fusion(f) = params else { return Err(t.error("fusion model without fusion parameters")) };
+            f.validate().map_err(|e| t.error(e.to_string()))?;
+            let (w, _) = t.f32(&key("fusion.weight"))?;
+            let weight = *w.first().ok_or_else(|| t.error("empty fusion weight"))?;
+            if !(0.0..=1.0).contains(&weight) {
+                return Err(t.error(format!("fusion weight {weight} is not within 0..=1")));
+            }
+            let a = get_model(t, &key("a."), f.a.name(), &f.a, nu, ni, history)?;
+            let b = get_model(t, &key("b."), f.b.name(), &f.b, nu, ni, history)?;
+            AnyModel::Fusion(Fusion::new(Arc::new(a), Arc::new(b), weight))
         }
         other => return Err(t.error(format!("unknown model `{other}` (written by a newer shopml?)"))),
     })

@@ -188,3 +188,49 @@ fn transition_rows_are_distributions_and_window_one_counts_neighbours_only() {
         assert!(sum == 0.0 || (sum - 1.0).abs() < 1e-5, "row {i} sums to {sum}");
     }
 }
+
+#[test]
+fn fusion_blends_two_models_round_trips_and_follows_live_events() {
+    use crate::serve::{Filter, Server};
+    use crate::store::TrainedModel;
+    let data = chains(300, 30, 5);
+    let fit = |pairs: &[(&str, &str)]| {
+        TrainedModel::fit(&data, &AnyParams::with_params("fusion", pairs).unwrap(), &|_, _| true).unwrap()
+    };
+    let parts = [("a", "sknn"), ("b", "transition")];
+    let half = fit(&[parts[0], parts[1], ("weight", "0.5")]);
+    let top = |m: &TrainedModel, h: &[&str]| m.recommend_next(h, 3, &Filter::default()).unwrap();
+    let next = top(&half, &["i4", "i5", "i6"]);
+    assert_eq!(next[0].item, "i7", "{next:?}");
+    // Weight 0 ranks as `a` alone, weight 1 as `b` alone (standardising keeps the order).
+    let alone = |name: &str| TrainedModel::fit(&data, &AnyParams::new(name).unwrap(), &|_, _| true).unwrap();
+    let ids = |r: Vec<crate::serve::Recommendation>| r.into_iter().map(|r| r.item).collect::<Vec<_>>();
+    let h = ["i11", "i3", "i12"];
+    assert_eq!(ids(top(&fit(&[parts[0], parts[1], ("weight", "0")]), &h)), ids(top(&alone("sknn"), &h)));
+    assert_eq!(ids(top(&fit(&[parts[0], parts[1], ("weight", "1")]), &h)), ids(top(&alone("transition"), &h)));
+    // Save → load: identical scores for a known user and for a history.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fusion.shopml");
+    half.save(&path).unwrap();
+    let back = TrainedModel::load(&path).unwrap();
+    let (mut s1, mut s2) = (vec![0.0; 30], vec![0.0; 30]);
+    half.model.score_user(7, &mut s1);
+    back.model.score_user(7, &mut s2);
+    assert_eq!(s1, s2);
+    assert_eq!(top(&half, &h), top(&back, &h));
+    // A live event changes the next recommendation without a refit.
+    let server = Server::new(back);
+    let user = data.users.ids()[0].clone();
+    let before = ids(server.recommend(&user, 3, &Filter::default()).unwrap());
+    assert!(!before.contains(&"i21".to_string()), "{before:?}");
+    server.record_event(&user, "i20").unwrap();
+    let after = ids(server.recommend(&user, 3, &Filter::default()).unwrap());
+    assert!(after.contains(&"i21".to_string()), "the event's successor comes up: {before:?} → {after:?}");
+    // Tuning needs a validation split; with one (TrainedModel::fit gives it) the weight comes from the grid.
+    let tuned = fit(&[parts[0], parts[1], ("tune", "true")]);
+    let crate::model::AnyModel::Fusion(f) = &tuned.model else { panic!("not a fusion") };
+    assert!(crate::model::fusion::TUNE_GRID.contains(&f.weight()));
+    let (train, seqs) = fit_input(&data);
+    let p = AnyParams::with_params("fusion", &[parts[0], parts[1], ("tune", "true")]).unwrap();
+    assert!(p.fit(&FitInput::new(&train, &data.item_meta).with_sequences(&seqs), &|_, _| true).is_err());
+}

@@ -1,0 +1,49 @@
+//! Chooses the encoder head's training length on CLINC150's *validation* split: embeds train and
+//! validation once (the encoder caches them), fits the head (frozen encoder) for each setting and prints
+//! its validation in-scope accuracy (argmax over all labels, `oos` included). The chosen setting becomes
+//! the default of [`EncoderIntentParams`]; the test split is not read.
+//!
+//! usage: cargo run --release -p chatbot-core --features encoder --example encoder_head_grid --
+//!        ../shared/datasets/clinc150/data_full.json [ENCODER_DIR]
+
+use chatbot_core::data::{load_clinc150, OOS};
+use chatbot_core::intent::{EncoderIntentParams, IntentModel};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().expect("usage: encoder_head_grid CLINC150_JSON [ENCODER_DIR]");
+    let dir = shopml_encoder::model_dir(args.next().as_deref().map(std::path::Path::new));
+    let data = load_clinc150(std::path::Path::new(&path)).expect("CLINC150");
+    let encoder = Arc::new(shopml_encoder::Encoder::load(&dir).expect("encoder"));
+    let t = Instant::now();
+    let texts: Vec<&str> = data.train.iter().chain(&data.val).map(|e| e.text.as_str()).collect();
+    encoder.embed(&texts).expect("embed");
+    eprintln!("embedded {} texts in {:.1} s", texts.len(), t.elapsed().as_secs_f64());
+    let val: Vec<_> = data.val.iter().filter(|e| e.label != OOS).collect();
+    for (steps, lr, decay) in [
+        (300, 0.01, 1e-4),
+        (1000, 0.01, 1e-4),
+        (3000, 0.01, 1e-4),
+        (1000, 0.01, 1e-2),
+        (3000, 0.01, 1e-2),
+        (1000, 0.03, 1e-4),
+    ] {
+        let p = EncoderIntentParams { steps, learning_rate: lr, weight_decay: decay, ..Default::default() };
+        let t = Instant::now();
+        let model = p.fit(encoder.clone(), &data.train).expect("fit");
+        let secs = t.elapsed().as_secs_f64();
+        let labels = model.labels().to_vec();
+        let right = val
+            .iter()
+            .filter(|e| {
+                let l = model.logits(&e.text).expect("logits");
+                let best = (0..l.len()).max_by(|&a, &b| l[a].total_cmp(&l[b])).expect("labels");
+                labels[best] == e.label
+            })
+            .count();
+        let acc = right as f64 / val.len() as f64;
+        println!("{{\"steps\": {steps}, \"lr\": {lr}, \"weight_decay\": {decay}, \"val_in_scope_acc\": {acc:.4}, \"fit_s\": {secs:.1}}}");
+    }
+}
