@@ -9,7 +9,7 @@ use crate::error::{RecoError, Result};
 use std::sync::Arc;
 
 /// The default weight of `b`: chosen on Amazon Beauty's validation split for sasrec + transition
-/// (grid 0, 0.1, …, 1 then 0.02 … 0.2; benches/README.md).
+/// (grid 0, 0.1, …, 1: `benches/src/bin/seq_fusion.rs`, benches/README.md).
 pub const DEFAULT_WEIGHT: f32 = 0.1;
 
 /// Hyper-parameters of a [`Fusion`]: two models and the weight of the second.
