@@ -154,6 +154,7 @@ pub(crate) async fn create(
     let p = product(&state.db, id).await?.ok_or_else(|| ApiError::Internal("inserted product vanished".into()))?;
     state.reco.product_changed(&p);
     state.semantic.as_ref().inspect(|s| s.mark_stale());
+    state.search_cache.invalidate();
     Ok((StatusCode::CREATED, Json(p)))
 }
 
@@ -215,6 +216,7 @@ pub(crate) async fn update(
     if text_changed {
         state.semantic.as_ref().inspect(|s| s.mark_stale());
     }
+    state.search_cache.invalidate();
     Ok(Json(p))
 }
 
@@ -224,6 +226,7 @@ pub(crate) async fn delete(State(state): State<AppState>, user: User, Path(id): 
     sqlx::query("UPDATE products SET active = 0 WHERE id = ?").bind(p.id).execute(&state.db).await?;
     state.reco.stock_changed(p.id, false);
     state.semantic.as_ref().inspect(|s| s.mark_stale());
+    state.search_cache.invalidate();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -114,6 +114,10 @@ pub struct Config {
     /// A sentence-encoder directory (`config.json`, `tokenizer.json`, `model.safetensors`; all-MiniLM-L6-v2
     /// from `scripts/fetch-minilm`) for semantic and hybrid product search. Unset: keyword search only.
     pub encoder: Option<PathBuf>,
+    /// How long a `GET /products` answer is reused for the same search, in milliseconds (0: never).
+    /// Catalogue edits through the API drop the kept answers at once; stock changed by checkouts shows
+    /// in search results after at most this long (product pages, carts and checkout read the database).
+    pub search_cache_ms: u64,
     /// The search mode of `GET /products` and of the chatbot's product search when a request names none:
     /// `keyword`, `semantic` or `hybrid`. Default: `hybrid` with an encoder, `keyword` without.
     pub search_mode: Option<String>,
@@ -153,6 +157,7 @@ impl Default for Config {
             log_format: "text".into(),
             encoder: None,
             search_mode: None,
+            search_cache_ms: 1000,
         }
     }
 }
@@ -170,7 +175,7 @@ impl Config {
     /// `SHOP_DATASETS`, `SHOP_SEED_DEMO`, `SHOP_DEMO_ACCOUNTS`, `SHOP_DEMO_PASSWORD`, `SHOP_CHAT`,
     /// `SHOP_METRICS_BIND`, `SHOP_CLIENT_IP_HEADER`, `SHOP_TRUSTED_PROXIES` (comma-separated), `SHOP_RATE_API_PER_SEC`,
     /// `SHOP_RATE_API_BURST`, `SHOP_RATE_LOGIN_PER_MIN`, `SHOP_DB_CONNECTIONS`, `SHOP_NOTIFIER`,
-    /// `SHOP_RECO_REFIT_MINUTES`, `SHOP_LOG_FORMAT`, `SHOP_ENCODER`, `SHOP_SEARCH_MODE`).
+    /// `SHOP_RECO_REFIT_MINUTES`, `SHOP_LOG_FORMAT`, `SHOP_ENCODER`, `SHOP_SEARCH_MODE`, `SHOP_SEARCH_CACHE_MS`).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut c = match file {
             Some(p) => {
@@ -251,6 +256,9 @@ impl Config {
         if let Some(v) = get("SHOP_ENCODER") {
             self.encoder = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
         }
+        if let Some(v) = get("SHOP_SEARCH_CACHE_MS") {
+            self.search_cache_ms = parse("SHOP_SEARCH_CACHE_MS", &v)?;
+        }
         if let Some(v) = get("SHOP_SEARCH_MODE") {
             self.search_mode = Some(v).filter(|v| !v.trim().is_empty());
         }
@@ -276,6 +284,9 @@ impl Config {
             return bad(
                 "demo_accounts on a public bind need a demo_password of your own (the default one is published)",
             );
+        }
+        if self.search_cache_ms > 60_000 {
+            return bad("search_cache_ms must be at most 60000 (search results show stock)");
         }
         if self.idempotency_hours < 24 {
             return bad("idempotency_hours must be at least 24 (keys are replayable for a day)");

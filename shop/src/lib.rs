@@ -29,6 +29,7 @@ pub mod payment;
 pub mod reco;
 pub mod refunds;
 pub mod search;
+pub mod search_cache;
 pub mod semantic;
 
 use crate::auth::{Role, User};
@@ -59,6 +60,8 @@ pub struct Shop {
     pub reco: reco::Reco,
     /// Semantic product search (`None` without a configured encoder).
     pub semantic: Option<semantic::Semantic>,
+    /// Recent `GET /products` answers.
+    pub search_cache: search_cache::SearchCache,
     /// The chatbot (set once trained; `None` if disabled).
     pub chat: OnceLock<Arc<chat::Bot>>,
     /// Payment gateways by name.
@@ -196,6 +199,7 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
         passwords,
         reco,
         semantic,
+        search_cache: search_cache::SearchCache::new(Duration::from_millis(config.search_cache_ms)),
         chat: OnceLock::new(),
         gateways,
         notifier,

@@ -4,7 +4,7 @@
 
 use crate::auth::{MaybeUser, Role, User};
 use crate::catalog::{ProductRow, PRODUCT_COLS};
-use crate::error::{ApiError, ApiResult, Json, Query};
+use crate::error::{ApiError, ApiResult, Query};
 use crate::{AppState, Shop};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -94,12 +94,25 @@ pub struct SearchPage {
 }
 
 /// `GET /products`.
+/// Answers that do not depend on who asks (not personalised) are kept a moment ([`crate::search_cache`]).
 pub(crate) async fn search(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
     Query(p): Query<SearchParams>,
-) -> ApiResult<Json<SearchPage>> {
-    Ok(Json(find(&state, user, p).await?))
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let json = |body: bytes::Bytes| ([("content-type", "application/json")], body).into_response();
+    let key = (!p.personalize.unwrap_or(false)).then(|| format!("{p:?}"));
+    if let Some(body) = key.as_deref().and_then(|k| state.search_cache.get(k)) {
+        return Ok(json(body));
+    }
+    let generation = state.search_cache.generation();
+    let page = find(&state, user, p).await?;
+    let body = bytes::Bytes::from(serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.to_string()))?);
+    if let Some(k) = key {
+        state.search_cache.put(k, generation, body.clone());
+    }
+    Ok(json(body))
 }
 
 /// The search behind `GET /products` and the chatbot's product search (`user`: who asks, for

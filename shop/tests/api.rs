@@ -115,6 +115,33 @@ fn urlencode(s: &str) -> String {
 }
 
 #[test]
+fn search_answers_are_reused_briefly_and_dropped_by_catalogue_edits() {
+    rt().block_on(async {
+        let (_, dealer, pid) = store_with_product("simulated", 5, 100).await;
+        let word = format!("quokka{}", uniq());
+        let path = format!("/products/{pid}");
+        let patch = |body: serde_json::Value| call("PATCH", &path, Some(&dealer), &[], Some(body));
+        assert_eq!(patch(serde_json::json!({"name": format!("{word} lamp")})).await.status, 200);
+        let stock = || async {
+            let r = call("GET", &format!("/products?q={word}"), None, &[], None).await;
+            assert_eq!(r.json["items"].as_array().map(Vec::len), Some(1), "{:?}", r.json);
+            r.json["items"][0]["stock"].as_i64().unwrap()
+        };
+        assert_eq!(stock().await, 5);
+        // A change behind the API's back (as a checkout's stock decrement): the kept answer stays...
+        sqlx::query("UPDATE products SET stock = 9 WHERE id = ?").bind(pid).execute(&shop().db).await.unwrap();
+        assert_eq!(stock().await, 5, "answered from the search cache");
+        // ...until a catalogue edit through the API drops it,
+        assert_eq!(patch(serde_json::json!({"description": "a lamp"})).await.status, 200);
+        assert_eq!(stock().await, 9);
+        // or its time-to-live (search_cache_ms, 1000 by default) has passed.
+        sqlx::query("UPDATE products SET stock = 11 WHERE id = ?").bind(pid).execute(&shop().db).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(stock().await, 11);
+    });
+}
+
+#[test]
 fn semantic_search_without_an_encoder_is_a_clear_error() {
     rt().block_on(async {
         // This shop has no encoder: keyword is the default and says so; semantic and hybrid are refused.
