@@ -1,7 +1,8 @@
 //! Chooses the encoder head's training length on CLINC150's *validation* split: embeds train and
 //! validation once (the encoder caches them), fits the head (frozen encoder) for each setting and prints
-//! its validation in-scope accuracy (argmax over all labels, `oos` included). The chosen setting becomes
-//! the default of [`EncoderIntentParams`]; the test split is not read.
+//! its validation in-scope accuracy (argmax over all labels, `oos` included); the test split is not read.
+//! Result (2026-12-05): 300 and 1000 full-batch steps both 0.9467 — the head is converged at the default
+//! 300, so its gap to scikit-learn's logistic regression on the same embeddings is not training length.
 //!
 //! usage: cargo run --release -p chatbot-core --features encoder --example encoder_head_grid --
 //!        ../shared/datasets/clinc150/data_full.json [ENCODER_DIR]
@@ -22,14 +23,7 @@ fn main() {
     encoder.embed(&texts).expect("embed");
     eprintln!("embedded {} texts in {:.1} s", texts.len(), t.elapsed().as_secs_f64());
     let val: Vec<_> = data.val.iter().filter(|e| e.label != OOS).collect();
-    for (steps, lr, decay) in [
-        (300, 0.01, 1e-4),
-        (1000, 0.01, 1e-4),
-        (3000, 0.01, 1e-4),
-        (1000, 0.01, 1e-2),
-        (3000, 0.01, 1e-2),
-        (1000, 0.03, 1e-4),
-    ] {
+    for (steps, lr, decay) in [(300, 0.01, 1e-4), (1000, 0.01, 1e-4)] {
         let p = EncoderIntentParams { steps, learning_rate: lr, weight_decay: decay, ..Default::default() };
         let t = Instant::now();
         let model = p.fit(encoder.clone(), &data.train).expect("fit");
