@@ -95,7 +95,9 @@ impl Catalog for ShopStore {
     /// The shop's own search ([`crate::search::find`]) in its default mode: hybrid (keyword + meaning)
     /// when the shop has a sentence encoder, keyword otherwise.
     fn search(&self, query: &str, price: PriceFilter, limit: usize) -> Result<Vec<Product>> {
-        if crate::search::fts_query(query).is_none() {
+        // No word to search for, or a price range nothing fits ("over £50 under £10"): no product.
+        let reversed = matches!((price.min, price.max), (Some(lo), Some(hi)) if lo > hi);
+        if crate::search::fts_query(query).is_none() || reversed {
             return Ok(Vec::new());
         }
         let params = crate::search::SearchParams {

@@ -22,17 +22,30 @@ struct Entry {
 pub struct SearchCache {
     ttl: Duration,
     generation: AtomicU64,
-    entries: parking_lot::Mutex<lru::LruCache<String, Entry>>,
+    entries: parking_lot::Mutex<Entries>,
+}
+
+struct Entries {
+    lru: lru::LruCache<String, Entry>,
+    /// Bytes of the kept answers and keys.
+    bytes: usize,
 }
 
 impl std::fmt::Debug for SearchCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SearchCache").field("ttl", &self.ttl).field("entries", &self.entries.lock().len()).finish()
+        let e = self.entries.lock();
+        f.debug_struct("SearchCache")
+            .field("ttl", &self.ttl)
+            .field("entries", &e.lru.len())
+            .field("bytes", &e.bytes)
+            .finish()
     }
 }
 
 /// Searches kept at most.
 pub const CAPACITY: usize = 4096;
+/// Bytes of answers kept at most (least recently used dropped first).
+pub const BUDGET: usize = 64 << 20;
 
 impl SearchCache {
     /// A cache keeping answers for `ttl` (zero: nothing is kept).
@@ -40,7 +53,10 @@ impl SearchCache {
         SearchCache {
             ttl,
             generation: AtomicU64::new(0),
-            entries: parking_lot::Mutex::new(lru::LruCache::new(NonZeroUsize::new(CAPACITY).expect("non-zero"))),
+            entries: parking_lot::Mutex::new(Entries {
+                lru: lru::LruCache::new(NonZeroUsize::new(CAPACITY).expect("non-zero")),
+                bytes: 0,
+            }),
         }
     }
 
@@ -62,9 +78,16 @@ impl SearchCache {
         }
         let generation = self.generation();
         let mut entries = self.entries.lock();
-        match entries.get(key) {
+        match entries.lru.get(key) {
             Some(e) if e.generation == generation && e.at.elapsed() < self.ttl => Some(e.body.clone()),
-            _ => None,
+            Some(_) => {
+                // Expired or from an older catalogue: drop it now rather than when the LRU gets to it.
+                if let Some((k, e)) = entries.lru.pop_entry(key) {
+                    entries.bytes -= k.len() + e.body.len();
+                }
+                None
+            }
+            None => None,
         }
     }
 
@@ -73,7 +96,27 @@ impl SearchCache {
         if self.ttl.is_zero() || generation != self.generation() {
             return;
         }
-        self.entries.lock().put(key, Entry { generation, at: Instant::now(), body });
+        let size = key.len() + body.len();
+        if size > BUDGET / 16 {
+            return; // one answer may not take a large share of the budget
+        }
+        let mut entries = self.entries.lock();
+        if let Some((k, old)) = entries.lru.push(key, Entry { generation, at: Instant::now(), body }) {
+            // `push` hands back the replaced entry (same key) or the evicted least recent one.
+            entries.bytes -= k.len() + old.body.len();
+        }
+        entries.bytes += size;
+        while entries.bytes > BUDGET {
+            match entries.lru.pop_lru() {
+                Some((k, e)) => entries.bytes -= k.len() + e.body.len(),
+                None => break,
+            }
+        }
+    }
+
+    /// Bytes of the kept answers and their keys.
+    pub fn bytes(&self) -> usize {
+        self.entries.lock().bytes
     }
 }
 
@@ -97,6 +140,16 @@ mod tests {
         assert!(c.get("q=heart").is_some());
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(c.get("q=heart"), None, "expired");
+        assert_eq!(c.bytes(), 0, "the expired answer was dropped when asked for");
+        // Replacing an answer and evicting keep the byte count exact.
+        c.put("a".into(), c.generation(), Bytes::from(vec![0u8; 10]));
+        c.put("a".into(), c.generation(), Bytes::from(vec![0u8; 4]));
+        assert_eq!(c.bytes(), 1 + 4);
+        let big = Bytes::from(vec![0u8; BUDGET / 16 - 10]);
+        for i in 0..40 {
+            c.put(format!("big{i}"), c.generation(), big.clone());
+        }
+        assert!(c.bytes() <= BUDGET, "{} bytes kept", c.bytes());
         let off = SearchCache::new(Duration::ZERO);
         off.put("k".into(), off.generation(), Bytes::from_static(b"x"));
         assert_eq!(off.get("k"), None);

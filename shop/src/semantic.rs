@@ -5,7 +5,10 @@
 //! Catalogues up to [`ANN_MIN`] products are scanned exactly (4,000 × 384 multiply-adds take ~0.3 ms);
 //! larger ones are searched through reco-core's HNSW index. Product edits mark the index stale; the next
 //! search first embeds what changed (read-your-writes: a product is findable by meaning as soon as its
-//! creation has returned).
+//! creation has returned), and concurrent searches wait for that rebuild rather than answer from the old
+//! index. The rebuild re-reads every active product's stored vector and, from [`ANN_MIN`] products on,
+//! rebuilds the HNSW graph: fine for occasional edits, a stall per edit on a large, busy catalogue (an
+//! incremental index is issue 18's item 3).
 
 use crate::error::{ApiError, ApiResult};
 use ndarray::{Array2, ArrayView1};
@@ -14,7 +17,7 @@ use sha2::{Digest, Sha256};
 use shopml_encoder::Encoder;
 use sqlx::SqlitePool;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// From this many products on, searches go through an HNSW index instead of an exact scan.
@@ -32,6 +35,8 @@ pub fn product_text(name: &str, description: &str) -> String {
 type StoredRow = (i64, String, String, Option<Vec<u8>>, Option<Vec<u8>>);
 
 struct Snapshot {
+    /// The catalogue version it was built from ([`Semantic::mark_stale`] bumps the wanted one).
+    built: u64,
     ids: Vec<i64>,
     vectors: Array2<f32>,
     ann: Option<InnerProductIndex>,
@@ -41,7 +46,8 @@ struct Snapshot {
 pub struct Semantic {
     encoder: Arc<Encoder>,
     snapshot: parking_lot::RwLock<Arc<Snapshot>>,
-    stale: AtomicBool,
+    /// The catalogue version searches must see (bumped by every product change).
+    wanted: AtomicU64,
     refreshing: tokio::sync::Mutex<()>,
 }
 
@@ -60,11 +66,11 @@ impl Semantic {
     /// [`refresh`](Semantic::refresh) before the first search.
     pub fn load(dir: &Path) -> Result<Semantic, shopml_encoder::EncoderError> {
         let encoder = Arc::new(Encoder::load(dir)?);
-        let empty = Snapshot { ids: Vec::new(), vectors: Array2::zeros((0, encoder.dim())), ann: None };
+        let empty = Snapshot { built: 0, ids: Vec::new(), vectors: Array2::zeros((0, encoder.dim())), ann: None };
         Ok(Semantic {
             encoder,
             snapshot: parking_lot::RwLock::new(Arc::new(empty)),
-            stale: AtomicBool::new(true),
+            wanted: AtomicU64::new(1),
             refreshing: tokio::sync::Mutex::new(()),
         })
     }
@@ -79,16 +85,27 @@ impl Semantic {
         self.len() == 0
     }
 
-    /// A product was created, edited or removed: the next search refreshes first.
+    /// A product was created, edited or removed (call after the change is committed): every search that
+    /// starts from now on waits for an index that includes it.
     pub fn mark_stale(&self) {
-        self.stale.store(true, Ordering::SeqCst);
+        self.wanted.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn is_stale(&self) -> bool {
+        self.snapshot.read().built < self.wanted.load(Ordering::SeqCst)
     }
 
     /// Re-reads the active products, embeds those without a current vector (stored in `product_vectors`)
     /// and swaps in the new index. Returns how many texts were embedded.
     pub async fn refresh(&self, db: &SqlitePool) -> ApiResult<usize> {
         let _turn = self.refreshing.lock().await;
-        self.stale.store(false, Ordering::SeqCst);
+        // Read before the products: a change committed after this read bumps `wanted` past it. A failed
+        // rebuild leaves the old snapshot (and `built`) in place, so the next search tries again.
+        let version = self.wanted.load(Ordering::SeqCst);
+        self.rebuild(db, version).await
+    }
+
+    async fn rebuild(&self, db: &SqlitePool, version: u64) -> ApiResult<usize> {
         let rows: Vec<StoredRow> = sqlx::query_as(
             "SELECT p.id, p.name, p.description, v.digest, v.vector FROM products p
              LEFT JOIN product_vectors v ON v.product_id = p.id WHERE p.active = 1 ORDER BY p.id",
@@ -139,7 +156,7 @@ impl Semantic {
                 true => Some(InnerProductIndex::build(&vectors, AnnParams::default()).map_err(internal)?),
                 false => None,
             };
-            Ok(Snapshot { ids, vectors, ann })
+            Ok(Snapshot { built: version, ids, vectors, ann })
         })
         .await
         .map_err(internal)??;
@@ -150,8 +167,13 @@ impl Semantic {
     /// The ids of the `n` active products nearest to `query` by meaning, nearest first, with their
     /// cosine similarity. Refreshes first when a product changed since the last refresh.
     pub async fn nearest(&self, db: &SqlitePool, query: &str, n: usize) -> ApiResult<Vec<(i64, f32)>> {
-        if self.stale.load(Ordering::SeqCst) {
-            self.refresh(db).await?;
+        if self.is_stale() {
+            let _turn = self.refreshing.lock().await;
+            // Another search may have rebuilt it while this one waited.
+            if self.is_stale() {
+                let version = self.wanted.load(Ordering::SeqCst);
+                self.rebuild(db, version).await?;
+            }
         }
         let encoder = self.encoder.clone();
         let text = query.to_string();

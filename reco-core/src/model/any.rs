@@ -192,8 +192,13 @@ impl AnyParams {
     /// go through.
     pub fn with_params<K: AsRef<str>, V: AsRef<str>>(name: &str, pairs: &[(K, V)]) -> Result<Self> {
         let mut p = AnyParams::new(name)?;
-        let (first, rest): (Vec<_>, Vec<_>) =
-            pairs.iter().partition(|(k, _)| matches!(k.as_ref().trim(), "cf" | "a" | "b"));
+        // Only the model's own part keys go first (`b` is also item-kNN's BM25 parameter inside a hybrid).
+        let parts: &[&str] = match p {
+            AnyParams::Hybrid(_) => &["cf"],
+            AnyParams::Fusion(_) => &["a", "b"],
+            _ => &[],
+        };
+        let (first, rest): (Vec<_>, Vec<_>) = pairs.iter().partition(|(k, _)| parts.contains(&k.as_ref().trim()));
         for (k, v) in first.into_iter().chain(rest) {
             p = p.set(k.as_ref().trim(), v.as_ref())?;
         }
@@ -523,6 +528,9 @@ mod tests {
         assert!(h.clone().set("cf", "hybrid").is_err());
         assert!(h.clone().set("weight", "2").unwrap().fit(&FitInput::new(&m, &items), &|_, _| true).is_err());
         assert!(AnyParams::new("content").unwrap().set("text", "maybe").is_err());
+        // A hybrid's item-kNN `b` (BM25) is not mistaken for a fusion part, whatever the order.
+        let h = AnyParams::with_params("hybrid", &[("b", "0.5"), ("cf", "itemknn"), ("similarity", "bm25")]);
+        assert!(h.is_ok(), "{h:?}");
         let f = AnyParams::with_params("fusion", &[("b.window", "3"), ("b", "transition"), ("weight", "0.3")]).unwrap();
         let AnyParams::Fusion(fp) = &f else { panic!("{f:?}") };
         assert!(matches!(*fp.b, AnyParams::Transition(_)) && fp.weight == 0.3);

@@ -36,13 +36,18 @@ impl Hybrid {
     }
 }
 
-/// Standardises `v` in place (mean 0, sd 1); a constant vector becomes all zeros.
+/// Standardises `v` in place (mean 0, sd 1) over its finite values; a constant vector becomes all zeros,
+/// and non-finite values (a model's "cannot score") the lowest finite result, so one part that cannot
+/// score an item does not blank a blend.
 pub(crate) fn standardise(v: &mut [f32]) {
-    let n = v.len().max(1) as f32;
-    let mean = v.iter().sum::<f32>() / n;
-    let sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n).sqrt();
+    let finite = || v.iter().filter(|x| x.is_finite());
+    let n = finite().count().max(1) as f32;
+    let mean = finite().sum::<f32>() / n;
+    let sd = (finite().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n).sqrt();
     let inv = if sd > 0.0 && sd.is_finite() { 1.0 / sd } else { 0.0 };
-    v.iter_mut().for_each(|x| *x = (*x - mean) * inv);
+    let low = finite().fold(f32::INFINITY, |m, &x| m.min(x));
+    let low = if low.is_finite() { (low - mean) * inv } else { 0.0 };
+    v.iter_mut().for_each(|x| *x = if x.is_finite() { (*x - mean) * inv } else { low });
 }
 
 impl Recommender for Hybrid {
@@ -73,5 +78,8 @@ mod tests {
         let mut v = vec![1.0, 3.0];
         super::standardise(&mut v);
         assert_eq!(v, vec![-1.0, 1.0]);
+        let mut v = vec![1.0, f32::NEG_INFINITY, 3.0, f32::NAN];
+        super::standardise(&mut v);
+        assert_eq!(v, vec![-1.0, -1.0, 1.0, -1.0]);
     }
 }
