@@ -117,7 +117,7 @@ pub struct Clinc150 {
 
 /// Reads CLINC150's `data_full.json` (or any file with the same splits).
 pub fn load_clinc150(path: &Path) -> Result<Clinc150> {
-    let bytes = std::fs::read(path).map_err(|source| ChatError::Io { path: path.to_path_buf(), source })?;
+    let bytes = crate::file::read(path)?;
     let parse = |reason: String| ChatError::Parse { path: path.to_path_buf(), line: 0, reason };
     let mut doc: std::collections::HashMap<String, Vec<(String, String)>> =
         serde_json::from_slice(&bytes).map_err(|e| parse(format!("not CLINC150 JSON: {e}")))?;

@@ -27,6 +27,16 @@ struct Meta {
     threshold: f32,
 }
 
+/// Writes a model file's `bytes` to `path` atomically (every intent model kind).
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    model_file::write_atomic(path, bytes).map_err(|(path, source)| ChatError::Io { path, source })
+}
+
+/// Reads a file's bytes, an I/O error naming `path`.
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| ChatError::Io { path: path.to_path_buf(), source })
+}
+
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -91,13 +101,13 @@ impl Classifier<FastIntent> {
 
     /// Saves to `path` atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        model_file::write_atomic(path, &self.to_bytes()?).map_err(|(path, source)| ChatError::Io { path, source })
+        crate::file::write(path, &self.to_bytes()?)
     }
 
     /// Loads from `path`: a truncated, corrupted, foreign or newer-version file is a
     /// [`ChatError::ModelFile`].
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| ChatError::Io { path: path.to_path_buf(), source })?;
+        let bytes = crate::file::read(path)?;
         Self::from_bytes(&bytes, path)
     }
 }

@@ -190,46 +190,35 @@ pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResul
         });
     }
     if let (Some(semantic), Some(q), true) = (&state.semantic, p.q.as_deref(), fts.is_some() && mode.needs_encoder()) {
+        let to_rows = |rows: Vec<sqlx::sqlite::SqliteRow>| -> ApiResult<Vec<ProductRow>> {
+            Ok(rows.iter().map(<ProductRow as sqlx::FromRow<_>>::from_row).collect::<Result<_, _>>()?)
+        };
         // The keyword candidates (hybrid only), in BM25 order, filtered.
-        let keyword: Vec<i64> = match mode {
-            SearchMode::Hybrid => bind(&format!(
-                "SELECT p.id FROM {from} WHERE {filter} ORDER BY bm25(products_fts), p.id LIMIT {CANDIDATES}"
-            ))
-            .fetch_all(&state.db)
-            .await?
-            .iter()
-            .map(|r| sqlx::Row::get(r, 0))
-            .collect(),
+        let keyword_rows = match mode {
+            SearchMode::Hybrid => to_rows(
+                bind(&format!(
+                    "SELECT {PRODUCT_COLS} FROM {from} WHERE {filter} ORDER BY bm25(products_fts), p.id LIMIT {CANDIDATES}"
+                ))
+                .fetch_all(&state.db)
+                .await?,
+            )?,
             _ => Vec::new(),
         };
         let near: Vec<i64> = semantic.nearest(&state.db, q, CANDIDATES).await?.into_iter().map(|h| h.0).collect();
         // The same filters on the semantic candidates (`?1` is bound to the FTS query: never NULL).
         let plain = filter.replace(" AND products_fts MATCH ?1", "");
-        let rows = bind(&format!(
-            "SELECT {PRODUCT_COLS} FROM products p WHERE {plain} AND ?1 IS NOT NULL AND p.id IN (SELECT value FROM json_each(?7))"
-        ))
-        .bind(serde_json::to_string(&near).map_err(|e| ApiError::Internal(e.to_string()))?)
-        .fetch_all(&state.db)
-        .await?;
-        let mut rows: std::collections::HashMap<i64, ProductRow> = rows
-            .iter()
-            .map(<ProductRow as sqlx::FromRow<_>>::from_row)
-            .map(|r| r.map(|r| (r.id, r)))
-            .collect::<Result<_, _>>()?;
-        let near: Vec<i64> = near.into_iter().filter(|id| rows.contains_key(id)).collect();
-        if !keyword.is_empty() {
-            let missing: Vec<i64> = keyword.iter().copied().filter(|id| !rows.contains_key(id)).collect();
-            let extra = bind(&format!(
-                "SELECT {PRODUCT_COLS} FROM products p WHERE p.id IN (SELECT value FROM json_each(?7)) AND ?1 IS NOT NULL"
+        let filtered = to_rows(
+            bind(&format!(
+                "SELECT {PRODUCT_COLS} FROM products p WHERE {plain} AND ?1 IS NOT NULL AND p.id IN (SELECT value FROM json_each(?7))"
             ))
-            .bind(serde_json::to_string(&missing).map_err(|e| ApiError::Internal(e.to_string()))?)
+            .bind(serde_json::to_string(&near).map_err(|e| ApiError::Internal(e.to_string()))?)
             .fetch_all(&state.db)
-            .await?;
-            for r in &extra {
-                let r = <ProductRow as sqlx::FromRow<_>>::from_row(r)?;
-                rows.insert(r.id, r);
-            }
-        }
+            .await?,
+        )?;
+        let keyword: Vec<i64> = keyword_rows.iter().map(|r| r.id).collect();
+        let mut rows: std::collections::HashMap<i64, ProductRow> =
+            keyword_rows.into_iter().chain(filtered).map(|r| (r.id, r)).collect();
+        let near: Vec<i64> = near.into_iter().filter(|id| rows.contains_key(id)).collect();
         let fused = reciprocal_rank_fusion(&[&keyword, &near], RRF_K);
         let mut items: Vec<ProductRow> = fused.iter().filter_map(|(id, _)| rows.remove(id)).collect();
         let total = items.len() as i64;
@@ -240,12 +229,7 @@ pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResul
             "newest" => items.sort_by_key(|r| std::cmp::Reverse(r.id)),
             _ => {}
         }
-        if let (true, Some(u)) = (personalize, &customer) {
-            let ranks = state.reco.ranks(u, 1000);
-            items.sort_by_key(|r| ranks.get(&r.id).copied().unwrap_or(usize::MAX));
-        }
-        let start = ((page - 1) * per_page) as usize;
-        let items = items.into_iter().skip(start).take(per_page as usize).collect();
+        let items = rerank_and_page(state, customer.as_ref().filter(|_| personalize), items, page, per_page);
         return Ok(SearchPage { items, page, per_page, total, personalized: personalize, mode: mode.name() });
     }
     use sqlx::Row;
@@ -260,15 +244,28 @@ pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResul
     ))
     .fetch_all(&state.db)
     .await?;
-    let mut items = rows.iter().map(<ProductRow as sqlx::FromRow<_>>::from_row).collect::<Result<Vec<_>, _>>()?;
-    if let (true, Some(u)) = (personalize, customer) {
-        let ranks = state.reco.ranks(&u, 1000);
-        // Stable: what the recommender ranks comes first by its rank, the rest keep the search order.
-        items.sort_by_key(|r| ranks.get(&r.id).copied().unwrap_or(usize::MAX));
-        let start = ((page - 1) * per_page) as usize;
-        items = items.into_iter().skip(start).take(per_page as usize).collect();
-    }
+    let items = rows.iter().map(<ProductRow as sqlx::FromRow<_>>::from_row).collect::<Result<Vec<_>, _>>()?;
+    let items = match (personalize, customer) {
+        (true, Some(u)) => rerank_and_page(state, Some(&u), items, page, per_page),
+        _ => items, // the SQL already cut the page
+    };
     Ok(SearchPage { items, page, per_page, total, personalized: personalize, mode: SearchMode::Keyword.name() })
+}
+
+/// `items` in search order, re-ranked for `customer` when given (stable: what the recommender ranks comes
+/// first by its rank, the rest keep the search order), then cut to page `page`.
+fn rerank_and_page(
+    state: &Shop,
+    customer: Option<&User>,
+    mut items: Vec<ProductRow>,
+    page: u32,
+    per_page: u32,
+) -> Vec<ProductRow> {
+    if let Some(u) = customer {
+        let ranks = state.reco.ranks(u, 1000);
+        items.sort_by_key(|r| ranks.get(&r.id).copied().unwrap_or(usize::MAX));
+    }
+    items.into_iter().skip(((page - 1) * per_page) as usize).take(per_page as usize).collect()
 }
 
 #[cfg(test)]

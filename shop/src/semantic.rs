@@ -98,7 +98,16 @@ impl Semantic {
     /// Re-reads the active products, embeds those without a current vector (stored in `product_vectors`)
     /// and swaps in the new index. Returns how many texts were embedded.
     pub async fn refresh(&self, db: &SqlitePool) -> ApiResult<usize> {
+        self.refresh_if(db, false).await
+    }
+
+    /// [`refresh`](Self::refresh) under the rebuild lock; with `only_stale`, nothing when another search
+    /// rebuilt the index while this one waited for the lock.
+    async fn refresh_if(&self, db: &SqlitePool, only_stale: bool) -> ApiResult<usize> {
         let _turn = self.refreshing.lock().await;
+        if only_stale && !self.is_stale() {
+            return Ok(0);
+        }
         // Read before the products: a change committed after this read bumps `wanted` past it. A failed
         // rebuild leaves the old snapshot (and `built`) in place, so the next search tries again.
         let version = self.wanted.load(Ordering::SeqCst);
@@ -168,12 +177,7 @@ impl Semantic {
     /// cosine similarity. Refreshes first when a product changed since the last refresh.
     pub async fn nearest(&self, db: &SqlitePool, query: &str, n: usize) -> ApiResult<Vec<(i64, f32)>> {
         if self.is_stale() {
-            let _turn = self.refreshing.lock().await;
-            // Another search may have rebuilt it while this one waited.
-            if self.is_stale() {
-                let version = self.wanted.load(Ordering::SeqCst);
-                self.rebuild(db, version).await?;
-            }
+            self.refresh_if(db, true).await?;
         }
         let encoder = self.encoder.clone();
         let text = query.to_string();

@@ -73,12 +73,12 @@ impl Classifier<FastEncoderEnsemble> {
 
     /// Saves to `path` atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        model_file::write_atomic(path, &self.to_bytes()?).map_err(|(path, source)| ChatError::Io { path, source })
+        crate::file::write(path, &self.to_bytes()?)
     }
 
     /// Loads from `path` over `encoder` (errors as [`from_bytes`](Self::from_bytes)).
     pub fn load(path: &Path, encoder: Arc<Encoder>) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| ChatError::Io { path: path.to_path_buf(), source })?;
+        let bytes = crate::file::read(path)?;
         Self::from_bytes(&bytes, path, encoder)
     }
 }

@@ -80,6 +80,25 @@ impl<'a> FitInput<'a> {
         FitInput { sequences: Some(sequences), ..self }
     }
 
+    /// The same training data without the validation split (what a model that tuned on it fits on last).
+    pub fn without_validation(&self) -> Self {
+        FitInput { validation: None, validation_sequences: None, ..*self }
+    }
+
+    /// The validation split as training data (its training matrix and sequences, no validation of its
+    /// own) and its held-out pairs; `None` without a split or with no held-out pair.
+    pub fn validation_split(&self) -> Option<(FitInput<'a>, &'a [(u32, u32)])> {
+        let (train, pairs) = self.validation.filter(|(_, p)| !p.is_empty())?;
+        let input = FitInput {
+            train,
+            items: self.items,
+            validation: None,
+            sequences: self.validation_sequences,
+            validation_sequences: None,
+        };
+        Some((input, pairs))
+    }
+
     /// With a validation split: its training matrix, held-out `(user, item)` pairs and, for sequential
     /// models, the sequences of its training matrix.
     pub fn with_validation(
@@ -393,29 +412,17 @@ impl AnyParams {
                 {
                     return Err(RecoError::param("cf", "the collaborative part must be pop, itemknn, als or bpr"));
                 }
-                let weight = match (h.weight, input.validation) {
+                let weight = match (h.weight, input.validation_split()) {
                     (Some(w), _) => {
                         super::check_f32("weight", w, 0.0, 1.0)?;
                         w
                     }
-                    (None, Some((vtrain, vpairs))) if !vpairs.is_empty() => crate::eval::tune_hybrid_weight(
-                        h,
-                        &FitInput {
-                            train: vtrain,
-                            items: input.items,
-                            validation: None,
-                            sequences: input.validation_sequences,
-                            validation_sequences: None,
-                        },
-                        vpairs,
-                        progress,
-                    )?,
+                    (None, Some((vinput, vpairs))) => crate::eval::tune_hybrid_weight(h, &vinput, vpairs, progress)?,
                     (None, _) => 0.5,
                 };
                 // Progress (and Ctrl-C) comes through the collaborative fits — the weight search's and
                 // this one; the content fit and the weight grid do not report.
-                let cf =
-                    Arc::new(h.cf.fit(&FitInput { validation: None, validation_sequences: None, ..*input }, progress)?);
+                let cf = Arc::new(h.cf.fit(&input.without_validation(), progress)?);
                 let content = Arc::new(h.content.fit(train, input.items)?);
                 AnyModel::Hybrid(Hybrid::new(cf, content, weight))
             }

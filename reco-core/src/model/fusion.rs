@@ -53,23 +53,16 @@ impl FusionParams {
     /// Fits both parts on `input` (and, with `tune`, first on the validation split to choose the weight).
     pub fn fit(&self, input: &FitInput<'_>, progress: Progress<'_>) -> Result<Fusion> {
         self.validate()?;
-        let weight = match (self.tune, input.validation) {
-            (true, Some((vtrain, pairs))) if !pairs.is_empty() => {
-                let vinput = FitInput {
-                    train: vtrain,
-                    items: input.items,
-                    validation: None,
-                    sequences: input.validation_sequences,
-                    validation_sequences: None,
-                };
+        let weight = match (self.tune, input.validation_split()) {
+            (true, Some((vinput, pairs))) => {
                 let a = Arc::new(self.a.fit(&vinput, progress)?);
                 let b = Arc::new(self.b.fit(&vinput, progress)?);
-                crate::eval::tune_weight(|w| Fusion::new(a.clone(), b.clone(), w), vtrain, pairs, &TUNE_GRID)?
+                crate::eval::tune_weight(|w| Fusion::new(a.clone(), b.clone(), w), vinput.train, pairs, &TUNE_GRID)?
             }
-            (true, _) => return Err(RecoError::param("tune", "needs a validation split (reco eval gives one)")),
+            (true, None) => return Err(RecoError::param("tune", "needs a validation split (reco eval gives one)")),
             (false, _) => self.weight,
         };
-        let plain = FitInput { validation: None, validation_sequences: None, ..*input };
+        let plain = input.without_validation();
         let a = Arc::new(self.a.fit(&plain, progress)?);
         let b = Arc::new(self.b.fit(&plain, progress)?);
         Ok(Fusion::new(a, b, weight))
@@ -113,6 +106,14 @@ pub(crate) fn blend(out: &mut [f32], other: &mut [f32], w: f32) {
     out.iter_mut().zip(other.iter()).for_each(|(o, b)| *o = (1.0 - w) * *o + w * b);
 }
 
+/// `out ←` the blend of `a`'s and `b`'s scores for `user` (fusion and hybrid alike).
+pub(crate) fn blend_users(a: &dyn Recommender, b: &dyn Recommender, user: u32, out: &mut [f32], w: f32) {
+    a.score_user(user, out);
+    let mut other = vec![0.0f32; out.len()];
+    b.score_user(user, &mut other);
+    blend(out, &mut other, w);
+}
+
 impl Recommender for Fusion {
     fn name(&self) -> &'static str {
         "fusion"
@@ -124,10 +125,7 @@ impl Recommender for Fusion {
         self.a.n_items()
     }
     fn score_user(&self, user: u32, out: &mut [f32]) {
-        self.a.score_user(user, out);
-        let mut b = vec![0.0f32; out.len()];
-        self.b.score_user(user, &mut b);
-        blend(out, &mut b, self.weight);
+        blend_users(&*self.a, &*self.b, user, out, self.weight);
     }
 }
 

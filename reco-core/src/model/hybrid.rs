@@ -61,10 +61,7 @@ impl Recommender for Hybrid {
         self.cf.n_items()
     }
     fn score_user(&self, user: u32, out: &mut [f32]) {
-        self.cf.score_user(user, out);
-        let mut c = vec![0.0f32; out.len()];
-        self.content.score_user(user, &mut c);
-        super::blend(out, &mut c, self.weight);
+        super::fusion::blend_users(&*self.cf, &*self.content, user, out, self.weight);
     }
 }
 
