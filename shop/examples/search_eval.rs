@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = tempfile::tempdir()?;
     let config = shopml_shop::config::Config {
-        database: db.unwrap_or_else(|| dir.path().join("shop.db")),
+        database: db.unwrap_or_else(|| dir.path().join("shop.db")).display().to_string(),
         datasets: Some(root.join("datasets")),
         chat: false,
         rate_api_per_sec: 0,
@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
                     let any = shopml_shop::search::fts_query_any(q).unwrap_or_default();
                     sqlx::query_scalar(
                         "SELECT p.sku FROM products_fts JOIN products p ON p.id = products_fts.rowid
-                         WHERE products_fts MATCH ?1 AND p.active = 1 ORDER BY bm25(products_fts), p.id LIMIT 10",
+                         WHERE products_fts MATCH $1 AND p.active = 1 ORDER BY bm25(products_fts), p.id LIMIT 10",
                     )
                     .bind(any)
                     .fetch_all(&shop.db)

@@ -165,7 +165,7 @@ impl Sessions {
     }
 
     /// The user of `token`, if the session exists and has not expired.
-    pub async fn lookup(&self, db: &sqlx::SqlitePool, token: &str) -> ApiResult<Option<User>> {
+    pub async fn lookup(&self, db: &crate::db::Db, token: &str) -> ApiResult<Option<User>> {
         let h = token_hash(token);
         let now = crate::db::now();
         if let Some((u, exp, at)) = self.cache.read().get(&h) {
@@ -174,7 +174,7 @@ impl Sessions {
             }
         }
         let exp: Option<i64> =
-            sqlx::query_scalar("SELECT expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?")
+            sqlx::query_scalar("SELECT expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2")
                 .bind(&h[..])
                 .bind(now)
                 .fetch_optional(db)
@@ -184,7 +184,7 @@ impl Sessions {
             return Ok(None);
         };
         let row: Option<UserRow> = sqlx::query_as(
-            "SELECT u.id, u.email, u.role, u.store_id, u.ext_id FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
+            "SELECT u.id, u.email, u.role, u.store_id, u.ext_id FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
         )
         .bind(&h[..])
         .fetch_optional(db)
@@ -204,10 +204,10 @@ impl Sessions {
     }
 
     /// A new session for `user` lasting `hours`; returns the token.
-    pub async fn create(&self, db: &sqlx::SqlitePool, user: i64, hours: u64) -> ApiResult<String> {
+    pub async fn create(&self, db: &crate::db::Db, user: i64, hours: u64) -> ApiResult<String> {
         let token = random_token();
         let now = crate::db::now();
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(&token_hash(&token)[..])
             .bind(user)
             .bind(now)
@@ -218,10 +218,10 @@ impl Sessions {
     }
 
     /// Ends the session of `token`.
-    pub async fn end(&self, db: &sqlx::SqlitePool, token: &str) -> ApiResult<()> {
+    pub async fn end(&self, db: &crate::db::Db, token: &str) -> ApiResult<()> {
         let h = token_hash(token);
         self.cache.write().remove(&h);
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(&h[..]).execute(db).await?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(&h[..]).execute(db).await?;
         Ok(())
     }
 }
@@ -333,9 +333,9 @@ async fn hash_blocking(state: &AppState, password: String) -> ApiResult<String> 
 
 async fn insert_user(state: &AppState, email: &str, hash: &str, role: Role, store: Option<i64>) -> ApiResult<User> {
     let r = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO users (email, password_hash, role, store_id, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO users (email, password_hash, role, store_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
-    .bind(email.trim())
+    .bind(email.trim().to_lowercase())
     .bind(hash)
     .bind(role.as_str())
     .bind(store)
@@ -377,7 +377,7 @@ pub(crate) async fn login(
 ) -> ApiResult<Json<serde_json::Value>> {
     let email = c.email.trim().to_lowercase();
     state.limits.check_login(&client.0, &email)?;
-    let row: Option<(i64, Option<String>)> = sqlx::query_as("SELECT id, password_hash FROM users WHERE email = ?")
+    let row: Option<(i64, Option<String>)> = sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
         .bind(c.email.trim())
         .fetch_optional(&state.db)
         .await?;
@@ -425,7 +425,7 @@ pub(crate) async fn create_user(
     let store = match (n.role, n.store_id) {
         (Role::Dealer, Some(s)) => {
             let exists: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM stores WHERE id = ?").bind(s).fetch_optional(&state.db).await?;
+                sqlx::query_scalar("SELECT id FROM stores WHERE id = $1").bind(s).fetch_optional(&state.db).await?;
             Some(exists.ok_or_else(|| ApiError::Unprocessable("unknown_store", format!("no store {s}")))?)
         }
         (Role::Dealer, None) => return Err(ApiError::invalid("a dealer needs store_id")),

@@ -3,6 +3,7 @@
 //! by the caller's session or token, so nobody can name another's cart.
 
 use crate::auth::{token_hash, MaybeUser, Role, User};
+use crate::db::{Backend, Flag};
 use crate::error::{parse_id, ApiError, ApiResult, Json, Path};
 use crate::AppState;
 use axum::extract::State;
@@ -29,6 +30,7 @@ pub struct CartLine {
     pub stock: i64,
     /// Whether the product is still for sale (a line of a product taken off sale stays until removed,
     /// and checkout skips it).
+    #[sqlx(try_from = "crate::db::Flag")]
     pub available: bool,
 }
 
@@ -51,10 +53,10 @@ fn guest_token(headers: &HeaderMap) -> Option<&str> {
 async fn find_cart(state: &AppState, user: Option<&User>, headers: &HeaderMap) -> ApiResult<Option<i64>> {
     Ok(match (user, guest_token(headers)) {
         (Some(u), _) => {
-            sqlx::query_scalar("SELECT id FROM carts WHERE user_id = ?").bind(u.id).fetch_optional(&state.db).await?
+            sqlx::query_scalar("SELECT id FROM carts WHERE user_id = $1").bind(u.id).fetch_optional(&state.db).await?
         }
         (None, Some(t)) => {
-            sqlx::query_scalar("SELECT id FROM carts WHERE guest_token_hash = ?")
+            sqlx::query_scalar("SELECT id FROM carts WHERE guest_token_hash = $1")
                 .bind(&token_hash(t)[..])
                 .fetch_optional(&state.db)
                 .await?
@@ -67,18 +69,22 @@ async fn find_cart(state: &AppState, user: Option<&User>, headers: &HeaderMap) -
 /// order they were first added (empty without a token or cart).
 pub(crate) async fn guest_sequence(state: &AppState, headers: &HeaderMap) -> ApiResult<Vec<i64>> {
     let Some(cart) = find_cart(state, None, headers).await? else { return Ok(Vec::new()) };
-    // rowid follows insertion; an upsert of a line keeps its row.
-    Ok(sqlx::query_scalar("SELECT product_id FROM cart_items WHERE cart_id = ? ORDER BY rowid")
+    // SQLite's rowid and PostgreSQL's line_no follow insertion; an upsert of a line keeps both.
+    let order = match Backend::of(&state.db) {
+        Backend::Sqlite => "rowid",
+        Backend::Postgres => "line_no",
+    };
+    Ok(sqlx::query_scalar(&format!("SELECT product_id FROM cart_items WHERE cart_id = $1 ORDER BY {order}"))
         .bind(cart)
         .fetch_all(&state.db)
         .await?)
 }
 
 /// The cart's lines (any database handle).
-pub async fn lines<'e, E: sqlx::SqliteExecutor<'e>>(db: E, cart: i64) -> ApiResult<Vec<CartLine>> {
+pub async fn lines<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(db: E, cart: i64) -> ApiResult<Vec<CartLine>> {
     Ok(sqlx::query_as(
         "SELECT c.product_id, p.store_id, p.name, p.price_cents, c.quantity, p.stock, p.active AS available FROM cart_items c JOIN products p ON p.id = c.product_id
-         WHERE c.cart_id = ? ORDER BY c.product_id",
+         WHERE c.cart_id = $1 ORDER BY c.product_id",
     )
     .bind(cart)
     .fetch_all(db)
@@ -130,9 +136,9 @@ pub(crate) async fn put_item(
     }
     // Removing a line needs no product for sale (one taken off sale must still leave the cart).
     if q.quantity > 0 {
-        let active: Option<bool> =
-            sqlx::query_scalar("SELECT active FROM products WHERE id = ?").bind(pid).fetch_optional(&state.db).await?;
-        if active != Some(true) {
+        let active: Option<Flag> =
+            sqlx::query_scalar("SELECT active FROM products WHERE id = $1").bind(pid).fetch_optional(&state.db).await?;
+        if active != Some(Flag(true)) {
             return Err(ApiError::NotFound(format!("no product {pid}")));
         }
     }
@@ -151,8 +157,8 @@ pub(crate) async fn put_item(
                 }
             };
             sqlx::query_scalar(
-                "INSERT INTO carts (user_id, guest_token_hash, created_at) VALUES (?, ?, ?)
-                 ON CONFLICT (user_id) DO UPDATE SET created_at = created_at RETURNING id",
+                "INSERT INTO carts (user_id, guest_token_hash, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id) DO UPDATE SET created_at = carts.created_at RETURNING id",
             )
             .bind(uid)
             .bind(hash)
@@ -162,14 +168,14 @@ pub(crate) async fn put_item(
         }
     };
     if q.quantity == 0 {
-        sqlx::query("DELETE FROM cart_items WHERE cart_id = ? AND product_id = ?")
+        sqlx::query("DELETE FROM cart_items WHERE cart_id = $1 AND product_id = $2")
             .bind(cart)
             .bind(pid)
             .execute(&state.db)
             .await?;
     } else {
         sqlx::query(
-            "INSERT INTO cart_items (cart_id, product_id, quantity) VALUES (?, ?, ?)
+            "INSERT INTO cart_items (cart_id, product_id, quantity) VALUES ($1, $2, $3)
              ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = excluded.quantity",
         )
         .bind(cart)
@@ -199,28 +205,29 @@ pub(crate) async fn delete_item(
 pub async fn merge_guest(state: &AppState, headers: &HeaderMap, user: i64) -> ApiResult<()> {
     let Some(t) = guest_token(headers) else { return Ok(()) };
     let mut tx = crate::db::write_tx(&state.db).await?;
-    let guest: Option<i64> = sqlx::query_scalar("SELECT id FROM carts WHERE guest_token_hash = ?")
+    let guest: Option<i64> = sqlx::query_scalar("SELECT id FROM carts WHERE guest_token_hash = $1")
         .bind(&token_hash(t)[..])
         .fetch_optional(&mut *tx)
         .await?;
     let Some(guest) = guest else { return Ok(()) };
     let mine: i64 = sqlx::query_scalar(
-        "INSERT INTO carts (user_id, created_at) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET created_at = created_at RETURNING id",
+        "INSERT INTO carts (user_id, created_at) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET created_at = carts.created_at RETURNING id",
     )
     .bind(user)
     .bind(crate::db::now())
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO cart_items (cart_id, product_id, quantity) SELECT ?, product_id, quantity FROM cart_items WHERE cart_id = ? AND true
-         ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = min(cart_items.quantity + excluded.quantity, ?)",
-    )
+    let merged = Backend::of_conn(&tx).least("cart_items.quantity + excluded.quantity", "$3");
+    sqlx::query(&format!(
+        "INSERT INTO cart_items (cart_id, product_id, quantity) SELECT $1, product_id, quantity FROM cart_items WHERE cart_id = $2 AND true
+         ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = {merged}"
+    ))
     .bind(mine)
     .bind(guest)
     .bind(MAX_QUANTITY)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM carts WHERE id = ?").bind(guest).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM carts WHERE id = $1").bind(guest).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -29,6 +29,7 @@ pub struct ProductRow {
     /// Units sold (the popularity sort's key).
     pub popularity: f64,
     /// Whether it is for sale (deleted products are kept for old orders).
+    #[sqlx(try_from = "crate::db::Flag")]
     pub active: bool,
 }
 
@@ -36,8 +37,8 @@ pub(crate) const PRODUCT_COLS: &str =
     "p.id, p.store_id, p.sku, p.name, p.description, p.category, p.price_cents, p.stock, p.popularity, p.active";
 
 /// One product by id (inactive ones too).
-pub async fn product(db: &sqlx::SqlitePool, id: i64) -> ApiResult<Option<ProductRow>> {
-    Ok(sqlx::query_as(&format!("SELECT {PRODUCT_COLS} FROM products p WHERE p.id = ?"))
+pub async fn product(db: &crate::db::Db, id: i64) -> ApiResult<Option<ProductRow>> {
+    Ok(sqlx::query_as(&format!("SELECT {PRODUCT_COLS} FROM products p WHERE p.id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await?)
@@ -129,7 +130,7 @@ pub(crate) async fn create(
     check_text("category", n.category.as_deref().unwrap_or(""), 100, false)?;
     check_numbers(Some(n.price_cents), Some(n.stock))?;
     let r = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO products (store_id, sku, name, description, category, price_cents, stock, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO products (store_id, sku, name, description, category, price_cents, stock, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(store)
     .bind(n.sku.trim())
@@ -190,9 +191,9 @@ pub(crate) async fn update(
     }
     let text_changed = u.name.is_some() || u.description.is_some() || u.active.is_some();
     let changed = sqlx::query(
-        "UPDATE products SET name = coalesce(?1, name), description = coalesce(?2, description), category = coalesce(?3, category),
-         price_cents = coalesce(?4, price_cents), stock = coalesce(?5, stock + ?6), active = coalesce(?7, active)
-         WHERE id = ?8 AND (?6 = 0 OR stock + ?6 BETWEEN 0 AND 1000000000)",
+        "UPDATE products SET name = coalesce($1, name), description = coalesce($2, description), category = coalesce($3, category),
+         price_cents = coalesce($4, price_cents), stock = coalesce($5, stock + $6), active = coalesce($7, active)
+         WHERE id = $8 AND ($6 = 0 OR stock + $6 BETWEEN 0 AND 1000000000)",
     )
     .bind(u.name.as_deref().map(str::trim))
     .bind(u.description)
@@ -200,7 +201,7 @@ pub(crate) async fn update(
     .bind(u.price_cents)
     .bind(u.stock)
     .bind(u.stock_delta.unwrap_or(0))
-    .bind(u.active)
+    .bind(u.active.map(i64::from))
     .bind(p.id)
     .execute(&state.db)
     .await?
@@ -223,7 +224,7 @@ pub(crate) async fn update(
 /// `DELETE /products/{id}`: takes it off sale (old orders keep pointing at it).
 pub(crate) async fn delete(State(state): State<AppState>, user: User, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let p = managed(&state, &user, &id).await?;
-    sqlx::query("UPDATE products SET active = 0 WHERE id = ?").bind(p.id).execute(&state.db).await?;
+    sqlx::query("UPDATE products SET active = 0 WHERE id = $1").bind(p.id).execute(&state.db).await?;
     state.reco.stock_changed(p.id, false);
     state.semantic.as_ref().inspect(|s| s.mark_stale());
     state.search_cache.invalidate();

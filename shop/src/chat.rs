@@ -145,10 +145,11 @@ impl Orders for ShopStore {
     fn orders(&self, customer: &str) -> Result<Vec<Order>> {
         let c = customer.parse::<i64>().unwrap_or(0);
         self.run(async move |shop| {
-            let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT 20")
-                .bind(c)
-                .fetch_all(&shop.db)
-                .await?;
+            let ids: Vec<i64> =
+                sqlx::query_scalar("SELECT id FROM orders WHERE user_id = $1 ORDER BY id DESC LIMIT 20")
+                    .bind(c)
+                    .fetch_all(&shop.db)
+                    .await?;
             let mut conn = shop.db.acquire().await?;
             let mut out = Vec::new();
             for id in ids {
@@ -187,7 +188,7 @@ impl Orders for ShopStore {
         self.run(async move |shop| {
             let mut tx = crate::db::write_tx(&shop.db).await?;
             let n = sqlx::query(
-                "UPDATE orders SET ship_to = ?, updated_at = ? WHERE id = ? AND status IN ('Created', 'Paid')",
+                "UPDATE orders SET ship_to = $1, updated_at = $2 WHERE id = $3 AND status IN ('Created', 'Paid')",
             )
             .bind(address.trim())
             .bind(crate::db::now())

@@ -16,6 +16,7 @@
 //! refunded ([`refund_late_charge`]).
 
 use crate::auth::User;
+use crate::db::Flag;
 use crate::error::{ApiError, ApiResult, Json};
 use crate::orders::{load_existing, outbox, release_stock, transition, Status};
 use crate::payment::{timed, with_retries, PayError, Retry};
@@ -139,7 +140,7 @@ pub(crate) async fn checkout(
 
 /// Records a rejection under the key (so a retry gets the same answer) and commits.
 async fn reject(mut tx: crate::db::WriteTx, user: i64, key: &str, hash: &[u8], e: ApiError) -> ApiResult<Step> {
-    sqlx::query("INSERT INTO idempotency_keys (user_id, key, request_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO idempotency_keys (user_id, key, request_hash, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(user)
         .bind(key)
         .bind(hash)
@@ -155,7 +156,7 @@ async fn reject(mut tx: crate::db::WriteTx, user: i64, key: &str, hash: &[u8], e
 async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &CheckoutReq) -> ApiResult<Step> {
     let mut tx = crate::db::write_tx(&state.db).await?;
     let prior: Option<(Vec<u8>, Option<i64>, Option<String>)> =
-        sqlx::query_as("SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = ? AND key = ?")
+        sqlx::query_as("SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2")
             .bind(user.id)
             .bind(key)
             .fetch_optional(&mut *tx)
@@ -177,7 +178,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
     let cart: Option<i64> = match req.items {
         Some(_) => None,
         None => {
-            sqlx::query_scalar("SELECT id FROM carts WHERE user_id = ?").bind(user.id).fetch_optional(&mut *tx).await?
+            sqlx::query_scalar("SELECT id FROM carts WHERE user_id = $1").bind(user.id).fetch_optional(&mut *tx).await?
         }
     };
     let mut wanted: Vec<(i64, i64)> = match (&req.items, cart) {
@@ -198,8 +199,8 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
             last.1 += q;
             continue;
         }
-        let p: Option<(i64, i64, bool)> =
-            sqlx::query_as("SELECT price_cents, store_id, active FROM products WHERE id = ?")
+        let p: Option<(i64, i64, Flag)> =
+            sqlx::query_as("SELECT price_cents, store_id, active FROM products WHERE id = $1")
                 .bind(pid)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -209,7 +210,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
             (Some((_, store, _)), Some(s)) if store != s => {
                 ApiError::Unprocessable("other_store", format!("product {pid} is not sold by store {s}"))
             }
-            (Some((price, store, true)), _) => {
+            (Some((price, store, Flag(true))), _) => {
                 lines.push((pid, q, price, store));
                 continue;
             }
@@ -254,7 +255,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
     // Reserve: a conditional decrement per line, inside a savepoint so a shortage undoes the others.
     let mut sp = sqlx::Connection::begin(&mut *tx).await?;
     for &(pid, q, _, _) in &lines {
-        let done = sqlx::query("UPDATE products SET stock = stock - ?1 WHERE id = ?2 AND active = 1 AND stock >= ?1")
+        let done = sqlx::query("UPDATE products SET stock = stock - $1 WHERE id = $2 AND active = 1 AND stock >= $1")
             .bind(q)
             .bind(pid)
             .execute(&mut *sp)
@@ -263,7 +264,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
         if done != 1 {
             sp.rollback().await?;
             let left: i64 =
-                sqlx::query_scalar("SELECT stock FROM products WHERE id = ?").bind(pid).fetch_one(&mut *tx).await?;
+                sqlx::query_scalar("SELECT stock FROM products WHERE id = $1").bind(pid).fetch_one(&mut *tx).await?;
             metrics::counter!("shop_out_of_stock_total").increment(1);
             let e =
                 ApiError::Conflict("out_of_stock", format!("product {pid} is out of stock: {left} left, {q} wanted"));
@@ -274,7 +275,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
     let total: i64 = lines.iter().map(|l| l.1 * l.2).sum();
     let now = crate::db::now();
     let order: i64 = sqlx::query_scalar(
-        "INSERT INTO orders (user_id, store_id, status, total_cents, ship_to, created_at, updated_at, lease_until) VALUES (?, ?, 'Created', ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO orders (user_id, store_id, status, total_cents, ship_to, created_at, updated_at, lease_until) VALUES ($1, $2, 'Created', $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(user.id)
     .bind(store)
@@ -286,7 +287,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
     .fetch_one(&mut *tx)
     .await?;
     for &(pid, q, price, _) in &lines {
-        sqlx::query("INSERT INTO order_lines (order_id, product_id, quantity, price_cents) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO order_lines (order_id, product_id, quantity, price_cents) VALUES ($1, $2, $3, $4)")
             .bind(order)
             .bind(pid)
             .bind(q)
@@ -294,7 +295,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
             .execute(&mut *tx)
             .await?;
         if let (None, Some(c)) = (&req.items, cart) {
-            sqlx::query("DELETE FROM cart_items WHERE cart_id = ? AND product_id = ?")
+            sqlx::query("DELETE FROM cart_items WHERE cart_id = $1 AND product_id = $2")
                 .bind(c)
                 .bind(pid)
                 .execute(&mut *tx)
@@ -304,7 +305,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
     outbox(&mut tx, "order.created", order, serde_json::json!({"order": order, "user": user.id, "total_cents": total}))
         .await?;
     sqlx::query(
-        "INSERT INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(user.id)
     .bind(key)
@@ -314,7 +315,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
     .execute(&mut *tx)
     .await?;
     let gateway: String =
-        sqlx::query_scalar("SELECT gateway FROM stores WHERE id = ?").bind(store).fetch_one(&mut *tx).await?;
+        sqlx::query_scalar("SELECT gateway FROM stores WHERE id = $1").bind(store).fetch_one(&mut *tx).await?;
     tx.commit().await?;
     Ok(Step::Reserved { order, total, gateway })
 }
@@ -349,7 +350,7 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
             if e.is_transient() {
                 // Outcome not known for sure (interrupted, timed out): a charge may still land; the
                 // recovery loop looks for it for an hour and refunds it.
-                sqlx::query("UPDATE orders SET charge_check_until = ? WHERE id = ?")
+                sqlx::query("UPDATE orders SET charge_check_until = $1 WHERE id = $2")
                     .bind(crate::db::now() + LATE_CHARGE_WATCH_SECS)
                     .bind(order)
                     .execute(&mut *tx)
@@ -384,7 +385,7 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
             (402u16, b.to_string())
         }
     };
-    sqlx::query("UPDATE idempotency_keys SET status = ?, response = ? WHERE order_id = ?")
+    sqlx::query("UPDATE idempotency_keys SET status = $1, response = $2 WHERE order_id = $3")
         .bind(status as i64)
         .bind(&body)
         .bind(order)
@@ -405,15 +406,15 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
 
 /// Books the charge `reference` of `order` (once per order): its `payment_ref`, the `payments` row,
 /// and the end of any late-charge watch.
-async fn record_charge(conn: &mut sqlx::SqliteConnection, order: i64, total: i64, reference: &str) -> ApiResult<()> {
-    sqlx::query("UPDATE orders SET payment_ref = coalesce(payment_ref, ?), charge_check_until = NULL WHERE id = ?")
+async fn record_charge(conn: &mut sqlx::AnyConnection, order: i64, total: i64, reference: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE orders SET payment_ref = coalesce(payment_ref, $1), charge_check_until = NULL WHERE id = $2")
         .bind(reference)
         .bind(order)
         .execute(&mut *conn)
         .await?;
     if total > 0 {
         sqlx::query(
-            "INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES (?, 'charge', ?, ?, ?, ?)
+            "INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES ($1, 'charge', $2, $3, $4, $5)
              ON CONFLICT (key) DO NOTHING",
         )
         .bind(order)
@@ -442,7 +443,7 @@ pub async fn refund_late_charge(state: &AppState, order: i64, reference: &str) -
     }
     record_charge(&mut tx, order, o.total_cents, reference).await?;
     let known: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM refunds WHERE key = ?").bind(&key).fetch_optional(&mut *tx).await?;
+        sqlx::query_scalar("SELECT 1 FROM refunds WHERE key = $1").bind(&key).fetch_optional(&mut *tx).await?;
     let left = o.total_cents - o.refunded_cents;
     if known.is_none() && left > 0 {
         crate::refunds::reserve(&mut tx, order, left, &key).await?;
@@ -478,7 +479,7 @@ pub async fn recover(state: &AppState, older_than: Option<i64>) -> ApiResult<(us
     let before = older_than.map_or(i64::MAX, |s| now - s);
     let lease_ends_before = if older_than.is_some() { now } else { i64::MAX };
     let stuck: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT id, store_id FROM orders WHERE status = 'Created' AND created_at < ? AND coalesce(lease_until, 0) < ?",
+        "SELECT id, store_id FROM orders WHERE status = 'Created' AND created_at < $1 AND coalesce(lease_until, 0) < $2",
     )
     .bind(before)
     .bind(lease_ends_before)
@@ -517,7 +518,7 @@ pub async fn recover(state: &AppState, older_than: Option<i64>) -> ApiResult<(us
 pub async fn sweep_late_charges(state: &AppState) -> ApiResult<usize> {
     let now = crate::db::now();
     sqlx::query(
-        "UPDATE orders SET charge_check_until = NULL WHERE charge_check_until IS NOT NULL AND charge_check_until < ?",
+        "UPDATE orders SET charge_check_until = NULL WHERE charge_check_until IS NOT NULL AND charge_check_until < $1",
     )
     .bind(now)
     .execute(&state.db)

@@ -42,8 +42,9 @@ impl Default for GatewayConfig {
 pub struct Config {
     /// Listen address.
     pub bind: String,
-    /// SQLite database file (created with its folder if missing).
-    pub database: PathBuf,
+    /// The database: a SQLite file path (created with its folder if missing; the embedded default) or a
+    /// PostgreSQL URL `postgres://user:password@host:port/dbname` (several replicas may share one).
+    pub database: String,
     /// The shipped `datasets/` folder (default: found from the working directory, `$SHOPML_DATASETS`).
     pub datasets: Option<PathBuf>,
     /// Seed the demo store from the shipped Online Retail data when the database has no store.
@@ -127,7 +128,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             bind: "127.0.0.1:8080".into(),
-            database: PathBuf::from("shop-data/shop.db"),
+            database: "shop-data/shop.db".into(),
             datasets: None,
             seed_demo: true,
             demo_accounts: None,
@@ -198,7 +199,7 @@ impl Config {
             self.bind = v;
         }
         if let Some(v) = get("SHOP_DATABASE") {
-            self.database = v.into();
+            self.database = v;
         }
         if let Some(v) = get("SHOP_DATASETS") {
             self.datasets = Some(v.into());

@@ -1,55 +1,181 @@
-//! The database: a SQLite file in WAL mode, migrations applied on open, and the demo seed.
+//! The database: SQLite (the embedded default: one file in WAL mode) or PostgreSQL (`postgres://…`, for
+//! several replicas), reached through sqlx's `Any` driver so one code path serves both; migrations
+//! (`migrations/sqlite`, `migrations/postgres`: the same schema in each dialect) applied on open; the demo
+//! seed.
 
 use crate::error::ApiResult;
 use reco_core::data::Dataset;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
-use std::path::Path;
-use std::str::FromStr;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, Executor};
 use std::time::Duration;
+
+/// The shop's connection pool (SQLite or PostgreSQL: see [`Backend`]).
+pub type Db = AnyPool;
+
+/// Which database a [`Db`] talks to. The SQL the shop sends is common to both except where a function
+/// asks this (full-text search, cart line order, scalar `min`, the write lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a `database` setting names: a `postgres://` / `postgresql://` URL, else a SQLite file.
+    pub fn of_setting(database: &str) -> Backend {
+        if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// The backend of an open pool.
+    pub fn of(db: &Db) -> Backend {
+        if db.connect_options().database_url.scheme().starts_with("postgres") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// The backend of a connection.
+    pub fn of_conn(conn: &AnyConnection) -> Backend {
+        if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// A subquery of the integers of the JSON array bound as `param` (`$N`): `x IN (…)` with any number of ids
+    /// in one bound value.
+    pub fn json_ids(self, param: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("SELECT value FROM json_each({param})"),
+            Backend::Postgres => format!("SELECT value::bigint FROM json_array_elements_text({param}::json)"),
+        }
+    }
+
+    /// The smaller of two SQL expressions (SQLite's scalar `min`, PostgreSQL's `LEAST`).
+    pub fn least(self, a: &str, b: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("min({a}, {b})"),
+            Backend::Postgres => format!("LEAST({a}, {b})"),
+        }
+    }
+}
+
+/// A 0/1 flag column (`active`) read as a bool: both schemas store flags as integers, since sqlx's `Any`
+/// driver hands SQLite values over as integers, never booleans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+impl sqlx::Type<sqlx::Any> for Flag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <i64 as sqlx::Type<sqlx::Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for Flag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(Flag(<i64 as sqlx::Decode<sqlx::Any>>::decode(value)? != 0))
+    }
+}
+
+impl From<Flag> for bool {
+    fn from(f: Flag) -> bool {
+        f.0
+    }
+}
+
+/// `database` for logs and errors: a PostgreSQL URL's password replaced by `***`.
+pub fn redact(database: &str) -> String {
+    match url::Url::parse(database) {
+        Ok(mut u) if Backend::of_setting(database) == Backend::Postgres && u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => database.to_string(),
+    }
+}
 
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Opens (creating if needed) the database at `path` with `connections` pooled connections: WAL
-/// journal, `synchronous = NORMAL` (durable at each WAL checkpoint, never corrupt), foreign keys on,
-/// a 5 s busy timeout; then applies the migrations.
-pub async fn open(path: &Path, connections: u32) -> Result<SqlitePool, sqlx::Error> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
-    }
-    let opts = SqliteConnectOptions::from_str("sqlite://")?
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new()
+/// The `sqlite://` URL of a file path (created if missing).
+fn sqlite_url(path: &str) -> String {
+    const SAFE: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'.').remove(b'-').remove(b'_');
+    format!("sqlite://{}?mode=rwc", percent_encoding::utf8_percent_encode(path, SAFE))
+}
+
+/// Opens the database `database` — a `postgres://` URL, or a SQLite file path (created with its folder
+/// if missing) — with `connections` pooled connections, then applies the migrations. SQLite runs with
+/// a WAL journal, `synchronous = NORMAL` (durable at each WAL checkpoint, never corrupt), foreign keys
+/// on and a 5 s busy timeout.
+pub async fn open(database: &str, connections: u32) -> Result<Db, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of_setting(database);
+    let url = match backend {
+        Backend::Postgres => database.to_string(),
+        Backend::Sqlite => {
+            let path = std::path::Path::new(database);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+            }
+            sqlite_url(database)
+        }
+    };
+    let pool = AnyPoolOptions::new()
         .max_connections(connections)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(opts)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                         PRAGMA busy_timeout = 5000;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
         .await?;
-    sqlx::migrate!("./migrations").run(&pool).await?;
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+    }
     Ok(pool)
 }
 
-/// Multi-statement write transactions take turns here before taking a connection and `BEGIN
-/// IMMEDIATE`: SQLite has one writer at a time anyway, and a connection that finds the lock taken polls
-/// it with sleeps of up to 100 ms (its busy handler), which under contention leaves the database idle
-/// between writers; a FIFO async lock hands over at once, and waiting writers hold no pool connection.
-/// Single-statement writes (sessions, carts, products, outbox marks) go straight to SQLite and its
-/// busy timeout. (Process-wide: one service writes one database.)
+/// Multi-statement write transactions take turns here before taking a connection: SQLite has one
+/// writer at a time anyway, and a connection that finds the lock taken polls it with sleeps of up to
+/// 100 ms (its busy handler), which under contention leaves the database idle between writers; a FIFO
+/// async lock hands over at once, and waiting writers hold no pool connection. Single-statement writes
+/// (sessions, carts, products, outbox marks) go straight to the database.
 static WRITE_GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// A write transaction holding SQLite's write lock from `BEGIN` (`BEGIN IMMEDIATE`): no other writer
-/// can slip in between its reads and its writes. Dereferences to the connection; dropped without
-/// [`commit`](WriteTx::commit), it rolls back.
+/// The PostgreSQL advisory lock every [`WriteTx`] holds until it ends: the write transactions of all
+/// replicas on one database take turns, as on SQLite (see [`write_tx`]).
+pub const WRITE_LOCK: i64 = 0x73686f706d6c; // "shopml"
+
+/// A write transaction no other write transaction interleaves with: on SQLite it holds the write lock
+/// from `BEGIN` (`BEGIN IMMEDIATE`), on PostgreSQL the advisory lock [`WRITE_LOCK`] (every replica's
+/// write transactions take turns; stock is decremented by conditional `UPDATE`s besides). Dereferences
+/// to the connection; dropped without [`commit`](WriteTx::commit), it rolls back.
 #[derive(Debug)]
 pub struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: sqlx::Transaction<'static, sqlx::Any>,
     _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
@@ -61,7 +187,7 @@ impl WriteTx {
 }
 
 impl std::ops::Deref for WriteTx {
-    type Target = sqlx::SqliteConnection;
+    type Target = AnyConnection;
     fn deref(&self) -> &Self::Target {
         &self.tx
     }
@@ -73,10 +199,18 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
-/// Starts a [`WriteTx`] on a connection of `pool`, after this process's earlier writers.
-pub async fn write_tx(pool: &SqlitePool) -> Result<WriteTx, sqlx::Error> {
+/// Starts a [`WriteTx`] on a connection of `pool`, after this process's earlier writers (and, on
+/// PostgreSQL, after every other replica's write transaction holding [`WRITE_LOCK`]).
+pub async fn write_tx(pool: &Db) -> Result<WriteTx, sqlx::Error> {
     let turn = WRITE_GATE.lock().await;
-    let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let tx = match Backend::of(pool) {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
+            tx
+        }
+    };
     Ok(WriteTx { tx, _turn: turn })
 }
 
@@ -90,11 +224,11 @@ pub const DEMO_CUSTOMER: &str = "customer@demo.shop";
 /// The demo accounts that can still sign in with the published default password (checked before
 /// serving on a public bind).
 pub async fn demo_accounts_with_default_password(
-    pool: &SqlitePool,
+    pool: &Db,
     passwords: &crate::auth::Passwords,
 ) -> ApiResult<Vec<String>> {
     let rows: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT email, password_hash FROM users WHERE email IN (?, ?, ?)")
+        sqlx::query_as("SELECT email, password_hash FROM users WHERE email IN ($1, $2, $3)")
             .bind(DEMO_ADMIN)
             .bind(DEMO_DEALER)
             .bind(DEMO_CUSTOMER)
@@ -112,7 +246,7 @@ pub async fn demo_accounts_with_default_password(
 }
 
 /// Whether the database already holds a store.
-pub async fn has_store(pool: &SqlitePool) -> ApiResult<bool> {
+pub async fn has_store(pool: &Db) -> ApiResult<bool> {
     Ok(sqlx::query_scalar::<_, i64>("SELECT count(*) FROM stores").fetch_one(pool).await? > 0)
 }
 
@@ -127,11 +261,11 @@ pub enum DemoAccounts {
 
 /// Seeds store 1 ("Online Retail") with every product of `data`, and the demo accounts of `accounts`.
 /// The demo customer is the dataset's first customer to the recommender.
-pub async fn seed_demo(pool: &SqlitePool, data: &Dataset, accounts: &DemoAccounts) -> ApiResult<()> {
+pub async fn seed_demo(pool: &Db, data: &Dataset, accounts: &DemoAccounts) -> ApiResult<()> {
     let t = now();
     let mut tx = write_tx(pool).await?;
     let store: i64 = sqlx::query_scalar(
-        "INSERT INTO stores (name, gateway, created_at) VALUES ('Online Retail', 'simulated', ?) RETURNING id",
+        "INSERT INTO stores (name, gateway, created_at) VALUES ('Online Retail', 'simulated', $1) RETURNING id",
     )
     .bind(t)
     .fetch_one(&mut *tx)
@@ -146,7 +280,7 @@ pub async fn seed_demo(pool: &SqlitePool, data: &Dataset, accounts: &DemoAccount
         let price = (meta.price.unwrap_or(1.0) as f64 * 100.0).round() as i64;
         sqlx::query(
             "INSERT INTO products (store_id, sku, name, description, category, price_cents, stock, popularity, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(store)
         .bind(sku)
@@ -174,7 +308,7 @@ pub async fn seed_demo(pool: &SqlitePool, data: &Dataset, accounts: &DemoAccount
     .take(n)
     {
         sqlx::query(
-            "INSERT INTO users (email, password_hash, role, store_id, ext_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (email, password_hash, role, store_id, ext_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(email)
         .bind(password_hash)

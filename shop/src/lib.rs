@@ -49,7 +49,7 @@ pub struct Shop {
     /// The configuration it started with.
     pub config: config::Config,
     /// The database.
-    pub db: sqlx::SqlitePool,
+    pub db: crate::db::Db,
     /// Session cache.
     pub sessions: auth::Sessions,
     /// Password hashing.
@@ -76,7 +76,7 @@ impl std::fmt::Debug for Shop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shop")
             .field("bind", &self.config.bind)
-            .field("database", &self.config.database)
+            .field("database", &db::redact(&self.config.database))
             .finish_non_exhaustive()
     }
 }
@@ -88,7 +88,7 @@ impl Shop {
     /// A user by id.
     pub async fn user_by_id(&self, id: i64) -> ApiResult<Option<User>> {
         let row: Option<auth::UserRow> =
-            sqlx::query_as("SELECT id, email, role, store_id, ext_id FROM users WHERE id = ?")
+            sqlx::query_as("SELECT id, email, role, store_id, ext_id FROM users WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.db)
                 .await?;
@@ -106,7 +106,7 @@ impl Shop {
     /// The gateway of store `store`.
     pub async fn gateway_of_store(&self, store: i64) -> ApiResult<Arc<dyn payment::PaymentGateway>> {
         let name: String =
-            sqlx::query_scalar("SELECT gateway FROM stores WHERE id = ?").bind(store).fetch_one(&self.db).await?;
+            sqlx::query_scalar("SELECT gateway FROM stores WHERE id = $1").bind(store).fetch_one(&self.db).await?;
         self.gateway(&name)
     }
 }
@@ -137,7 +137,7 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
     config.validate()?;
     let db = db::open(&config.database, config.db_connections)
         .await
-        .with_context(|| format!("database {}", config.database.display()))?;
+        .with_context(|| format!("database {}", db::redact(&config.database)))?;
     let datasets = storefront::shipped::datasets_dir(config.datasets.as_deref()).map_err(anyhow::Error::msg)?;
     let retail = storefront::shipped::online_retail(&datasets);
     let (data, _) = tokio::task::spawn_blocking(move || reco_core::io::load_online_retail(&retail)).await??;
@@ -305,7 +305,7 @@ async fn create_store(
         ));
     }
     let r =
-        sqlx::query_scalar::<_, i64>("INSERT INTO stores (name, gateway, created_at) VALUES (?, ?, ?) RETURNING id")
+        sqlx::query_scalar::<_, i64>("INSERT INTO stores (name, gateway, created_at) VALUES ($1, $2, $3) RETURNING id")
             .bind(name)
             .bind(&gateway)
             .bind(db::now())

@@ -2,12 +2,13 @@
 //! refund). Checkout lives in [`crate::checkout`].
 
 use crate::auth::{Role, User};
+use crate::db::Backend;
 use crate::error::{parse_id, ApiError, ApiResult, Json, Path, Query};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 /// Where an order is in its life: the storefront's status, whose
 /// [`can_become`](storefront::OrderStatus::can_become) is the state machine every transition passes.
@@ -60,7 +61,7 @@ pub struct OrderView {
 }
 
 /// The order `id`, which must exist (it was just written or locked).
-pub async fn load_existing(conn: &mut SqliteConnection, id: i64) -> ApiResult<OrderView> {
+pub async fn load_existing(conn: &mut AnyConnection, id: i64) -> ApiResult<OrderView> {
     load(conn, id).await?.ok_or_else(|| ApiError::Internal(format!("order {id} vanished")))
 }
 
@@ -91,15 +92,15 @@ fn order_view(row: OrderRow, lines: Vec<LineView>) -> ApiResult<OrderView> {
 }
 
 /// The order `id` (any owner), read through `conn`.
-pub async fn load(conn: &mut SqliteConnection, id: i64) -> ApiResult<Option<OrderView>> {
-    let row: Option<OrderRow> = sqlx::query_as(&format!("SELECT {ORDER_COLS} FROM orders WHERE id = ?"))
+pub async fn load(conn: &mut AnyConnection, id: i64) -> ApiResult<Option<OrderView>> {
+    let row: Option<OrderRow> = sqlx::query_as(&format!("SELECT {ORDER_COLS} FROM orders WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
     let Some(row) = row else {
         return Ok(None);
     };
-    let lines = sqlx::query_as(&format!("SELECT {LINE_COLS} WHERE l.order_id = ? ORDER BY l.product_id"))
+    let lines = sqlx::query_as(&format!("SELECT {LINE_COLS} WHERE l.order_id = $1 ORDER BY l.product_id"))
         .bind(id)
         .fetch_all(&mut *conn)
         .await?;
@@ -124,7 +125,7 @@ pub async fn visible_order(state: &AppState, user: &User, raw: &str) -> ApiResul
 /// Moves order `id` from `from` to `to` inside the caller's transaction; a move the machine forbids, or
 /// an order no longer in `from` (a concurrent change), is a 409.
 pub async fn transition(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: i64,
     from: Status,
     to: Status,
@@ -134,7 +135,7 @@ pub async fn transition(
         return Err(ApiError::Conflict("illegal_transition", format!("an order cannot go from {from:?} to {to:?}")));
     }
     let done = sqlx::query(
-        "UPDATE orders SET status = ?, note = coalesce(?, note), updated_at = ? WHERE id = ? AND status = ?",
+        "UPDATE orders SET status = $1, note = coalesce($2, note), updated_at = $3 WHERE id = $4 AND status = $5",
     )
     .bind(to.as_str())
     .bind(note)
@@ -151,23 +152,25 @@ pub async fn transition(
 }
 
 /// Writes an outbox row (in the caller's transaction).
-pub async fn outbox(conn: &mut SqliteConnection, kind: &str, order: i64, payload: serde_json::Value) -> ApiResult<()> {
+pub async fn outbox(conn: &mut AnyConnection, kind: &str, order: i64, payload: serde_json::Value) -> ApiResult<()> {
     let t = crate::db::now();
-    sqlx::query("INSERT INTO outbox (kind, order_id, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(kind)
-        .bind(order)
-        .bind(payload.to_string())
-        .bind(t)
-        .bind(t)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO outbox (kind, order_id, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(kind)
+    .bind(order)
+    .bind(payload.to_string())
+    .bind(t)
+    .bind(t)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
 /// Puts the order's units back in stock (the compensation of a reservation).
-pub async fn release_stock(conn: &mut SqliteConnection, order: i64) -> ApiResult<()> {
-    sqlx::query("UPDATE products SET stock = stock + (SELECT l.quantity FROM order_lines l WHERE l.order_id = ?1 AND l.product_id = products.id)
-                 WHERE id IN (SELECT product_id FROM order_lines WHERE order_id = ?1)")
+pub async fn release_stock(conn: &mut AnyConnection, order: i64) -> ApiResult<()> {
+    sqlx::query("UPDATE products SET stock = stock + (SELECT l.quantity FROM order_lines l WHERE l.order_id = $1 AND l.product_id = products.id)
+                 WHERE id IN (SELECT product_id FROM order_lines WHERE order_id = $1)")
         .bind(order)
         .execute(&mut *conn)
         .await?;
@@ -195,12 +198,12 @@ pub(crate) async fn list(
         return Err(ApiError::invalid("limit must be within 1..=100"));
     }
     let (filter, key) = match user.role {
-        Role::Customer => ("user_id = ?1", Some(user.id)),
-        Role::Dealer => ("store_id = ?1", Some(user.store_id.unwrap_or(-1))),
-        Role::Admin => ("?1 IS NULL", None),
+        Role::Customer => ("user_id = $1", Some(user.id)),
+        Role::Dealer => ("store_id = $1", Some(user.store_id.unwrap_or(-1))),
+        Role::Admin => ("$1 IS NULL", None),
     };
     let rows: Vec<OrderRow> = sqlx::query_as(&format!(
-        "SELECT {ORDER_COLS} FROM orders WHERE {filter} AND id < ?2 ORDER BY id DESC LIMIT ?3"
+        "SELECT {ORDER_COLS} FROM orders WHERE {filter} AND id < $2 ORDER BY id DESC LIMIT $3"
     ))
     .bind(key)
     .bind(page.before.unwrap_or(i64::MAX))
@@ -210,13 +213,16 @@ pub(crate) async fn list(
     let ids = serde_json::to_string(&rows.iter().map(|r| r.0).collect::<Vec<_>>())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let lines: Vec<(i64, LineView)> = sqlx::query_as::<_, (i64, i64, String, String, i64, i64)>(&format!(
-        "SELECT l.order_id, {LINE_COLS} WHERE l.order_id IN (SELECT value FROM json_each(?)) ORDER BY l.order_id, l.product_id"
+        "SELECT l.order_id, {LINE_COLS} WHERE l.order_id IN ({}) ORDER BY l.order_id, l.product_id",
+        Backend::of(&state.db).json_ids("$1")
     ))
     .bind(ids)
     .fetch_all(&state.db)
     .await?
     .into_iter()
-    .map(|(o, product_id, sku, name, quantity, price_cents)| (o, LineView { product_id, sku, name, quantity, price_cents }))
+    .map(|(o, product_id, sku, name, quantity, price_cents)| {
+        (o, LineView { product_id, sku, name, quantity, price_cents })
+    })
     .collect();
     let mut by_order: std::collections::HashMap<i64, Vec<LineView>> = std::collections::HashMap::new();
     for (o, l) in lines {
@@ -278,7 +284,7 @@ pub async fn cancel_order(state: &AppState, user: &User, raw: &str) -> ApiResult
     transition(&mut tx, o.id, Status::Paid, Status::Cancelled, Some("cancelled by request")).await?;
     release_stock(&mut tx, o.id).await?;
     outbox(&mut tx, "order.cancelled", o.id, serde_json::json!({"order": o.id, "user": o.user_id})).await?;
-    let remaining: i64 = sqlx::query_scalar("SELECT total_cents - refunded_cents FROM orders WHERE id = ?")
+    let remaining: i64 = sqlx::query_scalar("SELECT total_cents - refunded_cents FROM orders WHERE id = $1")
         .bind(o.id)
         .fetch_one(&mut *tx)
         .await?;
@@ -394,7 +400,7 @@ pub(crate) async fn refund(
     };
     // A key already used: the same amount (or none given) replays (a pending one is tried again, a
     // declined one answers its decline again), another amount is refused.
-    let known: Option<(i64, String)> = sqlx::query_as("SELECT amount_cents, status FROM refunds WHERE key = ?")
+    let known: Option<(i64, String)> = sqlx::query_as("SELECT amount_cents, status FROM refunds WHERE key = $1")
         .bind(&key)
         .fetch_optional(&state.db)
         .await?;

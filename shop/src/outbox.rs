@@ -72,10 +72,10 @@ impl Notifier for FileNotifier {
 }
 
 /// Delivers every due row once (oldest first, at most 200); returns how many were delivered.
-pub async fn dispatch_once(db: &sqlx::SqlitePool, notifier: &dyn Notifier) -> ApiResult<usize> {
+pub async fn dispatch_once(db: &crate::db::Db, notifier: &dyn Notifier) -> ApiResult<usize> {
     let now = crate::db::now();
     let rows: Vec<(i64, String, Option<i64>, String, i64)> = sqlx::query_as(
-        "SELECT id, kind, order_id, payload, attempts FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT 200",
+        "SELECT id, kind, order_id, payload, attempts FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY id LIMIT 200",
     )
     .bind(now)
     .fetch_all(db)
@@ -86,7 +86,7 @@ pub async fn dispatch_once(db: &sqlx::SqlitePool, notifier: &dyn Notifier) -> Ap
         let n = Notification { id, kind, order_id, payload };
         match notifier.deliver(&n) {
             Ok(()) => {
-                sqlx::query("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
+                sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = attempts + 1 WHERE id = $2")
                     .bind(now)
                     .bind(id)
                     .execute(db)
@@ -96,7 +96,7 @@ pub async fn dispatch_once(db: &sqlx::SqlitePool, notifier: &dyn Notifier) -> Ap
             Err(e) => {
                 let wait = 1i64 << attempts.clamp(0, 9);
                 sqlx::query(
-                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3",
                 )
                 .bind(now + wait.min(300))
                 .bind(&e)
@@ -114,15 +114,15 @@ pub async fn dispatch_once(db: &sqlx::SqlitePool, notifier: &dyn Notifier) -> Ap
 
 /// Deletes what has outlived its purpose: idempotency keys older than `keep_hours` (finished ones
 /// only) and expired sessions.
-pub async fn purge(db: &sqlx::SqlitePool, keep_hours: u64) -> ApiResult<u64> {
+pub async fn purge(db: &crate::db::Db, keep_hours: u64) -> ApiResult<u64> {
     let now = crate::db::now();
-    let keys = sqlx::query("DELETE FROM idempotency_keys WHERE status IS NOT NULL AND created_at < ?")
+    let keys = sqlx::query("DELETE FROM idempotency_keys WHERE status IS NOT NULL AND created_at < $1")
         .bind(now - keep_hours as i64 * 3600)
         .execute(db)
         .await?
         .rows_affected();
     let sessions =
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= ?").bind(now).execute(db).await?.rows_affected();
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(db).await?.rows_affected();
     Ok(keys + sessions)
 }
 
@@ -151,7 +151,7 @@ mod tests {
     #[tokio::test]
     async fn failed_deliveries_are_retried_until_delivered() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::open(&dir.path().join("o.db"), 2).await.unwrap();
+        let db = crate::db::open(&dir.path().join("o.db").display().to_string(), 2).await.unwrap();
         let mut conn = db.acquire().await.unwrap();
         crate::orders::outbox(&mut conn, "order.paid", 1, serde_json::json!({"order": 1})).await.unwrap();
         drop(conn);

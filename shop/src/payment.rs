@@ -52,14 +52,14 @@ pub trait PaymentGateway: Send + Sync + std::fmt::Debug {
 /// `sim_gateway_charges` table, written in its own transaction, so it survives a crash of the shop.
 #[derive(Debug)]
 pub struct SimulatedGateway {
-    db: sqlx::SqlitePool,
+    db: crate::db::Db,
     cfg: crate::config::GatewayConfig,
     rng: parking_lot::Mutex<rand::rngs::SmallRng>,
 }
 
 impl SimulatedGateway {
     /// A gateway behaving as `cfg` says, keeping its ledger in `db`.
-    pub fn new(db: sqlx::SqlitePool, cfg: crate::config::GatewayConfig) -> Self {
+    pub fn new(db: crate::db::Db, cfg: crate::config::GatewayConfig) -> Self {
         let rng = parking_lot::Mutex::new(rand::rngs::SmallRng::seed_from_u64(cfg.seed));
         SimulatedGateway { db, cfg, rng }
     }
@@ -71,7 +71,7 @@ impl SimulatedGateway {
         // A key already done answers with what was done (as a provider's idempotency layer does),
         // before any simulated failure.
         let done: Option<(String, i64)> =
-            sqlx::query_as("SELECT reference, amount_cents FROM sim_gateway_charges WHERE key = ?")
+            sqlx::query_as("SELECT reference, amount_cents FROM sim_gateway_charges WHERE key = $1")
                 .bind(key)
                 .fetch_optional(&self.db)
                 .await
@@ -97,7 +97,7 @@ impl SimulatedGateway {
         let reference = format!("sim_{kind}_{}", crate::auth::random_token().get(..16).unwrap_or("x"));
         let db_err = |e: sqlx::Error| PayError::Transient(e.to_string());
         let mut tx = crate::db::write_tx(&self.db).await.map_err(db_err)?;
-        sqlx::query("INSERT INTO sim_gateway_charges (key, kind, amount_cents, reference, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING")
+        sqlx::query("INSERT INTO sim_gateway_charges (key, kind, amount_cents, reference, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(kind)
             .bind(amount)
@@ -107,7 +107,7 @@ impl SimulatedGateway {
             .await
             .map_err(db_err)?;
         let (stored, stored_amount): (String, i64) =
-            sqlx::query_as("SELECT reference, amount_cents FROM sim_gateway_charges WHERE key = ?")
+            sqlx::query_as("SELECT reference, amount_cents FROM sim_gateway_charges WHERE key = $1")
                 .bind(key)
                 .fetch_one(&mut *tx)
                 .await
@@ -139,7 +139,7 @@ impl PaymentGateway for SimulatedGateway {
 
     fn lookup<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, PayError>> {
         Box::pin(async move {
-            sqlx::query_scalar("SELECT reference FROM sim_gateway_charges WHERE key = ?")
+            sqlx::query_scalar("SELECT reference FROM sim_gateway_charges WHERE key = $1")
                 .bind(key)
                 .fetch_optional(&self.db)
                 .await
@@ -255,7 +255,7 @@ mod tests {
 
     async fn gw(cfg: GatewayConfig) -> (tempfile::TempDir, SimulatedGateway) {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::open(&dir.path().join("g.db"), 2).await.unwrap();
+        let db = crate::db::open(&dir.path().join("g.db").display().to_string(), 2).await.unwrap();
         (dir, SimulatedGateway::new(db, cfg))
     }
 

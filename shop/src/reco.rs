@@ -15,6 +15,7 @@
 
 use crate::auth::User;
 use crate::catalog::ProductRow;
+use crate::db::Flag;
 use crate::error::{ApiError, ApiResult};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -118,7 +119,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 /// The training set: `shipped` plus the stored purchases and add-to-carts (a shop user linked to a
 /// dataset customer adds to that customer's row). Items carry no text: [`Reco::render`] names a
 /// reason's product (`Recommendation::because`) by its current name.
-async fn training_set(db: &sqlx::SqlitePool, shipped: &Dataset) -> ApiResult<(Dataset, usize, i64)> {
+async fn training_set(db: &crate::db::Db, shipped: &Dataset) -> ApiResult<(Dataset, usize, i64)> {
     let rows: Vec<(i64, i64, Option<String>, i64, String, i64)> = sqlx::query_as(
         "SELECT e.id, e.user_id, u.ext_id, e.product_id, e.kind, e.at FROM events e LEFT JOIN users u ON u.id = e.user_id
          WHERE e.kind IN ('purchase', 'cart') ORDER BY e.id",
@@ -171,7 +172,7 @@ async fn fit(
 impl Reco {
     /// Maps the shipped history onto the products of the first store (by SKU), then fits `model` (one of
     /// [`MODELS`]) on it plus the purchases and add-to-carts already stored.
-    pub async fn new(db: &sqlx::SqlitePool, data: &Dataset, model: &str) -> ApiResult<Reco> {
+    pub async fn new(db: &crate::db::Db, data: &Dataset, model: &str) -> ApiResult<Reco> {
         let demo: Vec<(String, i64)> =
             sqlx::query_as("SELECT sku, id FROM products WHERE store_id = (SELECT min(id) FROM stores)")
                 .fetch_all(db)
@@ -192,9 +193,9 @@ impl Reco {
                 (user, latest_order(events.into_iter().map(|e| e.1.to_string())))
             })
             .collect();
-        let rows: Vec<(i64, String, String, i64, i64, bool)> =
+        let rows: Vec<(i64, String, String, i64, i64, Flag)> =
             sqlx::query_as("SELECT id, sku, name, price_cents, stock, active FROM products").fetch_all(db).await?;
-        let out: HashSet<String> = rows.iter().filter(|r| r.4 <= 0 || !r.5).map(|r| r.0.to_string()).collect();
+        let out: HashSet<String> = rows.iter().filter(|r| r.4 <= 0 || !r.5 .0).map(|r| r.0.to_string()).collect();
         let info: HashMap<i64, Info> =
             rows.into_iter().map(|r| (r.0, Info { sku: r.1, name: r.2, price_cents: r.3 })).collect();
         let (set, events, last) = training_set(db, &shipped).await?;
@@ -219,14 +220,14 @@ impl Reco {
     /// created at run time that were bought or carted since get neighbours) and swaps the new model
     /// in; requests in flight finish on the old one. Concurrent calls wait for the running refit and
     /// then run their own.
-    pub async fn refit(&self, db: &sqlx::SqlitePool) -> ApiResult<FitReport> {
+    pub async fn refit(&self, db: &crate::db::Db) -> ApiResult<FitReport> {
         let _one = self.refitting.lock().await;
         self.refit_locked(db).await
     }
 
     /// The periodic refit: [`refit`](Self::refit) if purchases or add-to-carts were stored after the
     /// last fit's (checked once the running refit, if any, is over), else nothing (`None`).
-    pub async fn refit_if_new(&self, db: &sqlx::SqlitePool) -> ApiResult<Option<FitReport>> {
+    pub async fn refit_if_new(&self, db: &crate::db::Db) -> ApiResult<Option<FitReport>> {
         let _one = self.refitting.lock().await;
         let last: i64 =
             sqlx::query_scalar("SELECT id FROM events WHERE kind IN ('purchase', 'cart') ORDER BY id DESC LIMIT 1")
@@ -242,7 +243,7 @@ impl Reco {
     }
 
     /// A refit; the caller holds `refitting`.
-    async fn refit_locked(&self, db: &sqlx::SqlitePool) -> ApiResult<FitReport> {
+    async fn refit_locked(&self, db: &crate::db::Db) -> ApiResult<FitReport> {
         let (set, events, last) = training_set(db, &self.shipped).await?;
         let (model, report) = fit(&self.model, set, events, last, Some(1)).await?;
         self.server.swap(model);
@@ -368,7 +369,7 @@ impl Reco {
 
     /// Records `kind` on `products` for `user`: in memory at once (the next answer changes), and in the
     /// `events` table (a failure there is logged, the request still succeeds).
-    pub async fn event(&self, db: &sqlx::SqlitePool, user: i64, products: &[i64], kind: EventKind) {
+    pub async fn event(&self, db: &crate::db::Db, user: i64, products: &[i64], kind: EventKind) {
         if !products.is_empty() {
             self.remember(user, products);
             *self.user_version.write().entry(user).or_default() += 1;
@@ -377,7 +378,7 @@ impl Reco {
             let mut tx = crate::db::write_tx(db).await?;
             let t = crate::db::now();
             for &p in products {
-                sqlx::query("INSERT INTO events (user_id, product_id, kind, at) VALUES (?, ?, ?, ?)")
+                sqlx::query("INSERT INTO events (user_id, product_id, kind, at) VALUES ($1, $2, $3, $4)")
                     .bind(user)
                     .bind(p)
                     .bind(kind.as_str())
@@ -394,7 +395,7 @@ impl Reco {
     }
 
     /// Replays the stored events into memory (at start, so live history survives restarts).
-    pub async fn load_events(&self, db: &sqlx::SqlitePool) -> ApiResult<usize> {
+    pub async fn load_events(&self, db: &crate::db::Db) -> ApiResult<usize> {
         let rows: Vec<(i64, i64)> =
             sqlx::query_as("SELECT user_id, product_id FROM events ORDER BY id").fetch_all(db).await?;
         for &(u, p) in &rows {
@@ -445,15 +446,15 @@ impl Reco {
     }
 
     /// Re-reads the availability of `products` from the database.
-    pub async fn refresh_stock(&self, db: &sqlx::SqlitePool, products: &[i64]) {
+    pub async fn refresh_stock(&self, db: &crate::db::Db, products: &[i64]) {
         for &p in products {
             if let Ok(Some((stock, active))) =
-                sqlx::query_as::<_, (i64, bool)>("SELECT stock, active FROM products WHERE id = ?")
+                sqlx::query_as::<_, (i64, Flag)>("SELECT stock, active FROM products WHERE id = $1")
                     .bind(p)
                     .fetch_optional(db)
                     .await
             {
-                self.stock_changed(p, stock > 0 && active);
+                self.stock_changed(p, stock > 0 && active.0);
             }
         }
     }

@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::orders::{load_existing, outbox, release_stock, transition, Status};
 use crate::payment::{with_retries, PayError, Retry};
 use crate::AppState;
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 /// What [`execute`] achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,10 +21,10 @@ pub enum Outcome {
 }
 
 /// Reserves `amount` of `order` under `key` (in the caller's transaction); 422 if less is left.
-pub async fn reserve(conn: &mut SqliteConnection, order: i64, amount: i64, key: &str) -> ApiResult<()> {
+pub async fn reserve(conn: &mut AnyConnection, order: i64, amount: i64, key: &str) -> ApiResult<()> {
     let now = crate::db::now();
     let reserved = sqlx::query(
-        "UPDATE orders SET refunded_cents = refunded_cents + ?1, updated_at = ?3 WHERE id = ?2 AND refunded_cents + ?1 <= total_cents",
+        "UPDATE orders SET refunded_cents = refunded_cents + $1, updated_at = $3 WHERE id = $2 AND refunded_cents + $1 <= total_cents",
     )
     .bind(amount)
     .bind(order)
@@ -39,7 +39,7 @@ pub async fn reserve(conn: &mut SqliteConnection, order: i64, amount: i64, key: 
         ));
     }
     let inserted = sqlx::query(
-        "INSERT INTO refunds (key, order_id, amount_cents, status, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)
+        "INSERT INTO refunds (key, order_id, amount_cents, status, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $5)
          ON CONFLICT (key) DO NOTHING",
     )
     .bind(key)
@@ -60,7 +60,7 @@ pub async fn reserve(conn: &mut SqliteConnection, order: i64, amount: i64, key: 
 /// Carries out the refund recorded under `key` (a no-op if it is no longer pending).
 pub async fn execute(state: &AppState, key: &str) -> ApiResult<Outcome> {
     let row: Option<(i64, i64, String, i64, Option<String>)> = sqlx::query_as(
-        "SELECT r.order_id, r.amount_cents, r.status, o.store_id, o.payment_ref FROM refunds r JOIN orders o ON o.id = r.order_id WHERE r.key = ?",
+        "SELECT r.order_id, r.amount_cents, r.status, o.store_id, o.payment_ref FROM refunds r JOIN orders o ON o.id = r.order_id WHERE r.key = $1",
     )
     .bind(key)
     .fetch_optional(&state.db)
@@ -87,7 +87,7 @@ fn declined(key: &str) -> ApiError {
 /// The answer for refund `key` once another call has settled it.
 async fn settled_elsewhere(state: &AppState, key: &str) -> ApiResult<Outcome> {
     let status: Option<String> =
-        sqlx::query_scalar("SELECT status FROM refunds WHERE key = ?").bind(key).fetch_optional(&state.db).await?;
+        sqlx::query_scalar("SELECT status FROM refunds WHERE key = $1").bind(key).fetch_optional(&state.db).await?;
     match status.as_deref() {
         Some("done") => Ok(Outcome::Done),
         Some("declined") => Err(declined(key)),
@@ -97,8 +97,8 @@ async fn settled_elsewhere(state: &AppState, key: &str) -> ApiResult<Outcome> {
 }
 
 /// Moves refund `key` from pending to `status`; false if it was not pending (settled concurrently).
-async fn settle(conn: &mut SqliteConnection, key: &str, status: &str) -> ApiResult<bool> {
-    let n = sqlx::query("UPDATE refunds SET status = ?, updated_at = ? WHERE key = ? AND status = 'pending'")
+async fn settle(conn: &mut AnyConnection, key: &str, status: &str) -> ApiResult<bool> {
+    let n = sqlx::query("UPDATE refunds SET status = $1, updated_at = $2 WHERE key = $3 AND status = 'pending'")
         .bind(status)
         .bind(crate::db::now())
         .bind(key)
@@ -115,7 +115,7 @@ async fn book(state: &AppState, key: &str, order: i64, amount: i64, r: Result<St
             let mut tx = crate::db::write_tx(&state.db).await?;
             let settled = settle(&mut tx, key, "declined").await?;
             if settled {
-                sqlx::query("UPDATE orders SET refunded_cents = refunded_cents - ? WHERE id = ?")
+                sqlx::query("UPDATE orders SET refunded_cents = refunded_cents - $1 WHERE id = $2")
                     .bind(amount)
                     .bind(order)
                     .execute(&mut *tx)
@@ -142,7 +142,7 @@ async fn book(state: &AppState, key: &str, order: i64, amount: i64, r: Result<St
     let mut tx = crate::db::write_tx(&state.db).await?;
     let settled = settle(&mut tx, key, "done").await?;
     if settled {
-        sqlx::query("INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES (?, 'refund', ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO payments (order_id, kind, amount_cents, gateway_ref, key, created_at) VALUES ($1, 'refund', $2, $3, $4, $5)")
             .bind(order)
             .bind(amount)
             .bind(&reference)
@@ -162,7 +162,7 @@ async fn book(state: &AppState, key: &str, order: i64, amount: i64, r: Result<St
         // units, never shipped, go back).
         let now = load_existing(&mut tx, order).await?;
         let booked: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(amount_cents), 0) FROM payments WHERE order_id = ? AND kind = 'refund'",
+            "SELECT CAST(coalesce(sum(amount_cents), 0) AS BIGINT) FROM payments WHERE order_id = $1 AND kind = 'refund'",
         )
         .bind(order)
         .fetch_one(&mut *tx)
@@ -187,7 +187,7 @@ async fn book(state: &AppState, key: &str, order: i64, amount: i64, r: Result<St
 pub async fn recover(state: &AppState, older_than: Option<i64>) -> ApiResult<(usize, usize)> {
     let before = older_than.map_or(i64::MAX, |s| crate::db::now() - s);
     let keys: Vec<String> =
-        sqlx::query_scalar("SELECT key FROM refunds WHERE status = 'pending' AND updated_at < ? ORDER BY created_at")
+        sqlx::query_scalar("SELECT key FROM refunds WHERE status = 'pending' AND updated_at < $1 ORDER BY created_at")
             .bind(before)
             .fetch_all(&state.db)
             .await?;

@@ -4,6 +4,7 @@
 
 use crate::auth::{MaybeUser, Role, User};
 use crate::catalog::{ProductRow, PRODUCT_COLS};
+use crate::db::Backend;
 use crate::error::{ApiError, ApiResult, Query};
 use crate::{AppState, Shop};
 use axum::extract::State;
@@ -28,13 +29,27 @@ pub fn fts_query_any(q: &str) -> Option<String> {
     fts_words(q, " OR ")
 }
 
-fn fts_words(q: &str, sep: &str) -> Option<String> {
-    let words: Vec<String> = q
-        .split(|c: char| !c.is_alphanumeric())
+/// The PostgreSQL `to_tsquery` text for free text: as [`fts_query`] — every word (quoted lexemes) required,
+/// the last one as a prefix (`'red' & 'bag':*`).
+pub fn tsquery(q: &str) -> Option<String> {
+    let words = query_words(q);
+    let (last, rest) = words.split_last()?;
+    let mut out: Vec<String> = rest.iter().map(|w| format!("'{w}'")).collect();
+    out.push(format!("'{last}':*"));
+    Some(out.join(" & "))
+}
+
+/// The words of free text, lower-cased: runs of letters and digits (at most 12 words of 64 characters).
+fn query_words(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(12)
         .map(|w| w.chars().take(64).collect::<String>().to_lowercase())
-        .collect();
+        .collect()
+}
+
+fn fts_words(q: &str, sep: &str) -> Option<String> {
+    let words = query_words(q);
     let (last, rest) = words.split_last()?;
     let mut out: Vec<String> = rest.iter().map(|w| format!("\"{w}\"")).collect();
     out.push(format!("\"{last}\"*"));
@@ -46,6 +61,32 @@ pub(crate) fn cents(name: &str, v: f64) -> ApiResult<i64> {
         return Err(ApiError::invalid(format!("{name} must be a price between 0 and 1e9")));
     }
     Ok((v * 100.0).round() as i64)
+}
+
+/// The full-text SQL of a backend: SQLite's FTS5 table ranked by BM25, PostgreSQL's `tsvector` column
+/// ranked by `ts_rank_cd` (cover density: PostgreSQL has no BM25). `$1` is the text query ([`fts_query`] /
+/// [`tsquery`]).
+struct Text {
+    from: &'static str,
+    matches: &'static str,
+    rank: &'static str,
+}
+
+impl Text {
+    fn of(backend: Backend) -> Text {
+        match backend {
+            Backend::Sqlite => Text {
+                from: "products_fts JOIN products p ON p.id = products_fts.rowid",
+                matches: " AND products_fts MATCH $1",
+                rank: "bm25(products_fts), p.id",
+            },
+            Backend::Postgres => Text {
+                from: "products p",
+                matches: " AND p.search @@ to_tsquery('english', $1)",
+                rank: "ts_rank_cd(p.search, to_tsquery('english', $1)) DESC, p.id",
+            },
+        }
+    }
 }
 
 /// Search parameters of `GET /products`.
@@ -143,9 +184,14 @@ pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResul
             mode.name()
         )));
     }
-    let fts = p.q.as_deref().and_then(fts_query);
+    let backend = Backend::of(&state.db);
+    let fts = match backend {
+        Backend::Sqlite => p.q.as_deref().and_then(fts_query),
+        Backend::Postgres => p.q.as_deref().and_then(tsquery),
+    };
+    let text = Text::of(backend);
     let order = match (p.sort.as_deref().unwrap_or("relevance"), fts.is_some()) {
-        ("relevance", true) => "bm25(products_fts), p.id",
+        ("relevance", true) => text.rank,
         ("relevance", false) | ("popularity", _) => "p.popularity DESC, p.id",
         ("price_asc", _) => "p.price_cents ASC, p.id",
         ("price_desc", _) => "p.price_cents DESC, p.id",
@@ -157,18 +203,16 @@ pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResul
         }
     };
     let from = match fts {
-        Some(_) => "products_fts JOIN products p ON p.id = products_fts.rowid",
+        Some(_) => text.from,
         None => "products p",
     };
     let mut filter = String::from("p.active = 1");
     if fts.is_some() {
-        filter.push_str(" AND products_fts MATCH ?1");
+        filter.push_str(text.matches);
     }
-    filter.push_str(" AND (?2 IS NULL OR p.category = ?2) AND (?3 IS NULL OR p.price_cents >= ?3) AND (?4 IS NULL OR p.price_cents <= ?4)");
-    filter.push_str(" AND (?5 = 0 OR p.stock > 0) AND (?6 IS NULL OR p.store_id = ?6)");
-    fn typed<F: for<'q> Fn(&'q str) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>>(
-        f: F,
-    ) -> F {
+    filter.push_str(" AND ($2 IS NULL OR p.category = $2) AND ($3 IS NULL OR p.price_cents >= $3) AND ($4 IS NULL OR p.price_cents <= $4)");
+    filter.push_str(" AND ($5 = 0 OR p.stock > 0) AND ($6 IS NULL OR p.store_id = $6)");
+    fn typed<F: for<'q> Fn(&'q str) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>>(f: F) -> F {
         f
     }
     let bind = typed(|q| {
@@ -190,14 +234,15 @@ pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResul
         });
     }
     if let (Some(semantic), Some(q), true) = (&state.semantic, p.q.as_deref(), fts.is_some() && mode.needs_encoder()) {
-        let to_rows = |rows: Vec<sqlx::sqlite::SqliteRow>| -> ApiResult<Vec<ProductRow>> {
+        let to_rows = |rows: Vec<sqlx::any::AnyRow>| -> ApiResult<Vec<ProductRow>> {
             Ok(rows.iter().map(<ProductRow as sqlx::FromRow<_>>::from_row).collect::<Result<_, _>>()?)
         };
         // The keyword candidates (hybrid only), in BM25 order, filtered.
         let keyword_rows = match mode {
             SearchMode::Hybrid => to_rows(
                 bind(&format!(
-                    "SELECT {PRODUCT_COLS} FROM {from} WHERE {filter} ORDER BY bm25(products_fts), p.id LIMIT {CANDIDATES}"
+                    "SELECT {PRODUCT_COLS} FROM {from} WHERE {filter} ORDER BY {} LIMIT {CANDIDATES}",
+                    text.rank
                 ))
                 .fetch_all(&state.db)
                 .await?,
@@ -205,11 +250,12 @@ pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResul
             _ => Vec::new(),
         };
         let near: Vec<i64> = semantic.nearest(&state.db, q, CANDIDATES).await?.into_iter().map(|h| h.0).collect();
-        // The same filters on the semantic candidates (`?1` is bound to the FTS query: never NULL).
-        let plain = filter.replace(" AND products_fts MATCH ?1", "");
+        // The same filters on the semantic candidates (`$1` is bound to the text query: never NULL).
+        let plain = filter.replace(text.matches, "");
         let filtered = to_rows(
             bind(&format!(
-                "SELECT {PRODUCT_COLS} FROM products p WHERE {plain} AND ?1 IS NOT NULL AND p.id IN (SELECT value FROM json_each(?7))"
+                "SELECT {PRODUCT_COLS} FROM products p WHERE {plain} AND $1 IS NOT NULL AND p.id IN ({})",
+                backend.json_ids("$7")
             ))
             .bind(serde_json::to_string(&near).map_err(|e| ApiError::Internal(e.to_string()))?)
             .fetch_all(&state.db)

@@ -10,12 +10,12 @@
 //! rebuilds the HNSW graph: fine for occasional edits, a stall per edit on a large, busy catalogue (an
 //! incremental index is issue 18's item 3).
 
+use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use ndarray::{Array2, ArrayView1};
 use reco_core::ann::{AnnParams, InnerProductIndex};
 use sha2::{Digest, Sha256};
 use shopml_encoder::Encoder;
-use sqlx::SqlitePool;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -97,13 +97,13 @@ impl Semantic {
 
     /// Re-reads the active products, embeds those without a current vector (stored in `product_vectors`)
     /// and swaps in the new index. Returns how many texts were embedded.
-    pub async fn refresh(&self, db: &SqlitePool) -> ApiResult<usize> {
+    pub async fn refresh(&self, db: &Db) -> ApiResult<usize> {
         self.refresh_if(db, false).await
     }
 
     /// [`refresh`](Self::refresh) under the rebuild lock; with `only_stale`, nothing when another search
     /// rebuilt the index while this one waited for the lock.
-    async fn refresh_if(&self, db: &SqlitePool, only_stale: bool) -> ApiResult<usize> {
+    async fn refresh_if(&self, db: &Db, only_stale: bool) -> ApiResult<usize> {
         let _turn = self.refreshing.lock().await;
         if only_stale && !self.is_stale() {
             return Ok(0);
@@ -114,7 +114,7 @@ impl Semantic {
         self.rebuild(db, version).await
     }
 
-    async fn rebuild(&self, db: &SqlitePool, version: u64) -> ApiResult<usize> {
+    async fn rebuild(&self, db: &Db, version: u64) -> ApiResult<usize> {
         let rows: Vec<StoredRow> = sqlx::query_as(
             "SELECT p.id, p.name, p.description, v.digest, v.vector FROM products p
              LEFT JOIN product_vectors v ON v.product_id = p.id WHERE p.active = 1 ORDER BY p.id",
@@ -150,12 +150,15 @@ impl Semantic {
             for (j, (r, _, digest)) in todo.iter().enumerate() {
                 vectors.row_mut(*r).assign(&fresh.row(j));
                 let bytes: Vec<u8> = fresh.row(j).iter().flat_map(|x| x.to_le_bytes()).collect();
-                sqlx::query("INSERT OR REPLACE INTO product_vectors (product_id, digest, vector) VALUES (?, ?, ?)")
-                    .bind(rows[*r].0)
-                    .bind(digest)
-                    .bind(bytes)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO product_vectors (product_id, digest, vector) VALUES ($1, $2, $3) \
+                     ON CONFLICT (product_id) DO UPDATE SET digest = excluded.digest, vector = excluded.vector",
+                )
+                .bind(rows[*r].0)
+                .bind(digest)
+                .bind(bytes)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
         }
@@ -175,7 +178,7 @@ impl Semantic {
 
     /// The ids of the `n` active products nearest to `query` by meaning, nearest first, with their
     /// cosine similarity. Refreshes first when a product changed since the last refresh.
-    pub async fn nearest(&self, db: &SqlitePool, query: &str, n: usize) -> ApiResult<Vec<(i64, f32)>> {
+    pub async fn nearest(&self, db: &Db, query: &str, n: usize) -> ApiResult<Vec<(i64, f32)>> {
         if self.is_stale() {
             self.refresh_if(db, true).await?;
         }

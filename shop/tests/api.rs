@@ -19,7 +19,7 @@ fn register_login_logout_and_bad_credentials() {
             call("POST", "/auth/register", None, &[], Some(json!({"email": email, "password": "s3cret-pass"}))).await;
         assert_eq!(r.status, 201, "{:?}", r.json);
         assert_eq!(r.json["user"]["role"], "customer");
-        let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE email = ?")
+        let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE email = $1")
             .bind(&email)
             .fetch_one(&shop().db)
             .await
@@ -43,7 +43,7 @@ fn register_login_logout_and_bad_credentials() {
         assert_eq!(call("GET", "/me", Some(&tok), &[], None).await.status, 401, "a logged-out token is dead at once");
         assert_eq!(call("GET", "/me", Some("forged-token"), &[], None).await.status, 401);
         // Only the token's hash is stored.
-        let n: i64 = int("SELECT count(*) FROM sessions WHERE token_hash = ?", tok.as_bytes()).await;
+        let n: i64 = int("SELECT count(*) FROM sessions WHERE token_hash = $1", tok.as_bytes()).await;
         assert_eq!(n, 0);
         // The seeded demo accounts sign in with the demo password.
         assert_eq!(login("dealer@demo.shop", DEMO_PW).await.json["user"]["role"], "dealer");
@@ -129,13 +129,13 @@ fn search_answers_are_reused_briefly_and_dropped_by_catalogue_edits() {
         };
         assert_eq!(stock().await, 5);
         // A change behind the API's back (as a checkout's stock decrement): the kept answer stays...
-        sqlx::query("UPDATE products SET stock = 9 WHERE id = ?").bind(pid).execute(&shop().db).await.unwrap();
+        sqlx::query("UPDATE products SET stock = 9 WHERE id = $1").bind(pid).execute(&shop().db).await.unwrap();
         assert_eq!(stock().await, 5, "answered from the search cache");
         // ...until a catalogue edit through the API drops it,
         assert_eq!(patch(serde_json::json!({"description": "a lamp"})).await.status, 200);
         assert_eq!(stock().await, 9);
         // or its time-to-live (search_cache_ms, 1000 by default) has passed.
-        sqlx::query("UPDATE products SET stock = 11 WHERE id = ?").bind(pid).execute(&shop().db).await.unwrap();
+        sqlx::query("UPDATE products SET stock = 11 WHERE id = $1").bind(pid).execute(&shop().db).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         assert_eq!(stock().await, 11);
     });
@@ -304,10 +304,11 @@ fn order_lifecycle_cancel_refund_and_illegal_moves() {
             (Some("Refunded"), Some(2000))
         );
         let refunds: i64 =
-            int("SELECT sum(amount_cents) FROM payments WHERE order_id = ? AND kind = 'refund'", id).await;
+            int("SELECT CAST(sum(amount_cents) AS BIGINT) FROM payments WHERE order_id = $1 AND kind = 'refund'", id)
+                .await;
         assert_eq!(refunds, 2000);
         // Every change left its outbox row; the dispatcher delivers them.
-        let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM outbox WHERE order_id = ? ORDER BY id")
+        let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM outbox WHERE order_id = $1 ORDER BY id")
             .bind(id)
             .fetch_all(&shop().db)
             .await
@@ -318,7 +319,7 @@ fn order_lifecycle_cancel_refund_and_illegal_moves() {
         );
         let n = shopml_shop::outbox::dispatch_once(&shop().db, shop().notifier.as_ref()).await.unwrap();
         assert!(n >= 6);
-        let left: i64 = int("SELECT count(*) FROM outbox WHERE order_id = ? AND delivered_at IS NULL", id).await;
+        let left: i64 = int("SELECT count(*) FROM outbox WHERE order_id = $1 AND delivered_at IS NULL", id).await;
         assert_eq!(left, 0);
     });
 }
@@ -331,7 +332,7 @@ fn free_products_refunds_of_unshipped_orders_and_store_scoped_checkout() {
         let (store, _, free) = store_with_product("decline", 5, 0).await;
         let (_, tok) = customer().await;
         let id = paid(&tok, &format!("free-{}", uniq()), free, 1).await;
-        let n: i64 = int("SELECT count(*) FROM payments WHERE order_id = ?", id).await;
+        let n: i64 = int("SELECT count(*) FROM payments WHERE order_id = $1", id).await;
         assert_eq!(n, 0);
         // Items of another store with store_id set: refused, nothing reserved.
         let (_, _, other) = store_with_product("simulated", 5, 100).await;
@@ -380,19 +381,19 @@ fn a_refund_reserved_before_a_crash_is_carried_out_by_the_recovery() {
         let (done, pending) = shopml_shop::refunds::recover(shop(), None).await.unwrap();
         assert!(done >= 1 && pending == 0, "{done} booked, {pending} pending");
         let (status, refunded): (String, i64) =
-            sqlx::query_as("SELECT status, refunded_cents FROM orders WHERE id = ?")
+            sqlx::query_as("SELECT status, refunded_cents FROM orders WHERE id = $1")
                 .bind(id)
                 .fetch_one(&shop().db)
                 .await
                 .unwrap();
         assert_eq!((status.as_str(), refunded), ("Paid", 300));
-        let booked: i64 = int("SELECT amount_cents FROM payments WHERE key = ?", &key).await;
+        let booked: i64 = int("SELECT amount_cents FROM payments WHERE key = $1", &key).await;
         assert_eq!(booked, 300);
         shopml_shop::refunds::recover(shop(), None).await.unwrap();
-        let again: i64 = int("SELECT count(*) FROM payments WHERE key = ?", &key).await;
+        let again: i64 = int("SELECT count(*) FROM payments WHERE key = $1", &key).await;
         assert_eq!(again, 1, "booked once");
         // The rest through the API: Refunded, and the unshipped units go back.
-        let store: i64 = int("SELECT store_id FROM products WHERE id = ?", product).await;
+        let store: i64 = int("SELECT store_id FROM products WHERE id = $1", product).await;
         let (_, dealer) = user("dealer", Some(store)).await;
         let r = call("POST", &format!("/orders/{id}/refund"), Some(&dealer), &[], Some(json!({}))).await;
         assert_eq!(
@@ -514,7 +515,7 @@ fn a_declined_refund_gives_its_reservation_back_and_says_so() {
             );
         }
         let (status, refunded): (String, i64) =
-            sqlx::query_as("SELECT status, refunded_cents FROM orders WHERE id = ?")
+            sqlx::query_as("SELECT status, refunded_cents FROM orders WHERE id = $1")
                 .bind(id)
                 .fetch_one(&shop().db)
                 .await
@@ -529,16 +530,16 @@ fn a_declined_refund_gives_its_reservation_back_and_says_so() {
         );
         assert_eq!(stock(product).await, 10);
         let states: Vec<String> =
-            sqlx::query_scalar("SELECT status FROM refunds WHERE order_id = ? ORDER BY created_at")
+            sqlx::query_scalar("SELECT status FROM refunds WHERE order_id = $1 ORDER BY created_at")
                 .bind(id)
                 .fetch_all(&shop().db)
                 .await
                 .unwrap();
         assert_eq!(states, ["declined", "declined"]);
-        let booked: i64 = int("SELECT count(*) FROM payments WHERE order_id = ? AND kind = 'refund'", id).await;
+        let booked: i64 = int("SELECT count(*) FROM payments WHERE order_id = $1 AND kind = 'refund'", id).await;
         assert_eq!(booked, 0);
         // Each decline was announced through the outbox.
-        let failed: i64 = int("SELECT count(*) FROM outbox WHERE order_id = ? AND kind = 'refund.failed'", id).await;
+        let failed: i64 = int("SELECT count(*) FROM outbox WHERE order_id = $1 AND kind = 'refund.failed'", id).await;
         assert_eq!(failed, 2);
     });
 }
@@ -557,7 +558,7 @@ fn declined_payment_releases_the_reservation_and_flaky_gateways_are_retried() {
         );
         let order = r.json["error"]["order_id"].as_i64().unwrap();
         assert_eq!(stock(product).await, 5, "compensation put the units back");
-        let (status, note): (String, String) = sqlx::query_as("SELECT status, note FROM orders WHERE id = ?")
+        let (status, note): (String, String) = sqlx::query_as("SELECT status, note FROM orders WHERE id = $1")
             .bind(order)
             .fetch_one(&shop().db)
             .await
@@ -575,7 +576,7 @@ fn declined_payment_releases_the_reservation_and_flaky_gateways_are_retried() {
                 paid += 1;
                 let id = r.json["id"].as_i64().unwrap();
                 let n: i64 =
-                    int("SELECT count(*) FROM sim_gateway_charges WHERE key = ?", format!("order-{id}-charge")).await;
+                    int("SELECT count(*) FROM sim_gateway_charges WHERE key = $1", format!("order-{id}-charge")).await;
                 assert_eq!(n, 1);
             }
         }
@@ -608,7 +609,7 @@ fn a_purchase_changes_the_next_recommendations_without_retraining() {
         assert!(!sim.json["items"].as_array().unwrap().is_empty());
         assert_eq!(call("GET", "/products/99999999/similar", None, &[], None).await.status, 404);
         assert_eq!(call("GET", "/recommendations?k=0", None, &[], None).await.status, 400);
-        let n: i64 = int("SELECT count(*) FROM events WHERE kind = 'purchase' AND product_id = ?", first).await;
+        let n: i64 = int("SELECT count(*) FROM events WHERE kind = 'purchase' AND product_id = $1", first).await;
         assert!(n >= 1);
     });
 }
@@ -735,12 +736,12 @@ fn authorization_customer_cannot_edit_products() {
         let order = paid(&c, "authz-ship", product, 1).await;
         let r = call("POST", &format!("/orders/{order}/ship"), Some(&c), &[], None).await;
         assert_eq!((r.status.as_u16(), r.json["error"]["code"].as_str()), (403, Some("forbidden")), "{:?}", r.json);
-        assert_eq!(int("SELECT count(*) FROM orders WHERE id = ? AND status = 'Paid'", order).await, 1, "still Paid");
+        assert_eq!(int("SELECT count(*) FROM orders WHERE id = $1 AND status = 'Paid'", order).await, 1, "still Paid");
         assert_eq!(
             call("PATCH", &format!("/products/{product}"), None, &[], Some(json!({"price_cents": 1}))).await.status,
             401
         );
-        let price: i64 = int("SELECT price_cents FROM products WHERE id = ?", product).await;
+        let price: i64 = int("SELECT price_cents FROM products WHERE id = $1", product).await;
         assert_eq!(price, 100);
     });
 }
@@ -760,14 +761,18 @@ fn authorization_dealer_cannot_edit_another_stores_product_or_orders() {
         .await;
         assert_eq!(r.status, 403);
         assert_eq!(call("DELETE", &format!("/products/{product_a}"), Some(&dealer_b), &[], None).await.status, 403);
-        let unchanged: (i64, i64, String, bool) =
-            sqlx::query_as("SELECT price_cents, stock, name, active FROM products WHERE id = ?")
+        let unchanged: (i64, i64, String, shopml_shop::db::Flag) =
+            sqlx::query_as("SELECT price_cents, stock, name, active FROM products WHERE id = $1")
                 .bind(product_a)
                 .fetch_one(&shop().db)
                 .await
                 .unwrap();
-        assert_eq!(unchanged, (100, 10, "Test lamp".to_string(), true), "dealer B changed store A's product");
-        let store_a: i64 = int("SELECT store_id FROM products WHERE id = ?", product_a).await;
+        assert_eq!(
+            unchanged,
+            (100, 10, "Test lamp".to_string(), shopml_shop::db::Flag(true)),
+            "dealer B changed store A's product"
+        );
+        let store_a: i64 = int("SELECT store_id FROM products WHERE id = $1", product_a).await;
         let r = call(
             "POST",
             "/products",

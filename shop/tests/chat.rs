@@ -35,7 +35,7 @@ async fn say(token: Option<&str>, conversation: Option<&str>, message: &str) -> 
 
 async fn session(shop: &shopml_shop::AppState) -> (i64, String) {
     let id: i64 =
-        sqlx::query_scalar("INSERT INTO users (email, role, created_at) VALUES (?, 'customer', 0) RETURNING id")
+        sqlx::query_scalar("INSERT INTO users (email, role, created_at) VALUES ($1, 'customer', 0) RETURNING id")
             .bind(format!("chat{}@test.shop", uniq()))
             .fetch_one(&shop.db)
             .await
@@ -78,7 +78,7 @@ fn chat_answers_and_cancels_only_the_signed_in_customers_orders() {
         let r = say(Some(&b), Some(&conv), "yes").await;
         assert_ne!(r["reply"]["action"]["kind"], "cancelled", "{r}");
         let status: String =
-            sqlx::query_scalar("SELECT status FROM orders WHERE id = ?").bind(id).fetch_one(&shop.db).await.unwrap();
+            sqlx::query_scalar("SELECT status FROM orders WHERE id = $1").bind(id).fetch_one(&shop.db).await.unwrap();
         assert_eq!(status, "Paid");
         // A's conversation id used by B is B's own conversation: A's pending question does not leak.
         let r = say(Some(&a), None, &format!("please cancel order #{id}")).await;
@@ -90,7 +90,7 @@ fn chat_answers_and_cancels_only_the_signed_in_customers_orders() {
         let r = say(Some(&a), Some(&conv), "yes").await;
         assert_eq!(r["reply"]["action"]["kind"], "cancelled", "{r}");
         let (status, refunded): (String, i64) =
-            sqlx::query_as("SELECT status, refunded_cents FROM orders WHERE id = ? AND user_id = ?")
+            sqlx::query_as("SELECT status, refunded_cents FROM orders WHERE id = $1 AND user_id = $2")
                 .bind(id)
                 .bind(a_id)
                 .fetch_one(&shop.db)

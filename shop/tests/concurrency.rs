@@ -37,8 +37,8 @@ fn two_hundred_buyers_never_oversell_ten_units_twenty_times() {
             assert_eq!((paid, out), (10, 190), "round {round}");
             assert_eq!(stock(product).await, 0, "round {round}");
             let (orders, units): (i64, i64) = sqlx::query_as(
-                "SELECT count(DISTINCT o.id), coalesce(sum(l.quantity), 0) FROM orders o JOIN order_lines l ON l.order_id = o.id
-                 WHERE l.product_id = ? AND o.status = 'Paid'",
+                "SELECT count(DISTINCT o.id), CAST(coalesce(sum(l.quantity), 0) AS BIGINT) FROM orders o JOIN order_lines l ON l.order_id = o.id
+                 WHERE l.product_id = $1 AND o.status = 'Paid'",
             )
             .bind(product)
             .fetch_one(&shop().db)
@@ -78,14 +78,17 @@ fn fifty_concurrent_retries_of_one_payment_charge_once() {
         assert!(bodies.iter().all(|b| b == &bodies[0]), "every success is the same order, replayed");
         let order = bodies[0]["id"].as_i64().unwrap();
         let db = &shop().db;
-        let orders: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM orders WHERE user_id = ?").bind(user).fetch_one(db).await.unwrap();
-        let charges: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE order_id = ? AND kind = 'charge'")
+        let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE user_id = $1")
+            .bind(user)
+            .fetch_one(db)
+            .await
+            .unwrap();
+        let charges: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE order_id = $1 AND kind = 'charge'")
             .bind(order)
             .fetch_one(db)
             .await
             .unwrap();
-        let gateway: i64 = sqlx::query_scalar("SELECT count(*) FROM sim_gateway_charges WHERE key = ?")
+        let gateway: i64 = sqlx::query_scalar("SELECT count(*) FROM sim_gateway_charges WHERE key = $1")
             .bind(format!("order-{order}-charge"))
             .fetch_one(db)
             .await

@@ -4,6 +4,8 @@
 //! reconciles with the orders (no charge without a paid or refunded order). Ends with a graceful
 //! SIGTERM shutdown.
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,7 @@ fn spawn(dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_shopml-shop"))
         .args(["--config", config.to_str().unwrap()])
         .env("SHOP_BIND", format!("127.0.0.1:{port}"))
-        .env("SHOP_DATABASE", dir.join("shop.db"))
+        .env("SHOP_DATABASE", common::test_database(dir))
         .env("SHOP_DATASETS", std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets"))
         .env("SHOP_CHAT", "false")
         .env("SHOP_RATE_API_PER_SEC", "0")
@@ -45,12 +47,12 @@ async fn wait_ready(client: &reqwest::Client, base: &str, child: &mut Child) {
     panic!("the shop did not start within 180 s");
 }
 
-async fn check_invariants(db: &sqlx::SqlitePool, initial: &[(i64, i64)]) -> (i64, i64) {
+async fn check_invariants(db: &shopml_shop::db::Db, initial: &[(i64, i64)]) -> (i64, i64) {
     for &(p, init) in initial {
         let (stock, paid): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT stock FROM products WHERE id = ?1),
-                    (SELECT coalesce(sum(l.quantity), 0) FROM order_lines l JOIN orders o ON o.id = l.order_id
-                     WHERE l.product_id = ?1 AND o.status IN ('Paid', 'Shipped', 'Delivered'))",
+            "SELECT (SELECT stock FROM products WHERE id = $1),
+                    (SELECT CAST(coalesce(sum(l.quantity), 0) AS BIGINT) FROM order_lines l JOIN orders o ON o.id = l.order_id
+                     WHERE l.product_id = $1 AND o.status IN ('Paid', 'Shipped', 'Delivered'))",
         )
         .bind(p)
         .fetch_one(db)
@@ -83,13 +85,13 @@ async fn check_invariants(db: &sqlx::SqlitePool, initial: &[(i64, i64)]) -> (i64
 
 /// The provider's ledger (the simulated gateway's own table) against the orders: no charge without a
 /// paid order or a refund of it, no paid order without its charge, refunds booked as the shop says.
-async fn reconcile_ledger(db: &sqlx::SqlitePool) {
+async fn reconcile_ledger(db: &shopml_shop::db::Db) {
     let rows: Vec<(i64, String, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT o.id, o.status, o.total_cents, o.refunded_cents,
-                coalesce((SELECT sum(g.amount_cents) FROM sim_gateway_charges g
-                          WHERE g.kind = 'charge' AND g.key = 'order-' || o.id || '-charge'), 0),
-                coalesce((SELECT sum(g.amount_cents) FROM sim_gateway_charges g
-                          WHERE g.kind = 'refund' AND g.key LIKE 'order-' || o.id || '-%'), 0)
+                CAST(coalesce((SELECT sum(g.amount_cents) FROM sim_gateway_charges g
+                          WHERE g.kind = 'charge' AND g.key = 'order-' || o.id || '-charge'), 0) AS BIGINT),
+                CAST(coalesce((SELECT sum(g.amount_cents) FROM sim_gateway_charges g
+                          WHERE g.kind = 'refund' AND g.key LIKE 'order-' || o.id || '-%'), 0) AS BIGINT)
          FROM orders o",
     )
     .fetch_all(db)
@@ -126,13 +128,14 @@ async fn kill_9_during_checkouts_loses_nothing() {
     let mut child = spawn(dir.path(), port);
     let mut base = format!("http://127.0.0.1:{port}");
     wait_ready(&client, &base, &mut child).await;
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("shop.db").display())).await.unwrap();
+    let db = shopml_shop::db::open(&common::test_database(dir.path()), 2).await.unwrap();
+    common::assert_backend(&db);
     // Plenty of stock, so every cycle buys (the oversell test covers running out).
     sqlx::query("UPDATE products SET stock = 100000 WHERE id <= 5").execute(&db).await.unwrap();
     let mut initial = Vec::new();
     for p in PRODUCTS {
         let s: i64 =
-            sqlx::query_scalar("SELECT stock FROM products WHERE id = ?").bind(p).fetch_one(&db).await.unwrap();
+            sqlx::query_scalar("SELECT stock FROM products WHERE id = $1").bind(p).fetch_one(&db).await.unwrap();
         initial.push((p, s));
     }
     let login = |base: String| {

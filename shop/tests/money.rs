@@ -12,7 +12,7 @@ use serde_json::json;
 /// `refunded_cents` once no refund is pending.
 async fn reconcile(order: i64) {
     let (status, total, refunded): (String, i64, i64) =
-        sqlx::query_as("SELECT status, total_cents, refunded_cents FROM orders WHERE id = ?")
+        sqlx::query_as("SELECT status, total_cents, refunded_cents FROM orders WHERE id = $1")
             .bind(order)
             .fetch_one(&shop().db)
             .await
@@ -45,8 +45,8 @@ async fn checkout_in_flight(price: i64) -> (i64, i64, tokio::task::JoinHandle<Re
     let key = format!("in-flight-{price}");
     let buyer = tokio::spawn(async move { buy(&c, &key, product, 1).await });
     wait_until("the charge reaches the gateway", || async { gated().arrivals(price) == 1 }).await;
-    let order = int("SELECT order_id FROM order_lines WHERE product_id = ?", product).await;
-    sqlx::query("UPDATE orders SET created_at = created_at - 600 WHERE id = ?")
+    let order = int("SELECT order_id FROM order_lines WHERE product_id = $1", product).await;
+    sqlx::query("UPDATE orders SET created_at = created_at - 600 WHERE id = $1")
         .bind(order)
         .execute(&shop().db)
         .await
@@ -61,7 +61,7 @@ fn the_recovery_loop_never_cancels_a_payment_still_in_flight() {
         // The payment has been running for ten minutes (a slow provider): the periodic recovery runs.
         let (product, order, buyer) = checkout_in_flight(price).await;
         shopml_shop::checkout::recover(shop(), Some(300)).await.unwrap();
-        let status: String = sqlx::query_scalar("SELECT status FROM orders WHERE id = ?")
+        let status: String = sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
             .bind(order)
             .fetch_one(&shop().db)
             .await
@@ -81,7 +81,7 @@ fn a_charge_that_lands_on_a_cancelled_order_is_refunded() {
         let price = 7_702;
         let (product, order, buyer) = checkout_in_flight(price).await;
         // The process serving it stalled past its lease: the recovery finds no charge and cancels.
-        sqlx::query("UPDATE orders SET lease_until = 0 WHERE id = ?").bind(order).execute(&shop().db).await.unwrap();
+        sqlx::query("UPDATE orders SET lease_until = 0 WHERE id = $1").bind(order).execute(&shop().db).await.unwrap();
         let (paid, released) = shopml_shop::checkout::recover(shop(), Some(300)).await.unwrap();
         assert!(paid == 0 && released >= 1, "({paid}, {released})");
         assert_eq!(stock(product).await, 5, "released");
@@ -90,7 +90,7 @@ fn a_charge_that_lands_on_a_cancelled_order_is_refunded() {
         let r = buyer.await.unwrap();
         assert_eq!(r.status.as_u16(), 402, "{:?}", r.json);
         let (status, refunded, pref): (String, i64, Option<String>) =
-            sqlx::query_as("SELECT status, refunded_cents, payment_ref FROM orders WHERE id = ?")
+            sqlx::query_as("SELECT status, refunded_cents, payment_ref FROM orders WHERE id = $1")
                 .bind(order)
                 .fetch_one(&shop().db)
                 .await
@@ -99,7 +99,7 @@ fn a_charge_that_lands_on_a_cancelled_order_is_refunded() {
         assert!(pref.is_some(), "the late charge is recorded on the order");
         assert_eq!(gated().net(order), (price, price), "charged once and refunded in full");
         reconcile(order).await;
-        let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM outbox WHERE order_id = ? ORDER BY id")
+        let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM outbox WHERE order_id = $1 ORDER BY id")
             .bind(order)
             .fetch_all(&shop().db)
             .await
@@ -139,7 +139,7 @@ fn a_declined_refund_racing_a_booked_one_leaves_the_order_refundable() {
             gated().arrivals(a) == 1 && gated().arrivals(b) == 1
         })
         .await;
-        assert_eq!(int("SELECT refunded_cents FROM orders WHERE id = ?", order).await, price, "both reserved");
+        assert_eq!(int("SELECT refunded_cents FROM orders WHERE id = $1", order).await, price, "both reserved");
         // The first books; then the second is declined.
         gated().release(a);
         let ra = ra.await.unwrap();
@@ -149,7 +149,7 @@ fn a_declined_refund_racing_a_booked_one_leaves_the_order_refundable() {
         let rb = rb.await.unwrap();
         assert_eq!((rb.status.as_u16(), rb.json["error"]["code"].as_str()), (422, Some("refund_declined")));
         let (status, refunded): (String, i64) =
-            sqlx::query_as("SELECT status, refunded_cents FROM orders WHERE id = ?")
+            sqlx::query_as("SELECT status, refunded_cents FROM orders WHERE id = $1")
                 .bind(order)
                 .fetch_one(&shop().db)
                 .await

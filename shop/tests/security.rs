@@ -16,7 +16,7 @@ fn start(config: shopml_shop::config::Config) -> anyhow::Result<shopml_shop::App
 }
 
 async fn password_hash(shop: &shopml_shop::AppState, email: &str) -> Option<String> {
-    sqlx::query_scalar::<_, Option<String>>("SELECT password_hash FROM users WHERE email = ?")
+    sqlx::query_scalar::<_, Option<String>>("SELECT password_hash FROM users WHERE email = $1")
         .bind(email)
         .fetch_optional(&shop.db)
         .await
@@ -65,14 +65,14 @@ fn a_session_revoked_elsewhere_stops_working_within_the_cache_bound() {
         let (uid, token) = customer().await;
         assert_eq!(call("GET", "/me", Some(&token), &[], None).await.status, 200);
         // Another replica (or an admin in the database) ends every session of the user.
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(uid).execute(&shop().db).await.unwrap();
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(uid).execute(&shop().db).await.unwrap();
         let bound = std::time::Duration::from_secs(shop().config.session_cache_secs);
         tokio::time::sleep(bound + std::time::Duration::from_millis(200)).await;
         assert_eq!(call("GET", "/me", Some(&token), &[], None).await.status, 401, "a revoked session still works");
         // A role change is seen within the same bound.
         let (uid, token) = customer().await;
         assert_eq!(call("GET", "/me", Some(&token), &[], None).await.json["role"], "customer");
-        sqlx::query("UPDATE users SET role = 'admin' WHERE id = ?").bind(uid).execute(&shop().db).await.unwrap();
+        sqlx::query("UPDATE users SET role = 'admin' WHERE id = $1").bind(uid).execute(&shop().db).await.unwrap();
         tokio::time::sleep(bound + std::time::Duration::from_millis(200)).await;
         assert_eq!(call("GET", "/me", Some(&token), &[], None).await.json["role"], "admin");
     });
@@ -204,7 +204,7 @@ fn cookie_sessions_refuse_cross_site_writes() {
         let (_, c) = customer().await;
         let order = paid(&c, "csrf-1", product, 1).await;
         let cancel = format!("/orders/{order}/cancel");
-        let status = || async { int("SELECT count(*) FROM orders WHERE id = ? AND status = 'Paid'", order).await };
+        let status = || async { int("SELECT count(*) FROM orders WHERE id = $1 AND status = 'Paid'", order).await };
         for headers in [
             vec![("host", "shop.test"), ("origin", "https://evil.example")],
             vec![("host", "shop.test"), ("sec-fetch-site", "cross-site")],

@@ -11,6 +11,9 @@ use shopml_shop::config::Config;
 use std::sync::{Arc, OnceLock};
 use tower::ServiceExt;
 
+#[allow(unused)]
+mod common;
+
 struct Env {
     shop: Arc<shopml_shop::Shop>,
     router: axum::Router,
@@ -30,7 +33,7 @@ fn encoder_dir() -> std::path::PathBuf {
 
 fn config(dir: &std::path::Path, encoder: Option<std::path::PathBuf>) -> Config {
     Config {
-        database: dir.join("shop.db"),
+        database: common::test_database(dir),
         datasets: Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets")),
         chat: false,
         rate_api_per_sec: 0,
@@ -57,6 +60,7 @@ fn env() -> &'static Env {
         })
         .join()
         .unwrap();
+        common::assert_backend(&shop.db);
         let router = shopml_shop::router(shop.clone());
         Env { shop, router, _dir: dir }
     })

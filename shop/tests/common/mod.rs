@@ -28,12 +28,66 @@ pub fn datasets() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets")
 }
 
+/// The environment variable that runs the shop tests on PostgreSQL: a server URL without a database
+/// name (`postgres://user@127.0.0.1:5432`); each test shop gets a fresh database there. Unset: SQLite
+/// files in temp dirs.
+pub const PG_ENV: &str = "SHOP_TEST_POSTGRES";
+
+/// The database of the test shop(s) in `dir`: `dir/shop.db`, or, when [`PG_ENV`] is set, a PostgreSQL
+/// database created on the first call for `dir` (later calls for `dir` name the same one: a restart).
+pub fn test_database(dir: &std::path::Path) -> String {
+    let Some(server) = std::env::var(PG_ENV).ok().filter(|s| !s.is_empty()) else {
+        return dir.join("shop.db").display().to_string();
+    };
+    static MADE: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap();
+    if let Some((_, url)) = made.iter().find(|(d, _)| d == dir) {
+        return url.clone();
+    }
+    let url = new_pg_database(&server);
+    made.push((dir.to_path_buf(), url.clone()));
+    url
+}
+
+/// Fails unless `db` is the backend the environment asks for (so a PostgreSQL run cannot quietly test
+/// SQLite).
+pub fn assert_backend(db: &shopml_shop::db::Db) {
+    let want = match std::env::var(PG_ENV).ok().filter(|s| !s.is_empty()) {
+        Some(_) => shopml_shop::db::Backend::Postgres,
+        None => shopml_shop::db::Backend::Sqlite,
+    };
+    assert_eq!(shopml_shop::db::Backend::of(db), want, "{PG_ENV} decides the test database");
+}
+
+fn new_pg_database(server: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let name = format!("shop_test_{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), rand_suffix());
+    let server = server.trim_end_matches('/').to_string();
+    let admin = format!("{server}/postgres");
+    let create = format!("CREATE DATABASE {name}");
+    // On a plain thread with its own runtime: callers may be inside a runtime already.
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| panic!("{PG_ENV}: {e}"));
+            sqlx::Executor::execute(&mut c, create.as_str()).await.unwrap();
+        })
+    })
+    .join()
+    .unwrap();
+    format!("{server}/{name}")
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() as u64)
+}
+
 /// The test configuration: temp database, no chatbot, no API limit, generous login limit, fast
 /// payment retries, no periodic recommender refits, and three extra gateways (`decline`: every charge
 /// declined; `refund-decline`: charges pass, every refund declined; `flaky`: outages and lost answers).
 pub fn test_config(dir: &std::path::Path, chat: bool) -> Config {
     let mut c = Config {
-        database: dir.join("shop.db"),
+        database: test_database(dir),
         datasets: Some(datasets()),
         chat,
         chat_model: Some(dir.join("chat.model")),
@@ -65,6 +119,7 @@ pub fn env() -> &'static Env {
         };
         let shop =
             std::thread::spawn(move || rt().block_on(shopml_shop::start_with(config, parts))).join().unwrap().unwrap();
+        assert_backend(&shop.db);
         let router = shopml_shop::router(shop.clone());
         Env { shop, router, _dir: dir }
     })
@@ -135,7 +190,7 @@ pub async fn customer() -> (i64, String) {
 pub async fn user(role: &str, store: Option<i64>) -> (i64, String) {
     let s = shop();
     let id: i64 =
-        sqlx::query_scalar("INSERT INTO users (email, role, store_id, created_at) VALUES (?, ?, ?, 0) RETURNING id")
+        sqlx::query_scalar("INSERT INTO users (email, role, store_id, created_at) VALUES ($1, $2, $3, 0) RETURNING id")
             .bind(format!("{role}{}@test.shop", uniq()))
             .bind(role)
             .bind(store)
@@ -149,12 +204,13 @@ pub async fn user(role: &str, store: Option<i64>) -> (i64, String) {
 /// A new store using `gateway`, its dealer's token, and a product of it with `stock` units at `price` cents.
 pub async fn store_with_product(gateway: &str, stock: i64, price: i64) -> (i64, String, i64) {
     let s = shop();
-    let store: i64 = sqlx::query_scalar("INSERT INTO stores (name, gateway, created_at) VALUES (?, ?, 0) RETURNING id")
-        .bind(format!("store {}", uniq()))
-        .bind(gateway)
-        .fetch_one(&s.db)
-        .await
-        .unwrap();
+    let store: i64 =
+        sqlx::query_scalar("INSERT INTO stores (name, gateway, created_at) VALUES ($1, $2, 0) RETURNING id")
+            .bind(format!("store {}", uniq()))
+            .bind(gateway)
+            .fetch_one(&s.db)
+            .await
+            .unwrap();
     let (_, dealer) = user("dealer", Some(store)).await;
     let r = call(
         "POST",
@@ -168,16 +224,16 @@ pub async fn store_with_product(gateway: &str, stock: i64, price: i64) -> (i64, 
     (store, dealer, r.json["id"].as_i64().unwrap())
 }
 
-/// The integer `sql` selects, with `arg` bound to its `?`.
+/// The integer `sql` selects, with `arg` bound to its `$1`.
 pub async fn int<'a, A>(sql: &'a str, arg: A) -> i64
 where
-    A: 'a + sqlx::Encode<'a, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    A: 'a + sqlx::Encode<'a, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     sqlx::query_scalar(sql).bind(arg).fetch_one(&shop().db).await.unwrap()
 }
 
 pub async fn stock(product: i64) -> i64 {
-    int("SELECT stock FROM products WHERE id = ?", product).await
+    int("SELECT stock FROM products WHERE id = $1", product).await
 }
 
 /// [`buy`], which must answer 201 Paid; the order's id.
