@@ -3,21 +3,40 @@
 # signed-in customer, catalog search, and checkout (a fresh Idempotency-Key per request). Prints one
 # table: requests/s, p50, p99, non-2xx. Server and wrk share this machine's cores.
 #   benches/shop/load.sh                  (DURATION=15s CONNECTIONS=64 THREADS=2 by default)
+#   BACKEND=postgres benches/shop/load.sh (the same on a throw-away PostgreSQL cluster, scripts/pg-test-cluster,
+#                                          with fsync on and synchronous_commit off: SQLite's WAL + NORMAL)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 PORT=${PORT:-18181}
+BACKEND=${BACKEND:-sqlite}
 command -v wrk >/dev/null || { echo "load.sh: needs wrk (apt-get install wrk)" >&2; exit 1; }
 cargo build --release --locked -q -p shopml-shop
 bin="${CARGO_TARGET_DIR:-target}/release/shopml-shop"
 dir=$(mktemp -d)
+pid=""
+pgdir=""
+cleanup() {
+  [ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
+  [ -n "$pgdir" ] && { scripts/pg-test-cluster stop "$pgdir" || true; rm -rf "$pgdir"; }
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+case "$BACKEND" in
+  sqlite) database="$dir/shop.db" ;;
+  postgres)
+    pgdir=$(mktemp -d /tmp/shopml-pg.XXXXXX)
+    server=$(PG_FSYNC=on scripts/pg-test-cluster start "$pgdir")
+    psql "$server/postgres" -qc "CREATE DATABASE shop_load"
+    database="$server/shop_load" ;;
+  *) echo "load.sh: BACKEND is sqlite or postgres, not $BACKEND" >&2; exit 2 ;;
+esac
 # The API rate limit stays on, set above the offered load, so its cost is part of the figures.
-SHOP_BIND=127.0.0.1:$PORT SHOP_DATABASE="$dir/shop.db" SHOP_CHAT=false SHOP_RATE_API_PER_SEC=100000000 \
+SHOP_BIND=127.0.0.1:$PORT SHOP_DATABASE="$database" SHOP_CHAT=false SHOP_RATE_API_PER_SEC=100000000 \
   SHOP_RATE_API_BURST=100000000 SHOP_RATE_LOGIN_PER_MIN=1000 RUST_LOG=warn "$bin" >"$dir/log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 base=http://127.0.0.1:$PORT
 for _ in $(seq 1 600); do curl -fs "$base/health" >/dev/null && break; sleep 0.2; done
 login() {
@@ -53,7 +72,7 @@ run "GET /products (search, 8 queries)" -s benches/shop/search.lua "$base"
 run "POST /checkout (1 unit, new key)" -s benches/shop/checkout.lua "$base"
 orders=$(curl -fs -H "authorization: Bearer $ADMIN" "$base/metrics" | awk '/^shop_orders_paid_total/ {print $2}')
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on loopback, $(nproc) cores shared by server and wrk"
+echo "$BACKEND: wrk -t$THREADS -c$CONNECTIONS -d$DURATION on loopback, $(nproc) cores shared by server, database and wrk"
 printf '%-34s %12s %10s %10s %8s\n' "endpoint" "requests/s" "p50" "p99" "non-2xx"
 printf '%s\n' "${results[@]}"
 echo "orders paid during the checkout run: ${orders:-?}"

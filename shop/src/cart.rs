@@ -184,7 +184,7 @@ pub(crate) async fn put_item(
         .execute(&state.db)
         .await?;
         if let Some(u) = user.as_ref().filter(|u| u.role == Role::Customer) {
-            state.reco.event(&state.db, u.id, &[pid], crate::reco::EventKind::Cart).await;
+            state.record_event(u.id, &[pid], crate::reco::EventKind::Cart).await;
         }
     }
     Ok(Json(view(&state, Some(cart), new_token).await?))

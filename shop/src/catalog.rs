@@ -2,6 +2,7 @@
 
 use crate::auth::{MaybeUser, Role, User};
 use crate::error::{parse_id, ApiError, ApiResult, Json, Path, Query};
+use crate::replicas::News;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -54,7 +55,7 @@ pub(crate) async fn get(
     let p = product(&state.db, id).await?.filter(|p| p.active || user.as_ref().is_some_and(|u| u.manages(p.store_id)));
     let p = p.ok_or_else(|| ApiError::NotFound(format!("no product {id}")))?;
     if let Some(u) = user.filter(|u| u.role == Role::Customer) {
-        state.reco.event(&state.db, u.id, &[p.id], crate::reco::EventKind::View).await;
+        state.record_event(u.id, &[p.id], crate::reco::EventKind::View).await;
     }
     Ok(Json(p))
 }
@@ -156,6 +157,7 @@ pub(crate) async fn create(
     state.reco.product_changed(&p);
     state.semantic.as_ref().inspect(|s| s.mark_stale());
     state.search_cache.invalidate();
+    state.replica.publish(&state.db, News::Products { ids: vec![p.id] }).await;
     Ok((StatusCode::CREATED, Json(p)))
 }
 
@@ -218,6 +220,7 @@ pub(crate) async fn update(
         state.semantic.as_ref().inspect(|s| s.mark_stale());
     }
     state.search_cache.invalidate();
+    state.replica.publish(&state.db, News::Products { ids: vec![p.id] }).await;
     Ok(Json(p))
 }
 
@@ -228,6 +231,7 @@ pub(crate) async fn delete(State(state): State<AppState>, user: User, Path(id): 
     state.reco.stock_changed(p.id, false);
     state.semantic.as_ref().inspect(|s| s.mark_stale());
     state.search_cache.invalidate();
+    state.replica.publish(&state.db, News::Products { ids: vec![p.id] }).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

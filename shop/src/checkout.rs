@@ -16,7 +16,7 @@
 //! refunded ([`refund_late_charge`]).
 
 use crate::auth::User;
-use crate::db::Flag;
+use crate::db::{Backend, Flag};
 use crate::error::{ApiError, ApiResult, Json};
 use crate::orders::{load_existing, outbox, release_stock, transition, Status};
 use crate::payment::{timed, with_retries, PayError, Retry};
@@ -275,7 +275,8 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
     let total: i64 = lines.iter().map(|l| l.1 * l.2).sum();
     let now = crate::db::now();
     let order: i64 = sqlx::query_scalar(
-        "INSERT INTO orders (user_id, store_id, status, total_cents, ship_to, created_at, updated_at, lease_until) VALUES ($1, $2, 'Created', $3, $4, $5, $6, $7) RETURNING id",
+        "INSERT INTO orders (user_id, store_id, status, total_cents, ship_to, created_at, updated_at, lease_until, claimed_by) \
+         VALUES ($1, $2, 'Created', $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(user.id)
     .bind(store)
@@ -284,6 +285,7 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
     .bind(now)
     .bind(now)
     .bind(now + state.config.payment_lease_secs())
+    .bind(state.replica.id)
     .fetch_one(&mut *tx)
     .await?;
     for &(pid, q, price, _) in &lines {
@@ -398,9 +400,9 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
     }
     let products: Vec<i64> = o.lines.iter().map(|l| l.product_id).collect();
     if paid {
-        state.reco.event(&state.db, o.user_id, &products, crate::reco::EventKind::Purchase).await;
+        state.record_event(o.user_id, &products, crate::reco::EventKind::Purchase).await;
     }
-    state.reco.refresh_stock(&state.db, &products).await;
+    state.products_changed(&products).await;
     Ok((status, body))
 }
 
@@ -468,23 +470,38 @@ pub async fn refund_late_charge(state: &AppState, order: i64, reference: &str) -
 }
 
 /// Finishes the orders left Created (by a crash, or a payment that died): Paid if the gateway holds
-/// the charge, else released. At start every Created order (before serving: no payment of this
-/// database is in flight then, one process per SQLite file); then, every minute, those older than
-/// `older_than` seconds whose payment lease has run out (a payment still in flight is left alone).
+/// the charge, else released. On SQLite, at start every Created order (before serving: no payment of
+/// this database is in flight then, one process per SQLite file); then, every minute, those older than
+/// `older_than` seconds whose payment lease has run out (a payment still in flight is left alone). On
+/// PostgreSQL (replicas) the orders of a replica that no longer runs at once
+/// ([`crate::replicas`]), the others only when their lease has run out, at start too.
 /// Then looks again for charges that may have landed late on orders cancelled with an unknown payment
 /// outcome, and refunds them. A failing order is logged and left for the next round. Returns
 /// `(paid, released)`.
 pub async fn recover(state: &AppState, older_than: Option<i64>) -> ApiResult<(usize, usize)> {
     let now = crate::db::now();
     let before = older_than.map_or(i64::MAX, |s| now - s);
-    let lease_ends_before = if older_than.is_some() { now } else { i64::MAX };
-    let stuck: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT id, store_id FROM orders WHERE status = 'Created' AND created_at < $1 AND coalesce(lease_until, 0) < $2",
+    // At the start of the only process (SQLite) nothing can be in flight: every Created order is finished.
+    // With replicas (PostgreSQL) another may be paying: only orders whose replica is gone are finished at
+    // once, the others once their lease has run out.
+    let only_process = older_than.is_none() && Backend::of(&state.db) == Backend::Sqlite;
+    let lease_ends_before = if only_process { i64::MAX } else { now };
+    let created: Vec<(i64, i64, i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, store_id, created_at, coalesce(lease_until, 0), claimed_by FROM orders WHERE status = 'Created'",
     )
-    .bind(before)
-    .bind(lease_ends_before)
     .fetch_all(&state.db)
     .await?;
+    let mut stuck = Vec::new();
+    for (id, store, created_at, lease_until, claimed_by) in created {
+        let expired = created_at < before && lease_until < lease_ends_before;
+        let orphaned = match claimed_by {
+            Some(r) if !only_process && !expired => !state.replica.is_alive(&state.db, r).await?,
+            _ => false,
+        };
+        if expired || orphaned {
+            stuck.push((id, store));
+        }
+    }
     let retry = Retry::of(&state.config);
     let (mut paid, mut released) = (0, 0);
     for (order, store) in stuck {

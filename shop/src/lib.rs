@@ -28,6 +28,7 @@ pub mod outbox;
 pub mod payment;
 pub mod reco;
 pub mod refunds;
+pub mod replicas;
 pub mod search;
 pub mod search_cache;
 pub mod semantic;
@@ -68,6 +69,8 @@ pub struct Shop {
     pub gateways: BTreeMap<String, Arc<dyn payment::PaymentGateway>>,
     /// Where outbox rows are delivered.
     pub notifier: Arc<dyn outbox::Notifier>,
+    /// This process as a replica (liveness, news to and from the others on PostgreSQL).
+    pub replica: replicas::Replica,
     /// Prometheus.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
@@ -85,6 +88,19 @@ impl std::fmt::Debug for Shop {
 pub type AppState = Arc<Shop>;
 
 impl Shop {
+    /// Records a customer's events for the recommender: here at once, stored, and told to the other
+    /// replicas ([`replicas`]).
+    pub async fn record_event(&self, user: i64, products: &[i64], kind: reco::EventKind) {
+        self.reco.event(&self.db, user, products, kind).await;
+        self.replica.publish(&self.db, replicas::News::Events { user, products: products.to_vec() }).await;
+    }
+
+    /// Products whose stock or listing changed here: availability re-read for the recommender, and the
+    /// other replicas told (they re-read names, prices and availability, and drop their search caches).
+    pub async fn products_changed(&self, products: &[i64]) {
+        self.reco.refresh_stock(&self.db, products).await;
+        self.replica.publish(&self.db, replicas::News::Products { ids: products.to_vec() }).await;
+    }
     /// A user by id.
     pub async fn user_by_id(&self, id: i64) -> ApiResult<Option<User>> {
         let row: Option<auth::UserRow> =
@@ -193,7 +209,9 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
         (None, "log") => Arc::new(outbox::LogNotifier),
         (None, path) => Arc::new(outbox::FileNotifier::new(path)),
     };
+    let replica = replicas::Replica::join(&db, &config.database).await.context("joining the replicas")?;
     let shop = Arc::new(Shop {
+        replica,
         limits: ops::Limits::new(config.rate_api_per_sec, config.rate_api_burst, config.rate_login_per_min),
         sessions: auth::Sessions::new(Duration::from_secs(config.session_cache_secs)),
         passwords,
@@ -207,6 +225,7 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
         db,
         config,
     });
+    replicas::spawn_listener(&shop);
     let (paid, released) = checkout::recover(&shop, None).await?;
     let (refunded, refunds_pending) = refunds::recover(&shop, None).await?;
     tracing::info!(

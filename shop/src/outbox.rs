@@ -71,15 +71,30 @@ impl Notifier for FileNotifier {
     }
 }
 
-/// Delivers every due row once (oldest first, at most 200); returns how many were delivered.
+/// How long a dispatcher's claim on due rows lasts, seconds: if it dies before marking them, another
+/// replica (or its own restart) delivers them after this.
+pub const CLAIM_SECS: i64 = 60;
+
+/// Delivers every due row once (oldest first, at most 200); returns how many were delivered. The rows
+/// are first claimed — their next attempt moved [`CLAIM_SECS`] ahead in one statement, on PostgreSQL
+/// skipping rows another replica's dispatcher has locked — so replicas do not deliver the same row
+/// at the same time (delivery stays at least once: a dispatcher that dies mid-way leaves its claim to
+/// run out).
 pub async fn dispatch_once(db: &crate::db::Db, notifier: &dyn Notifier) -> ApiResult<usize> {
     let now = crate::db::now();
-    let rows: Vec<(i64, String, Option<i64>, String, i64)> = sqlx::query_as(
-        "SELECT id, kind, order_id, payload, attempts FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY id LIMIT 200",
-    )
+    let skip_locked = match crate::db::Backend::of(db) {
+        crate::db::Backend::Sqlite => "",
+        crate::db::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+    };
+    let mut rows: Vec<(i64, String, Option<i64>, String, i64)> = sqlx::query_as(&format!(
+        "UPDATE outbox SET next_attempt_at = $2 WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL \
+         AND next_attempt_at <= $1 ORDER BY id LIMIT 200{skip_locked}) RETURNING id, kind, order_id, payload, attempts"
+    ))
     .bind(now)
+    .bind(now + CLAIM_SECS)
     .fetch_all(db)
     .await?;
+    rows.sort_by_key(|r| r.0);
     let mut delivered = 0;
     for (id, kind, order_id, payload, attempts) in rows {
         let payload = serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload));

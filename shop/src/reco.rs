@@ -370,10 +370,7 @@ impl Reco {
     /// Records `kind` on `products` for `user`: in memory at once (the next answer changes), and in the
     /// `events` table (a failure there is logged, the request still succeeds).
     pub async fn event(&self, db: &crate::db::Db, user: i64, products: &[i64], kind: EventKind) {
-        if !products.is_empty() {
-            self.remember(user, products);
-            *self.user_version.write().entry(user).or_default() += 1;
-        }
+        self.remember_remote(user, products);
         let stored = async {
             let mut tx = crate::db::write_tx(db).await?;
             let t = crate::db::now();
@@ -405,6 +402,14 @@ impl Reco {
     }
 
     /// Appends live events in memory.
+    /// Events another replica stored: in memory only (the next answer for `user` changes).
+    pub fn remember_remote(&self, user: i64, products: &[i64]) {
+        if !products.is_empty() {
+            self.remember(user, products);
+            *self.user_version.write().entry(user).or_default() += 1;
+        }
+    }
+
     fn remember(&self, user: i64, products: &[i64]) {
         let user = user.to_string();
         for p in products {

@@ -155,6 +155,18 @@ pub async fn call_raw(
     headers: &[(&str, &str)],
     body: Option<String>,
 ) -> Resp {
+    call_to(&env().router, method, path, token, headers, body).await
+}
+
+/// [`call_raw`] on another shop's router (a second replica).
+pub async fn call_to(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<String>,
+) -> Resp {
     let mut req = Request::builder().method(method).uri(path);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
@@ -166,7 +178,7 @@ pub async fn call_raw(
         req = req.header(*k, *v);
     }
     let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
-    let resp = env().router.clone().oneshot(req).await.unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
