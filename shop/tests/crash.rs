@@ -2,7 +2,8 @@
 //! same database (three times). After each restart, for every product: initial stock = stock + units
 //! in paid orders; no order is left Created; every order has its outbox rows; the provider's ledger
 //! reconciles with the orders (no charge without a paid or refunded order). Ends with a graceful
-//! SIGTERM shutdown.
+//! SIGTERM shutdown. On PostgreSQL also two replicas (two processes on one database): one is killed
+//! with SIGKILL while both take checkouts, the other keeps serving, and the same invariants hold.
 
 mod common;
 
@@ -222,4 +223,107 @@ async fn kill_9_during_checkouts_loses_nothing() {
     assert!(code.success(), "exit status {code:?}");
     let notes = std::fs::read_to_string(dir.path().join("notifications.jsonl")).unwrap_or_default();
     assert!(notes.lines().count() > 0, "the dispatcher delivered notifications to the file sink");
+}
+
+/// A checkout loop of `workers` tasks against `base` until `stop` flips; returns the 201s per worker.
+fn checkout_loop(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    tag: &str,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<usize>> {
+    (0..4)
+        .map(|w| {
+            let (client, base, token, stop, tag) =
+                (client.clone(), base.to_string(), token.to_string(), stop.clone(), tag.to_string());
+            tokio::spawn(async move {
+                let mut ok = 0usize;
+                for i in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let p = PRODUCTS[(i + w) % PRODUCTS.len()];
+                    let r = client
+                        .post(format!("{base}/checkout"))
+                        .bearer_auth(&token)
+                        .header("idempotency-key", format!("{tag}-{w}-{i}"))
+                        .json(&serde_json::json!({"ship_to": "9 Replica Lane", "items": [{"product_id": p, "quantity": 1}]}))
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status() == 201 => ok += 1,
+                        Ok(r) => assert!(matches!(r.status().as_u16(), 409 | 402 | 503), "unexpected {}", r.status()),
+                        Err(_) => break, // the server is gone
+                    }
+                }
+                ok
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: SHOP_TEST_POSTGRES (scripts/test runs it)"]
+async fn kill_9_of_one_replica_while_the_other_serves_loses_nothing() {
+    assert!(std::env::var(common::PG_ENV).is_ok_and(|v| !v.is_empty()), "two replicas need SHOP_TEST_POSTGRES");
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = spawn(dir.path(), port_a);
+    let (base_a, base_b) = (format!("http://127.0.0.1:{port_a}"), format!("http://127.0.0.1:{port_b}"));
+    wait_ready(&client, &base_a, &mut a).await; // A seeds the database; B starts on it
+    let mut b = spawn(dir.path(), port_b);
+    wait_ready(&client, &base_b, &mut b).await;
+    let db = shopml_shop::db::open(&common::test_database(dir.path()), 2).await.unwrap();
+    common::assert_backend(&db);
+    sqlx::query("UPDATE products SET stock = 100000 WHERE id <= 5").execute(&db).await.unwrap();
+    let mut initial = Vec::new();
+    for p in PRODUCTS {
+        let s: i64 =
+            sqlx::query_scalar("SELECT stock FROM products WHERE id = $1").bind(p).fetch_one(&db).await.unwrap();
+        initial.push((p, s));
+    }
+    let r: serde_json::Value = client
+        .post(format!("{base_b}/auth/login"))
+        .json(&serde_json::json!({"email": "customer@demo.shop", "password": "demo-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = r["token"].as_str().unwrap().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let on_a = checkout_loop(&client, &base_a, &token, "rep-a", &stop);
+    let on_b = checkout_loop(&client, &base_b, &token, "rep-b", &stop);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    a.kill().unwrap(); // SIGKILL, mid-checkout
+    a.wait().unwrap();
+    let mut answered = 0;
+    for w in on_a {
+        answered += w.await.unwrap();
+    }
+    // B keeps serving after A's death.
+    let paid_at_kill: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'Paid'").fetch_one(&db).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in on_b {
+        answered += w.await.unwrap();
+    }
+    let paid_later: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'Paid'").fetch_one(&db).await.unwrap();
+    assert!(paid_later > paid_at_kill, "B took no payment after A died ({paid_at_kill} → {paid_later})");
+    // A restarted as a new replica finishes the dead replica's Created orders at once (its lock is gone).
+    let port = free_port();
+    let mut a2 = spawn(dir.path(), port);
+    wait_ready(&client, &format!("http://127.0.0.1:{port}"), &mut a2).await;
+    let (paid, cancelled) = check_invariants(&db, &initial).await;
+    eprintln!("two replicas, A killed: {answered} answered 201; {paid} Paid, {cancelled} Cancelled after A's restart");
+    assert!(paid as usize >= answered, "every answered payment is still paid");
+    for mut child in [b, a2] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }
