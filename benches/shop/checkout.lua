@@ -2,6 +2,7 @@
 -- of the first 100 products). Needs TOKEN in the environment.
 local counter = 0
 local token = os.getenv("TOKEN")
+local prefix = os.getenv("KEY_PREFIX") or "" -- tells parallel wrk runs' keys apart
 local thread_id = 0
 
 function setup(thread)
@@ -20,7 +21,7 @@ function request()
   local headers = {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. token,
-    ["Idempotency-Key"] = "load-" .. tid .. "-" .. counter .. "-" .. math.random(1, 1000000000),
+    ["Idempotency-Key"] = "load-" .. prefix .. tid .. "-" .. counter .. "-" .. math.random(1, 1000000000),
   }
   return wrk.format("POST", "/checkout", headers, body)
 end

@@ -5,6 +5,9 @@
 #   benches/shop/load.sh                  (DURATION=15s CONNECTIONS=64 THREADS=2 by default)
 #   BACKEND=postgres benches/shop/load.sh (the same on a throw-away PostgreSQL cluster, scripts/pg-test-cluster,
 #                                          with fsync on and synchronous_commit off: SQLite's WAL + NORMAL)
+#   BACKEND=postgres REPLICAS=2 benches/shop/load.sh (then also search and checkout spread over two shop
+#                                          processes on that database: two wrk runs at once, half the
+#                                          connections each; requests/s summed, p50/p99 the worse of the two)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-15s}
@@ -12,14 +15,17 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 PORT=${PORT:-18181}
 BACKEND=${BACKEND:-sqlite}
+REPLICAS=${REPLICAS:-1}
 command -v wrk >/dev/null || { echo "load.sh: needs wrk (apt-get install wrk)" >&2; exit 1; }
 cargo build --release --locked -q -p shopml-shop
 bin="${CARGO_TARGET_DIR:-target}/release/shopml-shop"
 dir=$(mktemp -d)
 pid=""
+pid2=""
 pgdir=""
 cleanup() {
   [ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
+  [ -n "$pid2" ] && { kill "$pid2" 2>/dev/null; wait "$pid2" 2>/dev/null || true; }
   [ -n "$pgdir" ] && { scripts/pg-test-cluster stop "$pgdir" || true; rm -rf "$pgdir"; }
   rm -rf "$dir"
 }
@@ -32,6 +38,10 @@ case "$BACKEND" in
     psql "$server/postgres" -qc "CREATE DATABASE shop_load"
     database="$server/shop_load" ;;
   *) echo "load.sh: BACKEND is sqlite or postgres, not $BACKEND" >&2; exit 2 ;;
+esac
+case "$BACKEND/$REPLICAS" in
+  sqlite/1 | postgres/1 | postgres/2) ;;
+  *) echo "load.sh: REPLICAS is 1, or 2 with BACKEND=postgres" >&2; exit 2 ;;
 esac
 # The API rate limit stays on, set above the offered load, so its cost is part of the figures.
 SHOP_BIND=127.0.0.1:$PORT SHOP_DATABASE="$database" SHOP_CHAT=false SHOP_RATE_API_PER_SEC=100000000 \
@@ -70,9 +80,43 @@ run "GET /recommendations (anonymous)" "$base/recommendations?k=10"
 run "GET /products/{id}/similar" "$base/products/10/similar?k=10"
 run "GET /products (search, 8 queries)" -s benches/shop/search.lua "$base"
 run "POST /checkout (1 unit, new key)" -s benches/shop/checkout.lua "$base"
+if [ "$REPLICAS" = 2 ]; then
+  SHOP_BIND=127.0.0.1:$((PORT + 1)) SHOP_DATABASE="$database" SHOP_CHAT=false SHOP_RATE_API_PER_SEC=100000000 \
+    SHOP_RATE_API_BURST=100000000 SHOP_RATE_LOGIN_PER_MIN=1000 RUST_LOG=warn "$bin" >"$dir/log2" 2>&1 &
+  pid2=$!
+  base2=http://127.0.0.1:$((PORT + 1))
+  for _ in $(seq 1 600); do curl -fs "$base2/health" >/dev/null && break; sleep 0.2; done
+  run2() { # name, wrk args (the URL last: the second run gets the second replica's)
+    local name=$1; shift
+    local args=("${@:1:$#-1}")
+    KEY_PREFIX=a wrk -t1 -c$((CONNECTIONS / 2)) -d"$DURATION" --latency "${args[@]}" "$base" >"$dir/w1" &
+    local w1=$!
+    KEY_PREFIX=b wrk -t1 -c$((CONNECTIONS / 2)) -d"$DURATION" --latency "${args[@]}" "$base2" >"$dir/w2"
+    wait "$w1"
+    cat "$dir/w1" "$dir/w2" >&2
+    results+=("$(python3 - "$name" "$dir/w1" "$dir/w2" <<'PY'
+import re, sys
+def ms(v):
+    n, u = re.match(r"([\d.]+)(\w+)", v).groups()
+    return float(n) * {"us": 1e-3, "ms": 1, "s": 1e3}[u]
+rps, p50, p99, bad = 0.0, 0.0, 0.0, 0
+for f in sys.argv[2:]:
+    t = open(f).read()
+    rps += float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+    p50 = max(p50, ms(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1)))
+    p99 = max(p99, ms(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1)))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+    bad += int(m.group(1)) if m else 0
+print(f"{sys.argv[1]:<34} {rps:12.2f} {p50:8.2f}ms {p99:8.2f}ms {bad:8d}")
+PY
+)")
+  }
+  run2 "GET /products (search, 2 replicas)" -s benches/shop/search.lua "$base"
+  run2 "POST /checkout (2 replicas)" -s benches/shop/checkout.lua "$base"
+fi
 orders=$(curl -fs -H "authorization: Bearer $ADMIN" "$base/metrics" | awk '/^shop_orders_paid_total/ {print $2}')
 echo
 echo "$BACKEND: wrk -t$THREADS -c$CONNECTIONS -d$DURATION on loopback, $(nproc) cores shared by server, database and wrk"
 printf '%-34s %12s %10s %10s %8s\n' "endpoint" "requests/s" "p50" "p99" "non-2xx"
 printf '%s\n' "${results[@]}"
-echo "orders paid during the checkout run: ${orders:-?}"
+echo "orders paid during the checkout run(s), counted by the first replica: ${orders:-?}"
