@@ -378,7 +378,7 @@ pub(crate) async fn login(
     let email = c.email.trim().to_lowercase();
     state.limits.check_login(&client.0, &email)?;
     let row: Option<(i64, Option<String>)> = sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
-        .bind(c.email.trim())
+        .bind(&email)
         .fetch_optional(&state.db)
         .await?;
     let (id, hash) = row.map_or((0, None), |(i, h)| (i, h));

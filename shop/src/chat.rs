@@ -130,9 +130,11 @@ impl Catalog for ShopStore {
 
     fn categories(&self) -> Result<Vec<String>> {
         self.run(async |shop| {
-            Ok(sqlx::query_scalar("SELECT DISTINCT category FROM products WHERE active = 1 AND category IS NOT NULL")
-                .fetch_all(&shop.db)
-                .await?)
+            Ok(sqlx::query_scalar(
+                "SELECT DISTINCT category FROM products WHERE active = 1 AND category IS NOT NULL ORDER BY category",
+            )
+            .fetch_all(&shop.db)
+            .await?)
         })
     }
 }

@@ -402,7 +402,7 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
     if paid {
         state.record_event(o.user_id, &products, crate::reco::EventKind::Purchase).await;
     }
-    state.products_changed(&products).await;
+    state.stock_moved(&products).await;
     Ok((status, body))
 }
 

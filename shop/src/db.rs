@@ -260,10 +260,14 @@ pub enum DemoAccounts {
 }
 
 /// Seeds store 1 ("Online Retail") with every product of `data`, and the demo accounts of `accounts`.
-/// The demo customer is the dataset's first customer to the recommender.
+/// The demo customer is the dataset's first customer to the recommender. Does nothing if a store exists
+/// by the time its write transaction starts (replicas starting together on an empty database seed once).
 pub async fn seed_demo(pool: &Db, data: &Dataset, accounts: &DemoAccounts) -> ApiResult<()> {
     let t = now();
     let mut tx = write_tx(pool).await?;
+    if sqlx::query_scalar::<_, i64>("SELECT count(*) FROM stores").fetch_one(&mut *tx).await? > 0 {
+        return Ok(());
+    }
     let store: i64 = sqlx::query_scalar(
         "INSERT INTO stores (name, gateway, created_at) VALUES ('Online Retail', 'simulated', $1) RETURNING id",
     )

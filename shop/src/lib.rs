@@ -95,11 +95,11 @@ impl Shop {
         self.replica.publish(&self.db, replicas::News::Events { user, products: products.to_vec() }).await;
     }
 
-    /// Products whose stock or listing changed here: availability re-read for the recommender, and the
-    /// other replicas told (they re-read names, prices and availability, and drop their search caches).
-    pub async fn products_changed(&self, products: &[i64]) {
+    /// Products whose stock moved here (checkout, cancellation, refund): availability re-read for the
+    /// recommender, and the other replicas told (they re-read availability).
+    pub async fn stock_moved(&self, products: &[i64]) {
         self.reco.refresh_stock(&self.db, products).await;
-        self.replica.publish(&self.db, replicas::News::Products { ids: products.to_vec() }).await;
+        self.replica.publish(&self.db, replicas::News::Stock { ids: products.to_vec() }).await;
     }
     /// A user by id.
     pub async fn user_by_id(&self, id: i64) -> ApiResult<Option<User>> {
@@ -226,6 +226,7 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
         config,
     });
     replicas::spawn_listener(&shop);
+    replicas::Replica::spawn_watchdog(&shop);
     let (paid, released) = checkout::recover(&shop, None).await?;
     let (refunded, refunds_pending) = refunds::recover(&shop, None).await?;
     tracing::info!(

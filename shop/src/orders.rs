@@ -292,7 +292,7 @@ pub async fn cancel_order(state: &AppState, user: &User, raw: &str) -> ApiResult
         crate::refunds::reserve(&mut tx, o.id, remaining, &key).await?;
     }
     tx.commit().await?;
-    state.products_changed(&o.lines.iter().map(|l| l.product_id).collect::<Vec<_>>()).await;
+    state.stock_moved(&o.lines.iter().map(|l| l.product_id).collect::<Vec<_>>()).await;
     let refund = match remaining > 0 {
         false => "none",
         true => match crate::refunds::execute(state, &key).await {
@@ -435,7 +435,7 @@ pub(crate) async fn refund(
             crate::refunds::execute(&state, &key).await?
         }
     };
-    state.products_changed(&o.lines.iter().map(|l| l.product_id).collect::<Vec<_>>()).await;
+    state.stock_moved(&o.lines.iter().map(|l| l.product_id).collect::<Vec<_>>()).await;
     let status = match outcome {
         crate::refunds::Outcome::Done => StatusCode::OK,
         crate::refunds::Outcome::Pending(_) => StatusCode::ACCEPTED,

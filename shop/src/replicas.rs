@@ -27,6 +27,9 @@ use sqlx::{AnyConnection, Connection};
 /// The `LISTEN` / `NOTIFY` channel.
 pub const CHANNEL: &str = "shopml";
 
+/// Seconds between checks that the liveness lock's connection is still open.
+pub const WATCH_SECS: u64 = 5;
+
 /// Products per notification (a `NOTIFY` payload must stay under 8,000 bytes).
 const IDS_PER_NOTE: usize = 400;
 
@@ -41,8 +44,13 @@ pub enum News {
         /// The products, in order.
         products: Vec<i64>,
     },
-    /// Products created, edited, taken off sale or whose stock moved.
+    /// Products created, edited or taken off sale (names, prices, texts, availability).
     Products {
+        /// Their ids.
+        ids: Vec<i64>,
+    },
+    /// Products whose stock moved (checkouts, cancellations, refunds): availability only.
+    Stock {
         /// Their ids.
         ids: Vec<i64>,
     },
@@ -61,7 +69,7 @@ pub struct Replica {
     pub id: i64,
     backend: Backend,
     /// The connection holding the liveness lock (PostgreSQL only), kept open for the process's life.
-    _alive: Option<tokio::sync::Mutex<AnyConnection>>,
+    alive: Option<tokio::sync::Mutex<AnyConnection>>,
 }
 
 impl Replica {
@@ -78,7 +86,37 @@ impl Replica {
                 Some(tokio::sync::Mutex::new(conn))
             }
         };
-        Ok(Replica { id, backend, _alive: alive })
+        Ok(Replica { id, backend, alive })
+    }
+
+    /// Keeps the liveness lock held (PostgreSQL): every [`WATCH_SECS`] the lock's connection is pinged;
+    /// if it is gone (a database restart, a network cut), a new connection takes the lock again. Until
+    /// then other replicas may take this one for dead and finish its Created orders (a payment racing
+    /// that is refunded by the late-charge sweep), so the loss is logged as an error.
+    pub fn spawn_watchdog(shop: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+        shop.replica.alive.as_ref()?;
+        let weak = std::sync::Arc::downgrade(shop);
+        Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(WATCH_SECS)).await;
+                let Some(shop) = weak.upgrade() else { return };
+                let Some(alive) = shop.replica.alive.as_ref() else { return };
+                let mut conn = alive.lock().await;
+                if conn.ping().await.is_ok() {
+                    continue;
+                }
+                tracing::error!(replica = shop.replica.id, "liveness lock lost with its connection; taking it again");
+                let relocked = async {
+                    let mut fresh = AnyConnection::connect(&shop.config.database).await?;
+                    sqlx::query("SELECT 1 FROM pg_advisory_lock($1)").bind(shop.replica.id).execute(&mut fresh).await?;
+                    Ok::<_, sqlx::Error>(fresh)
+                };
+                match relocked.await {
+                    Ok(fresh) => *conn = fresh,
+                    Err(e) => tracing::error!(error = %e, "liveness lock not taken again; retrying"),
+                }
+            }
+        }))
     }
 
     /// Whether the replica `other` still runs (always true on SQLite, and for this replica).
@@ -86,12 +124,9 @@ impl Replica {
         if self.backend == Backend::Sqlite || other == self.id {
             return Ok(true);
         }
-        let mut conn = db.acquire().await?;
-        let free: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(other).fetch_one(&mut *conn).await?;
-        if free {
-            sqlx::query("SELECT pg_advisory_unlock($1)").bind(other).fetch_one(&mut *conn).await?;
-        }
+        // A transaction-scoped try in one autocommit statement: it conflicts with the other replica's
+        // session lock and is gone when the statement ends (nothing to release, even on an error).
+        let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(other).fetch_one(db).await?;
         Ok(!free)
     }
 
@@ -103,6 +138,7 @@ impl Replica {
         }
         let notes: Vec<News> = match news {
             News::Products { ids } => ids.chunks(IDS_PER_NOTE).map(|c| News::Products { ids: c.to_vec() }).collect(),
+            News::Stock { ids } => ids.chunks(IDS_PER_NOTE).map(|c| News::Stock { ids: c.to_vec() }).collect(),
             News::Events { user, products } => {
                 products.chunks(IDS_PER_NOTE).map(|c| News::Events { user, products: c.to_vec() }).collect()
             }
@@ -139,7 +175,15 @@ async fn apply(shop: &AppState, payload: &str) {
             shop.semantic.as_ref().inspect(|s| s.mark_stale());
             shop.search_cache.invalidate();
         }
+        // Search results show stock only within the search cache's time-to-live anyway.
+        News::Stock { ids } => shop.reco.refresh_stock(&shop.db, &ids).await,
     }
+}
+
+/// After notifications may have been missed: the search cache dropped, the semantic index re-read.
+fn forget_unheard(shop: &AppState) {
+    shop.semantic.as_ref().inspect(|s| s.mark_stale());
+    shop.search_cache.invalidate();
 }
 
 /// On PostgreSQL, listens to the other replicas for as long as `shop` exists (reconnecting after a
@@ -151,6 +195,7 @@ pub fn spawn_listener(shop: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let url = shop.config.database.clone();
     let weak = std::sync::Arc::downgrade(shop);
     Some(tokio::spawn(async move {
+        let mut first = true;
         loop {
             let connected = async {
                 let mut l = sqlx::postgres::PgListener::connect(&url).await?;
@@ -165,16 +210,17 @@ pub fn spawn_listener(shop: &AppState) -> Option<tokio::task::JoinHandle<()>> {
                     continue;
                 }
             };
+            if !std::mem::replace(&mut first, false) {
+                // Connected again: what was sent meanwhile is lost.
+                let Some(shop) = weak.upgrade() else { return };
+                forget_unheard(&shop);
+            }
             loop {
                 let n = listener.try_recv().await;
                 let Some(shop) = weak.upgrade() else { return };
                 match n {
                     Ok(Some(n)) => apply(&shop, n.payload()).await,
-                    Ok(None) => {
-                        // Reconnected: what was sent meanwhile is lost.
-                        shop.semantic.as_ref().inspect(|s| s.mark_stale());
-                        shop.search_cache.invalidate();
-                    }
+                    Ok(None) => forget_unheard(&shop), // sqlx reconnected: what was sent meanwhile is lost
                     Err(e) => {
                         tracing::warn!(error = %e, "replica listener failed; reconnecting");
                         break;

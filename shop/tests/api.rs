@@ -14,9 +14,11 @@ async fn login(email: &str, password: &str) -> Resp {
 #[test]
 fn register_login_logout_and_bad_credentials() {
     rt().block_on(async {
-        let email = format!("ann{}@example.com", uniq());
+        // Registered in mixed case: stored lower-cased, signs in in any case on both backends.
+        let typed = format!("Ann{}@Example.com", uniq());
+        let email = typed.to_lowercase();
         let r =
-            call("POST", "/auth/register", None, &[], Some(json!({"email": email, "password": "s3cret-pass"}))).await;
+            call("POST", "/auth/register", None, &[], Some(json!({"email": typed, "password": "s3cret-pass"}))).await;
         assert_eq!(r.status, 201, "{:?}", r.json);
         assert_eq!(r.json["user"]["role"], "customer");
         let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE email = $1")
@@ -35,6 +37,7 @@ fn register_login_logout_and_bad_credentials() {
         assert_eq!((bad.status.as_u16(), bad.json["error"]["code"].as_str()), (400, Some("bad_credentials")));
         let unknown = login("nobody@example.com", "wrong-password").await;
         assert_eq!(unknown.json, bad.json, "unknown e-mail and wrong password answer alike");
+        assert_eq!(login(&typed.to_uppercase(), "s3cret-pass").await.status, 200, "e-mails sign in in any case");
         let ok = login(&email, "s3cret-pass").await;
         assert_eq!(ok.status, 200);
         let tok = ok.json["token"].as_str().unwrap().to_string();
