@@ -43,12 +43,17 @@ case "$BACKEND/$REPLICAS" in
   sqlite/1 | postgres/1 | postgres/2) ;;
   *) echo "load.sh: REPLICAS is 1, or 2 with BACKEND=postgres" >&2; exit 2 ;;
 esac
-# The API rate limit stays on, set above the offered load, so its cost is part of the figures.
-SHOP_BIND=127.0.0.1:$PORT SHOP_DATABASE="$database" SHOP_CHAT=false SHOP_RATE_API_PER_SEC=100000000 \
-  SHOP_RATE_API_BURST=100000000 SHOP_RATE_LOGIN_PER_MIN=1000 RUST_LOG=warn "$bin" >"$dir/log" 2>&1 &
-pid=$!
+# A shop on port $1 (log $2), in the background; waits until it answers. The API rate limit stays on,
+# set above the offered load, so its cost is part of the figures.
+start_shop() {
+  SHOP_BIND=127.0.0.1:$1 SHOP_DATABASE="$database" SHOP_CHAT=false SHOP_RATE_API_PER_SEC=100000000 \
+    SHOP_RATE_API_BURST=100000000 SHOP_RATE_LOGIN_PER_MIN=1000 RUST_LOG=warn "$bin" >"$2" 2>&1 &
+  started=$!
+  for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$1/health" >/dev/null && break; sleep 0.2; done
+}
+start_shop "$PORT" "$dir/log"
+pid=$started
 base=http://127.0.0.1:$PORT
-for _ in $(seq 1 600); do curl -fs "$base/health" >/dev/null && break; sleep 0.2; done
 login() {
   curl -fs -X POST "$base/auth/login" -H 'content-type: application/json' \
     -d "{\"email\":\"$1\",\"password\":\"demo-password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
@@ -81,11 +86,9 @@ run "GET /products/{id}/similar" "$base/products/10/similar?k=10"
 run "GET /products (search, 8 queries)" -s benches/shop/search.lua "$base"
 run "POST /checkout (1 unit, new key)" -s benches/shop/checkout.lua "$base"
 if [ "$REPLICAS" = 2 ]; then
-  SHOP_BIND=127.0.0.1:$((PORT + 1)) SHOP_DATABASE="$database" SHOP_CHAT=false SHOP_RATE_API_PER_SEC=100000000 \
-    SHOP_RATE_API_BURST=100000000 SHOP_RATE_LOGIN_PER_MIN=1000 RUST_LOG=warn "$bin" >"$dir/log2" 2>&1 &
-  pid2=$!
+  start_shop $((PORT + 1)) "$dir/log2"
+  pid2=$started
   base2=http://127.0.0.1:$((PORT + 1))
-  for _ in $(seq 1 600); do curl -fs "$base2/health" >/dev/null && break; sleep 0.2; done
   run2() { # name, wrk args (the URL last: the second run gets the second replica's)
     local name=$1; shift
     local args=("${@:1:$#-1}")

@@ -34,11 +34,7 @@ impl Backend {
 
     /// The backend of an open pool.
     pub fn of(db: &Db) -> Backend {
-        if db.connect_options().database_url.scheme().starts_with("postgres") {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        }
+        Backend::of_setting(db.connect_options().database_url.as_str())
     }
 
     /// The backend of a connection.

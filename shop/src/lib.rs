@@ -92,7 +92,9 @@ impl Shop {
     /// replicas ([`replicas`]).
     pub async fn record_event(&self, user: i64, products: &[i64], kind: reco::EventKind) {
         self.reco.event(&self.db, user, products, kind).await;
-        self.replica.publish(&self.db, replicas::News::Events { user, products: products.to_vec() }).await;
+        if !products.is_empty() {
+            self.replica.publish(&self.db, replicas::News::Events { user, products: products.to_vec() }).await;
+        }
     }
 
     /// Products whose stock moved here (checkout, cancellation, refund): availability re-read for the

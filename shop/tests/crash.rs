@@ -129,62 +129,12 @@ async fn kill_9_during_checkouts_loses_nothing() {
     let mut child = spawn(dir.path(), port);
     let mut base = format!("http://127.0.0.1:{port}");
     wait_ready(&client, &base, &mut child).await;
-    let db = shopml_shop::db::open(&common::test_database(dir.path()), 2).await.unwrap();
-    common::assert_backend(&db);
-    // Plenty of stock, so every cycle buys (the oversell test covers running out).
-    sqlx::query("UPDATE products SET stock = 100000 WHERE id <= 5").execute(&db).await.unwrap();
-    let mut initial = Vec::new();
-    for p in PRODUCTS {
-        let s: i64 =
-            sqlx::query_scalar("SELECT stock FROM products WHERE id = $1").bind(p).fetch_one(&db).await.unwrap();
-        initial.push((p, s));
-    }
-    let login = |base: String| {
-        let client = client.clone();
-        async move {
-            let r: serde_json::Value = client
-                .post(format!("{base}/auth/login"))
-                .json(&serde_json::json!({"email": "customer@demo.shop", "password": "demo-password"}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            r["token"].as_str().unwrap().to_string()
-        }
-    };
+    let (db, initial) = stocked_database(dir.path()).await;
     let mut total_ok = 0usize;
     for cycle in 0..3 {
-        let token = login(base.clone()).await;
+        let token = login(&client, &base).await;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let workers: Vec<_> = (0..8)
-            .map(|w| {
-                let (client, base, token, stop) = (client.clone(), base.clone(), token.clone(), stop.clone());
-                tokio::spawn(async move {
-                    let mut ok = 0usize;
-                    for i in 0.. {
-                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                            break;
-                        }
-                        let p = PRODUCTS[(i + w) % PRODUCTS.len()];
-                        let r = client
-                            .post(format!("{base}/checkout"))
-                            .bearer_auth(&token)
-                            .header("idempotency-key", format!("crash-{cycle}-{w}-{i}"))
-                            .json(&serde_json::json!({"ship_to": "9 Crash Lane", "items": [{"product_id": p, "quantity": 1 + i % 2}]}))
-                            .send()
-                            .await;
-                        match r {
-                            Ok(r) if r.status() == 201 => ok += 1,
-                            Ok(r) => assert!(matches!(r.status().as_u16(), 409 | 402 | 503), "unexpected {}", r.status()),
-                            Err(_) => break, // the server is gone
-                        }
-                    }
-                    ok
-                })
-            })
-            .collect();
+        let workers = checkout_loop(&client, &base, &token, &format!("crash-{cycle}"), 8, &stop);
         tokio::time::sleep(Duration::from_millis(1500 + 400 * cycle as u64)).await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -225,15 +175,46 @@ async fn kill_9_during_checkouts_loses_nothing() {
     assert!(notes.lines().count() > 0, "the dispatcher delivered notifications to the file sink");
 }
 
-/// A checkout loop of `workers` tasks against `base` until `stop` flips; returns the 201s per worker.
+/// The test database of `dir` (the shop in it has seeded it), with plenty of stock on [`PRODUCTS`] so every
+/// checkout buys (the oversell test covers running out), and their stock now.
+async fn stocked_database(dir: &std::path::Path) -> (shopml_shop::db::Db, Vec<(i64, i64)>) {
+    let db = shopml_shop::db::open(&common::test_database(dir), 2).await.unwrap();
+    common::assert_backend(&db);
+    sqlx::query("UPDATE products SET stock = 100000 WHERE id <= 5").execute(&db).await.unwrap();
+    let mut initial = Vec::new();
+    for p in PRODUCTS {
+        let s: i64 =
+            sqlx::query_scalar("SELECT stock FROM products WHERE id = $1").bind(p).fetch_one(&db).await.unwrap();
+        initial.push((p, s));
+    }
+    (db, initial)
+}
+
+/// The demo customer's session token from the shop at `base`.
+async fn login(client: &reqwest::Client, base: &str) -> String {
+    let r: serde_json::Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&serde_json::json!({"email": "customer@demo.shop", "password": "demo-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["token"].as_str().unwrap().to_string()
+}
+
+/// A checkout loop of `workers` tasks against `base` (keys `{tag}-{worker}-{i}`, one or two units of one
+/// of [`PRODUCTS`]) until `stop` flips or the server is gone; returns the 201s per worker.
 fn checkout_loop(
     client: &reqwest::Client,
     base: &str,
     token: &str,
     tag: &str,
+    workers: usize,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Vec<tokio::task::JoinHandle<usize>> {
-    (0..4)
+    (0..workers)
         .map(|w| {
             let (client, base, token, stop, tag) =
                 (client.clone(), base.to_string(), token.to_string(), stop.clone(), tag.to_string());
@@ -248,7 +229,7 @@ fn checkout_loop(
                         .post(format!("{base}/checkout"))
                         .bearer_auth(&token)
                         .header("idempotency-key", format!("{tag}-{w}-{i}"))
-                        .json(&serde_json::json!({"ship_to": "9 Replica Lane", "items": [{"product_id": p, "quantity": 1}]}))
+                        .json(&serde_json::json!({"ship_to": "9 Crash Lane", "items": [{"product_id": p, "quantity": 1 + i % 2}]}))
                         .send()
                         .await;
                     match r {
@@ -275,28 +256,11 @@ async fn kill_9_of_one_replica_while_the_other_serves_loses_nothing() {
     wait_ready(&client, &base_a, &mut a).await; // A seeds the database; B starts on it
     let mut b = spawn(dir.path(), port_b);
     wait_ready(&client, &base_b, &mut b).await;
-    let db = shopml_shop::db::open(&common::test_database(dir.path()), 2).await.unwrap();
-    common::assert_backend(&db);
-    sqlx::query("UPDATE products SET stock = 100000 WHERE id <= 5").execute(&db).await.unwrap();
-    let mut initial = Vec::new();
-    for p in PRODUCTS {
-        let s: i64 =
-            sqlx::query_scalar("SELECT stock FROM products WHERE id = $1").bind(p).fetch_one(&db).await.unwrap();
-        initial.push((p, s));
-    }
-    let r: serde_json::Value = client
-        .post(format!("{base_b}/auth/login"))
-        .json(&serde_json::json!({"email": "customer@demo.shop", "password": "demo-password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = r["token"].as_str().unwrap().to_string();
+    let (db, initial) = stocked_database(dir.path()).await;
+    let token = login(&client, &base_b).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let on_a = checkout_loop(&client, &base_a, &token, "rep-a", &stop);
-    let on_b = checkout_loop(&client, &base_b, &token, "rep-b", &stop);
+    let on_a = checkout_loop(&client, &base_a, &token, "rep-a", 4, &stop);
+    let on_b = checkout_loop(&client, &base_b, &token, "rep-b", 4, &stop);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     a.kill().unwrap(); // SIGKILL, mid-checkout
     a.wait().unwrap();

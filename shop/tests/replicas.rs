@@ -37,11 +37,9 @@ fn replica_b() -> &'static (AppState, axum::Router, tempfile::TempDir) {
     })
 }
 
-/// A checkout on replica A (`on_b` false) or B.
+/// A checkout of one unit on replica A (`on_b` false) or B.
 async fn buy_on(on_b: bool, token: &str, key: &str, product: i64) -> Resp {
-    let body = json!({"ship_to": "1 Replica Road", "items": [{"product_id": product, "quantity": 1}]}).to_string();
-    let router = if on_b { &replica_b().1 } else { &env().router };
-    call_to(router, "POST", "/checkout", Some(token), &[("idempotency-key", key)], Some(body)).await
+    buy_to(if on_b { &replica_b().1 } else { &env().router }, token, key, product, 1).await
 }
 
 #[test]

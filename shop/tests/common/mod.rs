@@ -257,14 +257,14 @@ pub async fn paid(token: &str, key: &str, product: i64, quantity: i64) -> i64 {
 
 /// Buys `quantity` of `product` as `token` with idempotency key `key`.
 pub async fn buy(token: &str, key: &str, product: i64, quantity: i64) -> Resp {
-    call(
-        "POST",
-        "/checkout",
-        Some(token),
-        &[("idempotency-key", key)],
-        Some(serde_json::json!({"ship_to": "1 Test Street", "items": [{"product_id": product, "quantity": quantity}]})),
-    )
-    .await
+    buy_to(&env().router, token, key, product, quantity).await
+}
+
+/// [`buy`] through another shop's router (a second replica).
+pub async fn buy_to(router: &axum::Router, token: &str, key: &str, product: i64, quantity: i64) -> Resp {
+    let body =
+        serde_json::json!({"ship_to": "1 Test Street", "items": [{"product_id": product, "quantity": quantity}]});
+    call_to(router, "POST", "/checkout", Some(token), &[("idempotency-key", key)], Some(body.to_string())).await
 }
 
 /// A test gateway (`gated` in [`env`]) whose calls the test steers by amount: a held amount waits
