@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Buys; sees only its own carts and orders.
@@ -63,7 +63,7 @@ impl Role {
 }
 
 /// A signed-in user.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct User {
     /// Id.
     pub id: i64,
@@ -299,20 +299,38 @@ impl FromRequestParts<AppState> for User {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// An e-mail and a password (register, sign in).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Credentials {
+    /// name@domain, at most 254 characters (case does not matter).
+    #[schemars(length(min = 3, max = 254))]
     email: String,
+    /// 8 to 256 characters.
+    #[schemars(length(min = 8, max = 256))]
     password: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// A new user of any role (admin).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewUser {
+    #[schemars(length(min = 3, max = 254))]
     email: String,
+    #[schemars(length(min = 8, max = 256))]
     password: String,
     role: Role,
+    /// The dealer's store (dealers only).
     store_id: Option<i64>,
+}
+
+/// A new session.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct SignedIn {
+    /// Send as `Authorization: Bearer <token>`.
+    token: String,
+    /// Who signed in.
+    user: User,
 }
 
 fn check_credentials(email: &str, password: &str) -> ApiResult<()> {
@@ -357,14 +375,14 @@ pub(crate) async fn register(
     headers: HeaderMap,
     client: crate::ops::ClientIp,
     Json(c): Json<Credentials>,
-) -> ApiResult<(axum::http::StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(axum::http::StatusCode, Json<SignedIn>)> {
     check_credentials(&c.email, &c.password)?;
     state.limits.check_register(&client.0)?;
     let hash = hash_blocking(&state, c.password).await?;
     let user = insert_user(&state, &c.email, &hash, Role::Customer, None).await?;
     let token = state.sessions.create(&state.db, user.id, state.config.session_hours).await?;
     crate::cart::merge_guest(&state, &headers, user.id).await?;
-    Ok((axum::http::StatusCode::CREATED, Json(serde_json::json!({"token": token, "user": user}))))
+    Ok((axum::http::StatusCode::CREATED, Json(SignedIn { token, user })))
 }
 
 /// `POST /auth/login`: a session token (failed logins limited per client IP; see
@@ -374,7 +392,7 @@ pub(crate) async fn login(
     headers: HeaderMap,
     client: crate::ops::ClientIp,
     Json(c): Json<Credentials>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<SignedIn>> {
     let email = c.email.trim().to_lowercase();
     state.limits.check_login(&client.0, &email)?;
     let row: Option<(i64, Option<String>)> = sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
@@ -394,7 +412,7 @@ pub(crate) async fn login(
     let token = state.sessions.create(&state.db, id, state.config.session_hours).await?;
     let user = state.sessions.lookup(&state.db, &token).await?.ok_or(ApiError::Unauthorized)?;
     crate::cart::merge_guest(&state, &headers, user.id).await?;
-    Ok(Json(serde_json::json!({"token": token, "user": user})))
+    Ok(Json(SignedIn { token, user }))
 }
 
 /// `POST /auth/logout`: ends the session of the presented token.

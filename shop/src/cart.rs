@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_QUANTITY: i64 = 1000;
 
 /// One cart line.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct CartLine {
     /// Product.
     pub product_id: i64,
@@ -35,7 +35,7 @@ pub struct CartLine {
 }
 
 /// A cart.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CartView {
     /// The lines.
     pub items: Vec<CartLine>,
@@ -114,9 +114,11 @@ pub(crate) async fn get(
 }
 
 /// A line's new quantity.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Quantity {
+    /// 0 (remove) to 1000.
+    #[schemars(range(min = 0, max = 1000))]
     quantity: i64,
 }
 

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 /// A product as the API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct ProductRow {
     /// Id.
     pub id: i64,
@@ -61,21 +61,29 @@ pub(crate) async fn get(
 }
 
 /// A new product.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewProduct {
+    /// The store (a dealer's own by default; required for admins).
     store_id: Option<i64>,
+    /// Unique within the store.
+    #[schemars(length(min = 1, max = 64))]
     sku: String,
+    #[schemars(length(min = 1, max = 300))]
     name: String,
     #[serde(default)]
+    #[schemars(length(max = 5000))]
     description: String,
+    #[schemars(length(max = 100))]
     category: Option<String>,
+    #[schemars(range(min = 0, max = 100_000_000_000i64))]
     price_cents: i64,
+    #[schemars(range(min = 0, max = 1_000_000_000))]
     stock: i64,
 }
 
 /// Changes to a product (absent fields stay).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProductPatch {
     name: Option<String>,
@@ -131,7 +139,11 @@ pub(crate) async fn create(
     check_text("category", n.category.as_deref().unwrap_or(""), 100, false)?;
     check_numbers(Some(n.price_cents), Some(n.stock))?;
     let r = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO products (store_id, sku, name, description, category, price_cents, stock, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        // `SELECT … WHERE EXISTS` instead of letting the foreign key fail: on SQLite a foreign-key failure of an
+        // `INSERT … RETURNING` left the pooled connection holding a read snapshot, and its next write failed
+        // with SQLITE_BUSY_SNAPSHOT (found by schemathesis; tests/api.rs `unknown_store_inserts_leave_…`).
+        "INSERT INTO products (store_id, sku, name, description, category, price_cents, stock, created_at) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM stores WHERE id = $1) RETURNING id",
     )
     .bind(store)
     .bind(n.sku.trim())
@@ -141,15 +153,13 @@ pub(crate) async fn create(
     .bind(n.price_cents)
     .bind(n.stock)
     .bind(crate::db::now())
-    .fetch_one(&state.db)
+    .fetch_optional(&state.db)
     .await;
     let id = match r {
-        Ok(id) => id,
+        Ok(Some(id)) => id,
+        Ok(None) => return Err(ApiError::Unprocessable("unknown_store", format!("no store {store}"))),
         Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
             return Err(ApiError::Conflict("sku_taken", format!("store {store} already has sku {:?}", n.sku)))
-        }
-        Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
-            return Err(ApiError::Unprocessable("unknown_store", format!("no store {store}")))
         }
         Err(e) => return Err(e.into()),
     };
@@ -236,9 +246,11 @@ pub(crate) async fn delete(State(state): State<AppState>, user: User, Path(id): 
 }
 
 /// `k` query parameter.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct K {
+    /// How many (1..=100, default 10).
+    #[schemars(range(min = 1, max = 100))]
     k: Option<usize>,
 }
 

@@ -273,12 +273,40 @@ pub async fn assistant(shop: &Arc<Shop>, clf: Classifier<FastIntent>) -> anyhow:
 }
 
 /// A chat message.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChatReq {
+    /// At most 2000 characters.
+    #[schemars(length(max = 2000))]
     message: String,
     /// Continue this conversation (default: a new one; its id comes back).
+    #[schemars(length(min = 1, max = 64), regex(pattern = "^[A-Za-z0-9_-]+$"))]
     conversation: Option<String>,
+}
+
+/// The assistant's answer.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct ChatAnswer {
+    /// The conversation id (send it back to continue).
+    conversation: String,
+    /// What the assistant said and did.
+    #[schemars(schema_with = "reply_schema")]
+    reply: chatbot_core::dialogue::Reply,
+}
+
+/// chatbot-core's `Reply` (it stays free of schema derives).
+fn reply_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "required": ["text", "intent", "confidence", "entities", "action"],
+        "properties": {
+            "text": {"type": "string", "description": "What to show the customer"},
+            "intent": {"type": ["string", "null"], "description": "The recognised intent"},
+            "confidence": {"type": "number"},
+            "entities": {"type": "object", "description": "Order numbers, e-mails, prices, products found"},
+            "action": {"description": "What was done"}
+        }
+    })
 }
 
 /// `POST /chat`: orders are looked up and changed only for the signed-in customer; a signed-in user's
@@ -289,7 +317,7 @@ pub(crate) async fn chat(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
     Json(r): Json<ChatReq>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ChatAnswer>> {
     let bot = state
         .chat
         .get()
@@ -316,5 +344,5 @@ pub(crate) async fn chat(
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     metrics::counter!("shop_chat_messages_total").increment(1);
-    Ok(Json(serde_json::json!({"conversation": conv, "reply": reply})))
+    Ok(Json(ChatAnswer { conversation: conv, reply }))
 }

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// One line to buy.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
     /// Product.
@@ -39,7 +39,7 @@ pub struct Item {
 
 /// The checkout request. Without `items` the caller's cart is bought (with `store_id`: only that
 /// store's lines; a cart spanning stores needs it; lines of products taken off sale are skipped).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutReq {
     /// Shipping address.

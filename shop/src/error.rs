@@ -141,21 +141,61 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+/// The JSON schema of [`ApiError::body`] (for the OpenAPI document).
+pub fn schema() -> serde_json::Value {
+    json!({"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string", "description": "stable, machine-readable"}, "message": {"type": "string"}}}}})
+}
+
 /// A JSON body whose rejection is an [`ApiError`] (JSON, not axum's plain-text rejection).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
 impl<T, S> axum::extract::FromRequest<S> for Json<T>
 where
-    axum::Json<T>: axum::extract::FromRequest<S, Rejection = JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        if !json_content_type(req.headers()) {
+            return Err(JsonRejection::from(axum::extract::rejection::MissingJsonContentType::default()).into());
+        }
+        let bytes = bytes::Bytes::from_request(req, state).await.map_err(|r| match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+            _ => ApiError::BadRequest("malformed_json", r.body_text()),
+        })?;
+        reject_nul(&bytes)?;
+        let axum::Json(v) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(Json(v))
     }
+}
+
+/// `application/json` or `application/*+json`, as axum's own `Json` accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// A 400 for text holding NUL (`\u0000` in JSON, `%00` in a query): PostgreSQL cannot store it, and no
+/// name, e-mail, address or message needs it.
+fn reject_nul(raw: &[u8]) -> ApiResult<()> {
+    let mut backslashes = 0usize;
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        // An escape starts at a backslash preceded by an even number of backslashes.
+        let escaped_u = b == b'u' && backslashes % 2 == 1;
+        backslashes = 0;
+        if escaped_u && raw.get(i + 1..i + 5).is_some_and(|h| h == b"0000") {
+            return Err(ApiError::invalid("text must not contain NUL characters (\\u0000)"));
+        }
+    }
+    Ok(())
 }
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
@@ -176,6 +216,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_some_and(|q| q.to_ascii_lowercase().contains("%00")) {
+            return Err(ApiError::invalid("query parameters must not contain NUL characters (%00)"));
+        }
         let axum::extract::Query(v) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(Query(v))
     }
@@ -203,4 +246,18 @@ where
 /// A path id: a positive integer, else a 404 (an id that cannot exist is simply not found).
 pub fn parse_id(what: &str, raw: &str) -> ApiResult<i64> {
     raw.parse::<i64>().ok().filter(|&v| v > 0).ok_or_else(|| ApiError::NotFound(format!("no {what} {raw:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reject_nul;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert!(reject_nul(br#"{"email": "a\u0000@b.c"}"#).is_err());
+        assert!(reject_nul(br#"{"m": "x\\\u0000"}"#).is_err(), "an escaped backslash, then \\u0000");
+        assert!(reject_nul(br#"{"m": "x\\u0000"}"#).is_ok(), "the text \\u0000, not a NUL");
+        assert!(reject_nul(br#"{"m": "\u00001"}"#).is_err());
+        assert!(reject_nul(br#"{"m": "\u0001 and 0000"}"#).is_ok());
+    }
 }

@@ -22,6 +22,7 @@ pub mod checkout;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod outbox;
@@ -253,7 +254,7 @@ async fn health() -> &'static str {
 }
 
 async fn openapi() -> axum::Json<serde_json::Value> {
-    axum::Json(ops::openapi())
+    axum::Json(openapi::document())
 }
 
 async fn not_found() -> ApiError {
@@ -293,27 +294,40 @@ async fn refit(State(state): State<AppState>, user: User) -> ApiResult<Json<reco
     Ok(Json(state.reco.refit(&state.db).await?))
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// A new store (admin).
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewStore {
+pub(crate) struct NewStore {
+    /// 1 to 100 characters, unique.
+    #[schemars(length(min = 1, max = 100))]
     name: String,
+    /// A configured payment gateway (default `simulated`).
     gateway: Option<String>,
 }
 
-async fn stores(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+/// A store.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct StoreView {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Its payment gateway (on creation only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+}
+
+async fn stores(State(state): State<AppState>) -> ApiResult<Json<Vec<StoreView>>> {
     let rows: Vec<(i64, String)> =
         sqlx::query_as("SELECT id, name FROM stores ORDER BY id").fetch_all(&state.db).await?;
-    Ok(Json(serde_json::json!(rows
-        .into_iter()
-        .map(|(id, name)| serde_json::json!({"id": id, "name": name}))
-        .collect::<Vec<_>>())))
+    Ok(Json(rows.into_iter().map(|(id, name)| StoreView { id, name, gateway: None }).collect()))
 }
 
 async fn create_store(
     State(state): State<AppState>,
     user: User,
     Json(n): Json<NewStore>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<StoreView>)> {
     user.require_admin()?;
     let name = n.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
@@ -334,7 +348,7 @@ async fn create_store(
             .fetch_one(&state.db)
             .await;
     match r {
-        Ok(id) => Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id, "name": name, "gateway": gateway})))),
+        Ok(id) => Ok((StatusCode::CREATED, Json(StoreView { id, name: name.to_string(), gateway: Some(gateway) }))),
         Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
             Err(ApiError::Conflict("store_exists", format!("a store named {name:?} exists")))
         }

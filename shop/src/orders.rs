@@ -14,12 +14,18 @@ use sqlx::AnyConnection;
 /// [`can_become`](storefront::OrderStatus::can_become) is the state machine every transition passes.
 pub use storefront::OrderStatus as Status;
 
+/// The storefront's statuses as a string enum (storefront stays free of schema derives).
+fn status_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<serde_json::Value> = Status::ALL.iter().filter_map(|s| serde_json::to_value(s).ok()).collect();
+    schemars::json_schema!({"type": "string", "enum": names})
+}
+
 fn parse_status(s: &str) -> ApiResult<Status> {
     Status::parse(s).ok_or_else(|| ApiError::Internal(format!("unknown order status {s:?} in the database")))
 }
 
 /// One line of an order.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct LineView {
     /// Product.
     pub product_id: i64,
@@ -34,7 +40,7 @@ pub struct LineView {
 }
 
 /// An order as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct OrderView {
     /// Id.
     pub id: i64,
@@ -43,6 +49,7 @@ pub struct OrderView {
     /// Store.
     pub store_id: i64,
     /// Status.
+    #[schemars(schema_with = "status_schema")]
     pub status: Status,
     /// Sum of the lines.
     pub total_cents: i64,
@@ -179,10 +186,13 @@ pub async fn release_stock(conn: &mut AnyConnection, order: i64) -> ApiResult<()
 
 /// `GET /orders` paging: `limit` (1..=100, default 20) orders with ids below `before` (the last id of
 /// the previous page; default: from the newest).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OrderPage {
+    /// Page size (1..=100, default 20).
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<i64>,
+    /// Orders with ids below this one (the last id of the previous page).
     before: Option<i64>,
 }
 
@@ -248,7 +258,7 @@ pub(crate) async fn get(
 }
 
 /// What a cancellation did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Cancelled {
     /// The order now.
     pub order: OrderView,
@@ -372,9 +382,11 @@ pub(crate) async fn deliver(
 }
 
 /// A refund request: `{"amount_cents": n}`, or `{}` for all that is left.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefundReq {
+    /// Cents to refund (default: all that is left).
+    #[schemars(range(min = 1))]
     amount_cents: Option<i64>,
 }
 

@@ -64,8 +64,34 @@ struct Info {
     price_cents: i64,
 }
 
+/// `GET /recommendations`, `/products/{id}/next` and `/products/{id}/similar`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Recommendations {
+    /// The signed-in customer they are for (`null`: a visitor, or similar items).
+    pub user: Option<i64>,
+    /// Best first.
+    pub items: Vec<Recommended>,
+}
+
+/// One recommended product.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Recommended {
+    /// Product.
+    pub product_id: i64,
+    /// Its SKU.
+    pub sku: String,
+    /// Its current name.
+    pub name: String,
+    /// Its current unit price.
+    pub price_cents: i64,
+    /// The model's score (comparable within one answer only).
+    pub score: f32,
+    /// Why, when the model says (e.g. "because you bought …").
+    pub reason: Option<String>,
+}
+
 /// What a (re)fit trained on.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct FitReport {
     /// Products the model knows.
     pub items: usize,
@@ -293,7 +319,7 @@ impl Reco {
     fn render(&self, user: Option<&User>, recs: &[reco_core::serve::Recommendation]) -> Bytes {
         let info = self.info.read();
         let name_of = |pid: &str| pid.parse::<i64>().ok().and_then(|p| info.get(&p)).map(|i| i.name.as_str());
-        let items: Vec<serde_json::Value> = recs
+        let items = recs
             .iter()
             .filter_map(|r| {
                 let pid = r.item.parse::<i64>().ok()?;
@@ -302,10 +328,12 @@ impl Reco {
                     Some(name) => Some(format!("because you bought {name}")),
                     None => r.reason.clone(),
                 };
-                Some(serde_json::json!({"product_id": pid, "sku": i.sku, "name": i.name, "price_cents": i.price_cents, "score": r.score, "reason": reason}))
+                let (sku, name, price_cents) = (i.sku.clone(), i.name.clone(), i.price_cents);
+                Some(Recommended { product_id: pid, sku, name, price_cents, score: r.score, reason })
             })
             .collect();
-        Bytes::from(serde_json::json!({"user": user.map(|u| u.id), "items": items}).to_string())
+        let body = Recommendations { user: user.map(|u| u.id), items };
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"user\":null,\"items\":[]}".to_vec()))
     }
 
     /// The JSON answer of `GET /recommendations` for `user` (`None`: a visitor, whose guest cart's

@@ -90,7 +90,7 @@ impl Text {
 }
 
 /// Search parameters of `GET /products`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// Free text (name, description, category).
@@ -106,19 +106,23 @@ pub struct SearchParams {
     /// Only this store's products.
     pub store_id: Option<i64>,
     /// `relevance` (default; popularity without `q`), `price_asc`, `price_desc`, `popularity`, `newest`.
+    #[schemars(extend("enum" = ["relevance", "price_asc", "price_desc", "popularity", "newest"]))]
     pub sort: Option<String>,
     /// 1-based page (default 1).
+    #[schemars(range(min = 1))]
     pub page: Option<u32>,
     /// Page size 1..=100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
     pub per_page: Option<u32>,
     /// Re-rank the first results with the recommender for the signed-in customer.
     pub personalize: Option<bool>,
     /// How `q` is matched: `keyword`, `semantic` or `hybrid` (default: the shop's `search_mode`).
+    #[schemars(extend("enum" = ["keyword", "semantic", "hybrid"]))]
     pub mode: Option<String>,
 }
 
 /// A page of results.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SearchPage {
     /// The products.
     pub items: Vec<ProductRow>,
