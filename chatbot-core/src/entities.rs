@@ -23,6 +23,21 @@ pub struct Money {
     pub currency: Option<&'static str>,
 }
 
+/// Which of `.` and `,` customers write as the decimal mark. It decides only the one ambiguous shape — a
+/// single separator followed by exactly three digits: "1,299" is 1299 with [`Point`](Self::Point) (English)
+/// and 1.299 with [`Comma`](Self::Comma) (German, French …). Everything else reads the same either way:
+/// "£1,299.50" and "1.299,50 €" are both 1299.5, "12,50" and "12.50" are 12.5, and groups may be separated
+/// by `,` `.` `'` or a (narrow) no-break space ("1 299").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecimalMark {
+    /// `1,299.50` (the default: the shop's data is British).
+    #[default]
+    Point,
+    /// `1.299,50`.
+    Comma,
+}
+
 /// A price constraint: at least `min`, at most `max`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct PriceRange {
@@ -81,6 +96,8 @@ pub struct Extractor {
     categories: Vec<(String, Vec<u32>)>,
     /// The distinct words of the category names, as search keys.
     category_words: Vec<String>,
+    /// How amounts are written.
+    mark: DecimalMark,
 }
 
 #[derive(Debug)]
@@ -92,7 +109,9 @@ struct Catalog {
     postings: Vec<Vec<u32>>,
 }
 
-const NUM: &str = r"(\d{1,7}(?:[.,]\d{1,2})?)";
+/// A number: digit groups of three after a separator ("1,299", "1.299,50", "1 000"), or up to seven
+/// digits with an optional 1–3-digit fraction; never ends inside a number (so "1,000" is not "1,00").
+const NUM: &str = r"(\d{1,3}(?:[,.'\x{a0}\x{202f}]\d{3})+(?:[.,]\d{1,2})?|\d{1,7}(?:[.,]\d{1,3})?)\b";
 const STOP: &[&str] = &[
     "the",
     "and",
@@ -149,7 +168,9 @@ impl Extractor {
         Extractor {
             email: re(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b"),
             order: re(r"(?i)(?:#\s?([a-z]{0,4}-?\d{3,12})\b|\b((?:[a-z]{2,4}-)?\d{5,12})\b)"),
-            money: re(&format!(r"(?i)(?:({cur})\s?{NUM}|\b{NUM}\s?({cur}|{unit})\b)")),
+            // A symbol after the number ends the match by itself ("12 €" at the end of a message); a word
+            // must end at a word boundary.
+            money: re(&format!(r"(?i)(?:({cur})\s?{NUM}|\b{NUM}\s?([$£€]|(?:usd|gbp|eur|{unit})\b))")),
             between: re(&format!(r"(?i)\b(?:between|from)\s+{cur}?\s?{NUM}\s*{unit}?\s*(?:and|to|-)\s*{cur}?\s?{NUM}")),
             upper: re(&format!(
                 r"(?i)\b(?:under|below|less than|cheaper than|up to|at most|no more than|max(?:imum)?|within)\s+{cur}?\s?{NUM}"
@@ -163,7 +184,14 @@ impl Extractor {
             catalog: None,
             categories: Vec::new(),
             category_words: Vec::new(),
+            mark: DecimalMark::Point,
         }
+    }
+
+    /// Reads amounts with `mark` as the decimal mark (default [`DecimalMark::Point`]).
+    pub fn with_decimal_mark(mut self, mark: DecimalMark) -> Self {
+        self.mark = mark;
+        self
     }
 
     /// Adds the store's category names: a message naming one (all its words, each exactly or within
@@ -294,18 +322,18 @@ impl Extractor {
             is_money_or_time_word(next) && currency(next).is_none()
         };
         if let Some(c) = self.between.captures(&text).filter(|c| !not_money(c.get(0).expect("match").end())) {
-            let (a, b) = (amount(&c[1]), amount(&c[2]));
+            let (a, b) = (amount(&c[1], self.mark), amount(&c[2], self.mark));
             (range.min, range.max) = (Some(a.min(b)), Some(a.max(b)));
             let m = c.get(0).expect("match");
             taken.push((m.start(), m.end()));
         }
         if let Some(c) = self.upper.captures(&text).filter(|c| !not_money(c.get(0).expect("match").end())) {
-            range.max = range.max.or(Some(amount(&c[1])));
+            range.max = range.max.or(Some(amount(&c[1], self.mark)));
             let m = c.get(0).expect("match");
             taken.push((m.start(), m.end()));
         }
         if let Some(c) = self.lower.captures(&text).filter(|c| !not_money(c.get(0).expect("match").end())) {
-            range.min = range.min.or(Some(amount(&c[1])));
+            range.min = range.min.or(Some(amount(&c[1], self.mark)));
             let m = c.get(0).expect("match");
             taken.push((m.start(), m.end()));
         }
@@ -318,7 +346,7 @@ impl Extractor {
                 (Some(s), Some(v)) => (s.as_str(), v.as_str()),
                 _ => (c.get(4).map_or("", |s| s.as_str()), c.get(3).map_or("0", |v| v.as_str())),
             };
-            e.money.push(Money { amount: amount(value), currency: currency(sym) });
+            e.money.push(Money { amount: amount(value, self.mark), currency: currency(sym) });
             taken.push((m.start(), m.end()));
         }
         let overlaps = |s: usize, t: usize, taken: &[(usize, usize)]| taken.iter().any(|&(a, b)| s < b && a < t);
@@ -375,9 +403,29 @@ fn num(s: &str) -> u64 {
     s.parse().unwrap_or(0)
 }
 
-fn amount(s: &str) -> f64 {
-    let s: String = s.chars().filter(|c| c.is_ascii_digit() || *c == '.' || *c == ',').collect();
-    s.replace(',', ".").parse().unwrap_or(0.0)
+/// The value of a [`NUM`] match: the last separator is the decimal mark when 1–2 digits follow it, or when
+/// three follow a single separator that is `mark`'s; every other separator groups thousands.
+fn amount(s: &str, mark: DecimalMark) -> f64 {
+    let is_sep = |c: char| matches!(c, ',' | '.' | '\'' | '\u{a0}' | '\u{202f}');
+    let seps: Vec<(usize, char)> = s.char_indices().filter(|&(_, c)| is_sep(c)).collect();
+    let decimal_at = seps.last().and_then(|&(i, c)| {
+        let after = s[i + c.len_utf8()..].chars().count();
+        let mark_char = match mark {
+            DecimalMark::Point => '.',
+            DecimalMark::Comma => ',',
+        };
+        let decimal = matches!(c, '.' | ',') && (after <= 2 || (after == 3 && seps.len() == 1 && c == mark_char));
+        decimal.then_some(i)
+    });
+    let mut digits = String::with_capacity(s.len());
+    for (i, c) in s.char_indices() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else if Some(i) == decimal_at {
+            digits.push('.');
+        }
+    }
+    digits.parse().unwrap_or(0.0)
 }
 
 fn currency(s: &str) -> Option<&'static str> {
@@ -538,6 +586,36 @@ mod tests {
         let e = x.extract("over €7.50 please", day());
         assert_eq!(e.price, Some(PriceRange { min: Some(7.5), max: None }));
         assert_eq!(e.money[0].currency, Some("EUR"));
+    }
+
+    #[test]
+    fn thousands_separators_and_decimal_commas_per_locale() {
+        let money = |x: &Extractor, t: &str| x.extract(t, day()).money.iter().map(|m| m.amount).collect::<Vec<_>>();
+        let max = |x: &Extractor, t: &str| x.extract(t, day()).price.and_then(|p| p.max);
+        let en = Extractor::new();
+        let de = Extractor::new().with_decimal_mark(DecimalMark::Comma);
+        // The review's two cases: read as 1.29 and 1.0 before.
+        assert_eq!(max(&en, "lamps under £1,299"), Some(1299.0));
+        assert_eq!(money(&en, "lamps under £1,299"), [1299.0]);
+        assert_eq!(money(&en, "I paid 1,000 dollars"), [1000.0]);
+        assert_eq!(max(&en, "under 1,000 dollars"), Some(1000.0));
+        let e = en.extract("between £1,000 and £2,500.50", day());
+        assert_eq!(e.price, Some(PriceRange { min: Some(1000.0), max: Some(2500.5) }));
+        assert_eq!(money(&en, "£1,234,567.89"), [1_234_567.89]);
+        assert_eq!(money(&en, "€12,50"), [12.5], "two digits after a comma: a decimal comma in any locale");
+        assert_eq!(money(&en, "1\u{a0}299 €"), [1299.0], "no-break space groups");
+        assert_eq!(money(&en, "CHF-style 1'299 euros"), [1299.0]);
+        // The locale decides one separator followed by three digits.
+        assert_eq!(money(&de, "1,299 €"), [1.299]);
+        assert_eq!(money(&de, "1.299 €"), [1299.0]);
+        assert_eq!(money(&en, "1.299 €"), [1.299]);
+        assert_eq!(money(&de, "1.299,50 €"), [1299.5]);
+        assert_eq!(money(&en, "1.299,50 €"), [1299.5], "both separators: unambiguous in any locale");
+        assert_eq!(max(&de, "unter 1.000 euros? under 1.000 euros"), Some(1000.0));
+        assert_eq!(money(&de, "12,5 euros"), [12.5]);
+        // Still not money: other units, and numbers with no currency.
+        assert_eq!(en.extract("within 1,000 days", day()).price, None);
+        assert!(money(&en, "order 1,234").is_empty());
     }
 
     #[test]

@@ -294,12 +294,22 @@ impl Featurizer {
         if p.hashes.len() != p.idf.len() {
             return Err(ChatError::Data("feature table and idf differ in length".into()));
         }
-        let tokenizer = p.tokenizer.map(|s| s.parse::<Tokenizer>()).transpose()?;
+        let tokenizer = p.tokenizer.as_deref().map(parse_tokenizer).transpose()?;
         let ids = p.hashes.iter().enumerate().map(|(i, &h)| (h, i as u32)).collect();
         let groups = p.hashes.iter().map(|&h| group(h) as u8).collect();
         let mut f = Featurizer { params: p.params, tokenizer, ids, idf: p.idf, groups, cache: HashMap::new() };
         f.build_cache(&p.words)?;
         Ok(f)
+    }
+}
+
+/// A tokenizer from its JSON. tokenizers 0.23 panics (`expect("Helper")` in its decoder deserializer) on
+/// some malformed JSON instead of returning an error — found by the intent-file fuzz test — so the parse
+/// runs under `catch_unwind` and a panic becomes a typed error.
+fn parse_tokenizer(json: &str) -> Result<Tokenizer> {
+    match std::panic::catch_unwind(|| json.parse::<Tokenizer>()) {
+        Ok(parsed) => Ok(parsed?),
+        Err(_) => Err(ChatError::Data("the tokenizer's JSON is malformed".into())),
     }
 }
 

@@ -91,10 +91,18 @@ impl Classifier<FastIntent> {
         if c < 2 {
             return Err(bad("fewer than two labels".into()));
         }
+        meta.params.validate().map_err(|e| bad(e.to_string()))?;
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = meta.labels.iter().find(|l| l.trim().is_empty() || !seen.insert(l.as_str())) {
+            return Err(bad(format!("label {dup:?} is empty or appears more than once")));
+        }
         if !(meta.temperature.is_finite() && meta.temperature > 0.0 && meta.threshold.is_finite()) {
             return Err(bad(format!("bad temperature {} or threshold {}", meta.temperature, meta.threshold)));
         }
         let (weights, bias) = (get("weights".into(), n * c)?, get("bias".into(), c)?);
+        if let Some(v) = weights.iter().chain(&bias).find(|v| !v.is_finite()) {
+            return Err(bad(format!("a non-finite weight ({v})")));
+        }
         let model = FastIntent { params: meta.params, labels: meta.labels, featurizer, weights, bias };
         Ok(Classifier { model, temperature: meta.temperature, threshold: meta.threshold })
     }
@@ -109,5 +117,102 @@ impl Classifier<FastIntent> {
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = crate::file::read(path)?;
         Self::from_bytes(&bytes, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Example;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn file() -> &'static [u8] {
+        static FILE: OnceLock<Vec<u8>> = OnceLock::new();
+        FILE.get_or_init(|| {
+            let train: Vec<Example> = [
+                ("where is my order", "track"),
+                ("track my parcel", "track"),
+                ("cancel my order", "cancel"),
+                ("i want to cancel", "cancel"),
+                ("refund please", "refund"),
+                ("give me my money back", "refund"),
+            ]
+            .iter()
+            .map(|(t, l)| Example::new(*t, *l))
+            .collect();
+            let params = FastIntentParams { epochs: 5, dim: 8, ..FastIntentParams::default() };
+            Classifier::new(params.fit(&train).unwrap()).to_bytes().unwrap()
+        })
+    }
+
+    /// The file with its metadata edited (valid checksum).
+    fn craft(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+        let (meta, tensors) = KIND.unpack(file()).unwrap();
+        let mut meta: serde_json::Value = serde_json::from_slice(meta).unwrap();
+        edit(&mut meta);
+        KIND.pack(&serde_json::to_vec(&meta).unwrap(), tensors)
+    }
+
+    fn refused(bytes: &[u8]) -> String {
+        match Classifier::<FastIntent>::from_bytes(bytes, Path::new("crafted.model")) {
+            Err(e @ ChatError::ModelFile { .. }) => e.to_string(),
+            Err(other) => panic!("an error of the wrong type: {other:?}"),
+            Ok(_) => panic!("the crafted file loaded"),
+        }
+    }
+
+    #[test]
+    fn crafted_intent_files_are_typed_errors() {
+        Classifier::<FastIntent>::from_bytes(&craft(|_| {}), Path::new("x")).unwrap();
+        let e = refused(&craft(|m| m["labels"][1] = m["labels"][0].clone()));
+        assert!(e.contains("more than once"), "{e}");
+        let e = refused(&craft(|m| m["temperature"] = (-1.0).into()));
+        assert!(e.contains("temperature"), "{e}");
+        let e = refused(&craft(|m| m["params"]["dim"] = 0.into()));
+        assert!(e.contains("dim"), "{e}");
+        let e = refused(&craft(|m| {
+            m["labels"].as_array_mut().unwrap().pop();
+        }));
+        assert!(e.contains("expected"), "{e}");
+        // A NaN weight in the tensors (the checksum recomputed).
+        let (meta, tensors) = KIND.unpack(file()).unwrap();
+        let st = SafeTensors::deserialize(tensors).unwrap();
+        let mut w = st.tensor("weights").unwrap().data().to_vec();
+        w[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+        let b = st.tensor("bias").unwrap();
+        let views = vec![
+            (
+                "weights".to_string(),
+                TensorView::new(Dtype::F32, st.tensor("weights").unwrap().shape().to_vec(), &w).unwrap(),
+            ),
+            ("bias".to_string(), TensorView::new(Dtype::F32, b.shape().to_vec(), b.data()).unwrap()),
+        ];
+        let e = refused(&KIND.pack(meta, &safetensors::serialize(views, None).unwrap()));
+        assert!(e.contains("non-finite"), "{e}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Damage behind a valid checksum (metadata bytes, tensor bytes): an error or a model, never a
+        /// panic; a model that loads classifies without panicking.
+        #[test]
+        fn fuzz_intent_files_never_panic(edits in proptest::collection::vec((any::<bool>(), any::<usize>(), any::<u8>()), 1..6)) {
+            let (meta, tensors) = KIND.unpack(file()).unwrap();
+            let (mut meta, mut tensors) = (meta.to_vec(), tensors.to_vec());
+            for (in_meta, i, b) in &edits {
+                let part = if *in_meta { &mut meta } else { &mut tensors };
+                let n = part.len();
+                part[i % n] = *b;
+            }
+            let bytes = KIND.pack(&meta, &tensors);
+            let outcome = std::panic::catch_unwind(|| {
+                if let Ok(c) = Classifier::<FastIntent>::from_bytes(&bytes, Path::new("fuzz")) {
+                    let _ = c.classify("where is my order");
+                }
+            });
+            prop_assert!(outcome.is_ok(), "panicked after {edits:?}");
+        }
     }
 }

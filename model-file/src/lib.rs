@@ -104,17 +104,44 @@ impl Kind {
     }
 }
 
-/// Writes `bytes` to `path` atomically (a temporary file beside it, then a rename): a crash never leaves
-/// a half-written model where a good one was. The error names the path that failed.
+/// Writes `bytes` to `path` atomically and durably: a temporary file beside it (unique per process and
+/// call), flushed to disk (`fsync`), renamed over `path`, then the directory flushed so the rename itself
+/// survives a power cut. A crash never leaves a half-written model where a good one was, and a returned
+/// `Ok` means the new file is on disk. The error names the path that failed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (std::path::PathBuf, std::io::Error)> {
+    use std::io::Write;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| (tmp.clone(), e))?;
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp{}-{n}", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err((tmp, e));
+    }
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         (path.to_path_buf(), e)
-    })
+    })?;
+    sync_dir(dir).map_err(|e| (dir.to_path_buf(), e))
+}
+
+/// Flushes a directory's entries (the rename) to disk; a no-op where directories cannot be opened (Windows).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +149,28 @@ mod tests {
     use super::*;
 
     const K: Kind = Kind { magic: *b"SHOPMLXX", version: 2, what: "test model" };
+
+    #[test]
+    fn write_atomic_replaces_the_file_and_leaves_no_temporary_files() {
+        let dir = std::env::temp_dir().join(format!("model-file-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.bin");
+        // Concurrent writers of one path never share a temporary file: the last rename wins whole.
+        std::thread::scope(|s| {
+            for i in 0..8u8 {
+                let path = &path;
+                s.spawn(move || write_atomic(path, &vec![i; 100_000]).unwrap());
+            }
+        });
+        let got = std::fs::read(&path).unwrap();
+        assert_eq!(got.len(), 100_000);
+        assert!(got.iter().all(|&b| b == got[0]), "one writer's bytes, not a mix");
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [std::ffi::OsString::from("m.bin")], "no temporary file left");
+        let err = write_atomic(&dir.join("missing-dir").join("m.bin"), b"x").unwrap_err();
+        assert!(err.0.to_string_lossy().contains("missing-dir"), "{err:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn round_trip_and_every_kind_of_damage() {

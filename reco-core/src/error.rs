@@ -57,6 +57,10 @@ pub enum RecoError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A model scored NaN or +∞ (a damaged model, or a backend that failed while scoring): an error
+    /// rather than a silently empty or wrongly ordered list.
+    #[error("non-finite scores from the `{0}` model")]
+    NonFinite(String),
     /// The tensor backend (candle) failed.
     #[error("tensor backend: {0}")]
     Backend(String),

@@ -61,7 +61,37 @@ pub struct BotConfig {
     pub ttl_seconds: u64,
     /// Conversations kept at most (the least recently active are dropped first).
     pub max_conversations: usize,
+    /// How customers write amounts ("1,299" is 1299 with `point`, 1.299 with `comma`).
+    #[serde(default)]
+    pub decimal_mark: crate::entities::DecimalMark,
 }
+
+/// Every reply template the assistant renders: a configuration lacking one is refused when it is loaded
+/// (and by [`Assistant::new`](crate::dialogue::Assistant::new)), never shown to a customer as its key.
+pub const REPLY_KEYS: &[&str] = &[
+    "empty",
+    "not_cancelled",
+    "address_unchanged",
+    "confirm_address",
+    "handoff",
+    "clarify",
+    "sign_in",
+    "ask_order",
+    "products",
+    "no_products",
+    "recommendations",
+    "policy",
+    "no_order",
+    "confirm_cancel",
+    "ask_address",
+    "cannot_cancel",
+    "cannot_change_address",
+    "refund_status",
+    "order_status",
+    "cancelled",
+    "address_changed",
+    "store_error",
+];
 
 fn reply(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -148,6 +178,7 @@ impl Default for BotConfig {
             handoff_after: 2,
             ttl_seconds: 1800,
             max_conversations: 100_000,
+            decimal_mark: Default::default(),
         }
     }
 }
@@ -173,12 +204,26 @@ impl BotConfig {
             line: e.line(),
             reason: e.to_string(),
         })?;
-        for key in ["ask_order", "clarify", "handoff", "empty"] {
-            if !c.replies.contains_key(key) {
-                return Err(ChatError::param("replies", format!("{}: reply `{key}` is missing", path.display())));
+        c.validate().map_err(|e| match e {
+            ChatError::InvalidParameter { name, reason } => {
+                ChatError::param(name, format!("{}: {reason}", path.display()))
             }
-        }
+            other => other,
+        })?;
         Ok(c)
+    }
+
+    /// Every template in [`REPLY_KEYS`] present and non-empty.
+    pub fn validate(&self) -> Result<()> {
+        let missing: Vec<&str> =
+            REPLY_KEYS.iter().copied().filter(|k| self.replies.get(*k).is_none_or(|t| t.trim().is_empty())).collect();
+        if !missing.is_empty() {
+            return Err(ChatError::param(
+                "replies",
+                format!("reply templates missing or empty: {} (start from `shopml chat config`)", missing.join(", ")),
+            ));
+        }
+        Ok(())
     }
 
     /// The template `key` with `{name}` variables filled (unknown variables are left as they are).
@@ -188,5 +233,38 @@ impl BotConfig {
             out = out.replace(&format!("{{{k}}}"), v);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rendered_template_is_required_and_a_missing_one_is_a_load_error() {
+        // The keys the dialogue renders (string literals passed to `render`, and the `not_allowed` keys).
+        let source = include_str!("mod.rs");
+        let used: std::collections::BTreeSet<&str> = source
+            .split("render(\"")
+            .skip(1)
+            .chain(source.split("not_allowed(\"").skip(1))
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(used.len() >= 15, "{used:?}");
+        for key in &used {
+            assert!(REPLY_KEYS.contains(key), "the dialogue renders `{key}`, which REPLY_KEYS does not require");
+        }
+        BotConfig::default().validate().unwrap();
+        let mut json: serde_json::Value = serde_json::to_value(BotConfig::default()).unwrap();
+        json["replies"].as_object_mut().unwrap().remove("order_status");
+        let err = BotConfig::from_json(&json.to_string(), Path::new("bot.json")).unwrap_err().to_string();
+        assert!(err.contains("order_status") && err.contains("bot.json"), "{err}");
+        json["replies"]["order_status"] = serde_json::json!("  ");
+        assert!(BotConfig::from_json(&json.to_string(), Path::new("bot.json")).is_err(), "an empty template");
+        // An old file without decimal_mark still loads (default: point).
+        json["replies"]["order_status"] = serde_json::json!("Order {order}: {status}");
+        json.as_object_mut().unwrap().remove("decimal_mark");
+        let c = BotConfig::from_json(&json.to_string(), Path::new("bot.json")).unwrap();
+        assert_eq!(c.decimal_mark, crate::entities::DecimalMark::Point);
     }
 }

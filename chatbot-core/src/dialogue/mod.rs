@@ -140,7 +140,9 @@ impl<M: IntentModel> Assistant<M> {
         let backend = |e: StoreError| crate::error::ChatError::Backend(e.to_string());
         let names = store.catalog.names().map_err(backend)?;
         let categories = store.catalog.categories().map_err(backend)?;
-        let extractor = Extractor::new().with_catalog(names).with_categories(categories);
+        config.validate()?;
+        let extractor =
+            Extractor::new().with_catalog(names).with_categories(categories).with_decimal_mark(config.decimal_mark);
         // Unbounded map, bound enforced in `put_pending`: `LruCache::new(n)` would allocate for n
         // conversations up front (and a huge configured bound would abort the process).
         Ok(Assistant { classifier, extractor, store, config, conversations: Mutex::new(LruCache::unbounded()) })

@@ -68,7 +68,7 @@ impl Default for FastIntentParams {
 }
 
 impl FastIntentParams {
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let bad = |name: &str, reason: String| Err(ChatError::param(name, reason));
         if !(1..=4096).contains(&self.dim) {
             return bad("dim", format!("must be in [1, 4096], got {}", self.dim));

@@ -120,6 +120,7 @@ impl TrainedModel {
         let Some(u) = self.users.get(user) else { return self.popular(k, filter) };
         let mut scores = vec![0.0f32; self.items.len()];
         self.model.score_user(u, &mut scores);
+        self.check_finite(&scores)?;
         let seen = self.history.user_row(u as usize).0;
         self.apply(&mut scores, filter, if filter.exclude_seen { seen } else { &[] });
         Ok(self.finish(&scores, k, seen))
@@ -178,6 +179,7 @@ impl TrainedModel {
             }
             let mut scores = vec![0.0f32; self.items.len()];
             self.model.score_user(u, &mut scores);
+            self.check_finite(&scores)?;
             self.apply(&mut scores, filter, if filter.exclude_seen { &seen } else { &[] });
             return Ok(self.finish(&scores, k, &seen));
         };
@@ -205,7 +207,8 @@ impl TrainedModel {
             return self.popular(k, filter);
         }
         let mut scores = vec![0.0f32; self.items.len()];
-        score_items(&self.model, &hist, &ordered, &mut scores);
+        score_items(&self.model, &hist, &ordered, &mut scores)?;
+        self.check_finite(&scores)?;
         self.apply(&mut scores, filter, if filter.exclude_seen { &hist } else { &[] });
         Ok(self.finish(&scores, k, &hist))
     }
@@ -223,6 +226,7 @@ impl TrainedModel {
         let i = self.items.get(item).ok_or_else(|| RecoError::UnknownItem(item.to_string()))? as usize;
         let mut scores = vec![f32::NEG_INFINITY; self.items.len()];
         similar_scores(&self.model, i, &mut scores)?;
+        self.check_finite(&scores)?;
         scores[i] = f32::NEG_INFINITY;
         Ok(top_k(&scores, k).into_iter().map(|(j, s)| self.rec(j, s, None)).collect())
     }
@@ -231,6 +235,14 @@ impl TrainedModel {
         let mut scores: Vec<f32> = self.history.item_degrees().into_iter().map(|d| d as f32).collect();
         self.apply(&mut scores, filter, &[]);
         Ok(top_k(&scores, k).into_iter().map(|(j, s)| popular_rec(self, j, s)).collect())
+    }
+
+    /// An error when a score is NaN or +∞ (−∞ is how scoring marks an item out).
+    fn check_finite(&self, scores: &[f32]) -> Result<()> {
+        match scores.iter().any(|s| s.is_nan() || *s == f32::INFINITY) {
+            true => Err(RecoError::NonFinite(crate::model::Recommender::name(&self.model).to_string())),
+            false => Ok(()),
+        }
     }
 
     /// Sets the score of every item the filter rejects to −∞.

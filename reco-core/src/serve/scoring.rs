@@ -6,7 +6,8 @@ use ndarray::Array2;
 
 /// Scores of every item for an anonymous history: its distinct items (`hist`, sorted) and the same in the
 /// order they were touched (`ordered`, for the sequential models).
-pub(super) fn score_items(model: &AnyModel, hist: &[usize], ordered: &[u32], scores: &mut [f32]) {
+/// A model that fails to score (NCF, the sequential models) is an error, never zeros.
+pub(super) fn score_items(model: &AnyModel, hist: &[usize], ordered: &[u32], scores: &mut [f32]) -> Result<()> {
     match model {
         AnyModel::Pop(p) => scores.copy_from_slice(p.counts()),
         AnyModel::ItemKnn(m) => {
@@ -19,40 +20,28 @@ pub(super) fn score_items(model: &AnyModel, hist: &[usize], ordered: &[u32], sco
         }
         AnyModel::Mf(m) => mean_embedding_scores(m.item_factors(), hist, scores),
         AnyModel::Content(c) => c.score_history(hist.iter().map(|&i| (i, 1.0)), scores),
-        AnyModel::Ncf(m) => match m.item_embeddings() {
-            Ok(y) => mean_embedding_scores(&y, hist, scores),
-            Err(_) => scores.fill(0.0),
-        },
-        AnyModel::Transition(m) => {
-            if m.score_history(ordered, scores).is_err() {
-                scores.fill(0.0);
-            }
-        }
-        AnyModel::Sknn(m) => {
-            if m.score_history(ordered, scores).is_err() {
-                scores.fill(0.0);
-            }
-        }
-        AnyModel::SasRec(m) => match m.score_histories(&[ordered]) {
-            Ok(s) => scores.copy_from_slice(&s),
-            Err(_) => scores.fill(0.0),
-        },
+        AnyModel::Ncf(m) => mean_embedding_scores(&m.item_embeddings()?, hist, scores),
+        AnyModel::Transition(m) => m.score_history(ordered, scores)?,
+        AnyModel::Sknn(m) => m.score_history(ordered, scores)?,
+        AnyModel::SasRec(m) => scores.copy_from_slice(&m.score_histories(&[ordered])?),
         AnyModel::Hybrid(h) => {
-            score_items(h.cf(), hist, ordered, scores);
+            score_items(h.cf(), hist, ordered, scores)?;
             let mut c = vec![0.0f32; scores.len()];
             h.content().score_history(hist.iter().map(|&i| (i, 1.0)), &mut c);
             blend(scores, &mut c, h.weight());
         }
         AnyModel::Fusion(f) => {
-            score_items(f.a(), hist, ordered, scores);
+            score_items(f.a(), hist, ordered, scores)?;
             let mut b = vec![0.0f32; scores.len()];
-            score_items(f.b(), hist, ordered, &mut b);
+            score_items(f.b(), hist, ordered, &mut b)?;
             blend(scores, &mut b, f.weight());
         }
     }
+    Ok(())
 }
 
-/// Similarity of every item to item `i` (−∞ where unknown).
+/// Similarity of every item to item `i` (−∞ where unknown; NaN where a vector is not finite, which serving
+/// reports as an error).
 pub(super) fn similar_scores(model: &AnyModel, i: usize, scores: &mut [f32]) -> Result<()> {
     match model {
         AnyModel::Pop(_) => return Err(RecoError::param("model", "popularity has no notion of similar items")),
@@ -93,7 +82,7 @@ fn cosine_scores(y: &Array2<f32>, i: usize, scores: &mut [f32]) {
     let ni = norm(i);
     for (j, s) in scores.iter_mut().enumerate() {
         let d = ni * norm(j);
-        if d > 0.0 {
+        if d > 0.0 || d.is_nan() {
             *s = dot(row(y, i), row(y, j)) / d;
         }
     }

@@ -19,6 +19,10 @@
 
 mod container;
 mod tensors;
+mod validate;
+
+#[cfg(test)]
+mod tests;
 
 pub use container::{FORMAT_VERSION, MAGIC};
 
@@ -152,16 +156,23 @@ impl TrainedModel {
             return Err(t.error(format!("holds a `{}`, not a recommendation model", meta.kind)));
         }
         let (nu, ni) = (meta.n_users, meta.n_items);
-        if meta.user_ids.len() != nu || meta.item_ids.len() != ni || meta.item_meta.len() != ni {
-            return Err(t.error("id lists do not match the model's shape"));
+        if meta.item_meta.len() != ni {
+            return Err(t.error(format!("{} item descriptions for {ni} items", meta.item_meta.len())));
+        }
+        let users = validate::ids("user", meta.user_ids, nu).map_err(|e| t.error(e))?;
+        let items = validate::ids("item", meta.item_ids, ni).map_err(|e| t.error(e))?;
+        validate::item_meta(&meta.item_meta).map_err(|e| t.error(e))?;
+        if meta.params.name() != meta.model {
+            return Err(t.error(format!("a `{}` model with `{}` parameters", meta.model, meta.params.name())));
         }
         let history = csr(&t, "history", nu, ni)?;
+        validate::history(&history).map_err(|e| t.error(e))?;
         let model = get_model(&t, "", &meta.model, &meta.params, nu, ni, &history)?;
         Ok(TrainedModel {
             model,
             params: meta.params,
-            users: meta.user_ids.into_iter().collect(),
-            items: meta.item_ids.into_iter().collect(),
+            users,
+            items,
             item_meta: meta.item_meta,
             history,
             retrieval: None,
@@ -197,6 +208,8 @@ impl TrainedModel {
                 ),
             ));
         }
+        validate::item_meta(&item_meta).map_err(|e| RecoError::param("item_meta", e))?;
+        validate::history(&history).map_err(|e| RecoError::param("history", e))?;
         Ok(TrainedModel { model, params, users, items, item_meta, history, retrieval: None })
     }
 }
@@ -297,6 +310,7 @@ fn get_model(
         "pop" => {
             let (counts, _) = t.f32(&key("pop.counts"))?;
             check_len(t, "pop.counts", counts.len(), ni)?;
+            validate::non_negative("pop.counts", &counts).map_err(|e| t.error(e))?;
             AnyModel::Pop(Popularity::from_counts(nu, counts))
         }
         "itemknn" => {
@@ -315,9 +329,12 @@ fn get_model(
             if xs.len() != 2 || ys.len() != 2 || xs[0] != nu || ys[0] != ni || xs[1] != ys[1] {
                 return Err(t.error(format!("factor shapes {xs:?} / {ys:?} do not fit {nu} users × {ni} items")));
             }
+            validate::finite("mf.user_factors", &x).map_err(|e| t.error(e))?;
+            validate::finite("mf.item_factors", &y).map_err(|e| t.error(e))?;
             let bias = if t.has(&key("mf.item_bias")) {
                 let (b, _) = t.f32(&key("mf.item_bias"))?;
                 check_len(t, "mf.item_bias", b.len(), ni)?;
+                validate::finite("mf.item_bias", &b).map_err(|e| t.error(e))?;
                 Some(b)
             } else {
                 None
@@ -357,6 +374,7 @@ fn get_model(
             };
             let (w, _) = t.f32(&key("hybrid.weight"))?;
             let weight = *w.first().ok_or_else(|| t.error("empty hybrid weight"))?;
+            let weight = validate::weight("hybrid", weight).map_err(|e| t.error(e))?;
             let cf = get_model(t, &key("cf."), cf_name, &h.cf, nu, ni, history)?;
             let content = ContentModel::from_parts(get_csr(t, &key("content.vectors"), Some(ni))?, history);
             AnyModel::Hybrid(Hybrid::new(Arc::new(cf), Arc::new(content), weight))
@@ -395,9 +413,7 @@ fn get_model(
             f.validate().map_err(|e| t.error(e.to_string()))?;
             let (w, _) = t.f32(&key("fusion.weight"))?;
             let weight = *w.first().ok_or_else(|| t.error("empty fusion weight"))?;
-            if !(0.0..=1.0).contains(&weight) {
-                return Err(t.error(format!("fusion weight {weight} is not within 0..=1")));
-            }
+            let weight = validate::weight("fusion", weight).map_err(|e| t.error(e))?;
             let a = get_model(t, &key("a."), f.a.name(), &f.a, nu, ni, history)?;
             let b = get_model(t, &key("b."), f.b.name(), &f.b, nu, ni, history)?;
             AnyModel::Fusion(Fusion::new(Arc::new(a), Arc::new(b), weight))
@@ -412,9 +428,15 @@ fn get_csr(t: &TensorsIn<'_>, prefix: &str, rows: Option<usize>) -> Result<CsMat
     if rows.is_some_and(|n| n != r) {
         return Err(t.error(format!("`{prefix}` has {r} rows, expected {}", rows.unwrap_or(0))));
     }
+    // Scoring allocates a dense row of `c` values: a damaged column count must not abort the process.
+    const MAX_COLUMNS: usize = 1 << 24;
+    if c > MAX_COLUMNS {
+        return Err(t.error(format!("`{prefix}` has {c} columns (more than {MAX_COLUMNS}: damaged)")));
+    }
     let indptr = t.u64(&format!("{prefix}.indptr"))?;
     let indices: Vec<usize> = t.u32(&format!("{prefix}.indices"))?.into_iter().map(|i| i as usize).collect();
     let (data, _) = t.f32(&format!("{prefix}.data"))?;
+    validate::finite(&format!("{prefix}.data"), &data).map_err(|e| t.error(e))?;
     CsMat::try_new((r, c), indptr, indices, data)
         .map_err(|e| t.error(format!("`{prefix}` is not a valid sparse matrix: {e:?}")))
 }

@@ -7,6 +7,7 @@
 //! item half (`W₁[p; q] = W_u p + W_i q`), so only the layers after the first run per pair.
 
 pub mod layers;
+mod shapes;
 mod sparse;
 
 use super::{check_f32, check_range, check_train, Progress, Recommender};
@@ -121,7 +122,9 @@ impl Ncf {
         self.net.forward(&pairs).and_then(|t| t.to_vec1::<f32>()).map_err(backend)
     }
 
-    /// Rebuilds a network of `kind` from named tensors (as [`tensors`](Self::tensors) names them).
+    /// Rebuilds a network of `kind` from named tensors (as [`tensors`](Self::tensors) names them): every
+    /// value finite, every shape fitting `n_users` × `n_items` and the layer before it, and the parts present
+    /// those `kind` has — else a typed error.
     pub fn from_named(
         kind: NcfKind,
         n_users: usize,
@@ -129,8 +132,16 @@ impl Ncf {
         mut get: impl FnMut(&str) -> Result<Option<(Vec<f32>, Vec<usize>)>>,
     ) -> Result<Ncf> {
         let mut vars = Vec::new();
+        let mut shapes = std::collections::HashMap::new();
         let mut var = |name: &str| -> Result<Option<Tensor>> {
             let Some((data, shape)) = get(name)? else { return Ok(None) };
+            if let Some(v) = data.iter().find(|v| !v.is_finite()) {
+                return Err(RecoError::Backend(format!("tensor `{name}` holds a non-finite value ({v})")));
+            }
+            if shape.iter().product::<usize>() != data.len() {
+                return Err(RecoError::Backend(format!("tensor `{name}`: {} values for shape {shape:?}", data.len())));
+            }
+            shapes.insert(name.to_string(), shape.clone());
             let t = Tensor::from_vec(data, shape, &Device::Cpu).map_err(backend)?;
             let v = Var::from_tensor(&t).map_err(backend)?;
             vars.push((name.to_string(), v.clone()));
@@ -171,6 +182,7 @@ impl Ncf {
         if gmf.is_none() && mlp.is_none() {
             return Err(missing("gmf.* or mlp.*"));
         }
+        shapes::check(kind, n_users, n_items, &shapes)?;
         Ok(Ncf { kind, net: NeuMf::new(gmf, mlp, out), n_users, n_items, vars })
     }
 }

@@ -465,7 +465,7 @@ impl super::Recommender for SasRec {
     fn score_user(&self, user: u32, out: &mut [f32]) {
         match self.score_histories(&[self.sequence(user)]) {
             Ok(s) => out.copy_from_slice(&s),
-            Err(_) => out.fill(f32::NEG_INFINITY),
+            Err(_) => out.fill(f32::NAN), // serving turns NaN into `RecoError::NonFinite`
         }
     }
     fn score_users(&self, users: &[u32], out: &mut ndarray::ArrayViewMut2<'_, f32>) {
@@ -476,7 +476,7 @@ impl super::Recommender for SasRec {
                     row.assign(&ndarray::ArrayView1::from(&s[r * self.n_items..(r + 1) * self.n_items]));
                 }
             }
-            Err(_) => out.fill(f32::NEG_INFINITY),
+            Err(_) => out.fill(f32::NAN),
         }
     }
 }
