@@ -283,10 +283,11 @@ fn indexed_serving_equals_exact_scoring_on_a_small_catalogue() {
 fn reasons_fallbacks_and_similar_items() {
     let knn = trained("itemknn");
     let recs = knn.recommend("c4", 2, &Filter::default()).unwrap();
-    assert!(recs[0].reason.as_deref().unwrap().starts_with("because you bought PRODUCT "), "{recs:?}");
-    // `because` is the named item's id: one of c4's, whose text is the name in the reason.
+    // `because` is the named item's id: one of c4's, whose text is the name in the reason (c4 only viewed
+    // p8: "looked at", not "bought" — a_reason_says_bought_only_for_items_the_customer_bought).
     let because = recs[0].because.as_deref().expect("an item-kNN reason names an item");
-    assert_eq!(recs[0].reason.clone().unwrap(), format!("because you bought PRODUCT {}", &because[1..]));
+    let verb = if recs[0].because_bought { "bought" } else { "looked at" };
+    assert_eq!(recs[0].reason.clone().unwrap(), format!("because you {verb} PRODUCT {}", &because[1..]));
     // unknown customer: popular items, saying so
     let recs = knn.recommend("new-customer", 3, &Filter::default()).unwrap();
     assert_eq!(recs.len(), 3);
@@ -385,4 +386,36 @@ fn parity_lists_match_the_committed_file() {
         assert_eq!((&g.0, &g.1, &g.2), (&w.0, &w.1, &w.2));
         assert!((g.3 - w.3).abs() <= 1e-6 * w.3.abs().max(1.0), "{g:?} vs {w:?}");
     }
+}
+
+#[test]
+fn a_reason_says_bought_only_for_items_the_customer_bought() {
+    let data = shop();
+    let knn = trained("itemknn");
+    let bought = |u: &str, i: &str| {
+        let (u, i) = (data.users.get(u).unwrap(), data.items.get(i).unwrap());
+        data.interactions.iter().any(|x| x.user == u && x.item == i && x.kind == EventKind::Purchase)
+    };
+    let reloaded = TrainedModel::from_bytes(&knn.to_bytes().unwrap(), Path::new("m")).unwrap();
+    let (mut said_bought, mut said_looked) = (0, 0);
+    for u in 0..30 {
+        let user = format!("c{u}");
+        let recs = knn.recommend(&user, 6, &Filter::default()).unwrap();
+        assert_eq!(recs, reloaded.recommend(&user, 6, &Filter::default()).unwrap(), "kinds survive save/load");
+        for r in recs.iter().filter(|r| r.because.is_some()) {
+            let because = r.because.as_deref().unwrap();
+            assert_eq!(r.because_bought, bought(&user, because), "{user}: {r:?}");
+            let verb = if r.because_bought { "bought" } else { "looked at" };
+            assert!(r.reason.as_deref().unwrap().starts_with(&format!("because you {verb} ")), "{r:?}");
+            if r.because_bought {
+                said_bought += 1;
+            } else {
+                said_looked += 1;
+            }
+        }
+    }
+    assert!(said_bought > 0 && said_looked > 0, "bought {said_bought}, looked at {said_looked}");
+    // An anonymous session (views, a guest cart) never says "bought".
+    let recs = knn.recommend_next(&["p1", "p2"], 3, &Filter::default()).unwrap();
+    assert!(recs.iter().filter_map(|r| r.reason.as_deref()).all(|r| !r.contains("bought")), "{recs:?}");
 }

@@ -94,7 +94,9 @@ impl Shop {
     pub async fn record_event(&self, user: i64, products: &[i64], kind: reco::EventKind) {
         self.reco.event(&self.db, user, products, kind).await;
         if !products.is_empty() {
-            self.replica.publish(&self.db, replicas::News::Events { user, products: products.to_vec() }).await;
+            let purchase = kind == reco::EventKind::Purchase;
+            let news = replicas::News::Events { user, products: products.to_vec(), purchase };
+            self.replica.publish(&self.db, news).await;
         }
     }
 

@@ -120,6 +120,9 @@ pub struct Reco {
     info: RwLock<HashMap<i64, Info>>,
     /// Live events by shop user id (reco-core's bounded store: 200 per user, the most recent).
     live: LiveEvents,
+    /// Products each shop customer bought (stored purchases): "because you bought X" names only these;
+    /// a shipped customer's history is all purchases.
+    bought: RwLock<HashMap<i64, std::collections::HashSet<i64>>>,
     user_version: RwLock<HashMap<i64, u64>>,
     /// Bumped when any product's availability changes, a product the model knows changes name or
     /// price, or the model is swapped.
@@ -233,6 +236,7 @@ impl Reco {
             trained,
             info: RwLock::new(info),
             live: LiveEvents::default(),
+            bought: RwLock::default(),
             user_version: RwLock::default(),
             global: AtomicU64::new(0),
             filter: RwLock::new(Arc::new(Filter { out_of_stock: out, ..Filter::default() })),
@@ -318,15 +322,25 @@ impl Reco {
     /// names its product (`because`) by its current name.
     fn render(&self, user: Option<&User>, recs: &[reco_core::serve::Recommendation]) -> Bytes {
         let info = self.info.read();
+        let bought = self.bought.read();
+        let shipped = user.and_then(|u| u.ext_id.as_ref()).and_then(|e| self.trained.get(e));
+        // The shipped history is purchases; a shop customer's, only what they paid for.
+        let was_bought = |pid: i64| {
+            user.is_some_and(|u| bought.get(&u.id).is_some_and(|b| b.contains(&pid)))
+                || shipped.is_some_and(|h| h.iter().any(|p| p.parse() == Ok(pid)))
+        };
         let name_of = |pid: &str| pid.parse::<i64>().ok().and_then(|p| info.get(&p)).map(|i| i.name.as_str());
         let items = recs
             .iter()
             .filter_map(|r| {
                 let pid = r.item.parse::<i64>().ok()?;
                 let i = info.get(&pid)?;
-                let reason = match r.because.as_deref().and_then(name_of) {
-                    Some(name) => Some(format!("because you bought {name}")),
-                    None => r.reason.clone(),
+                let because = r.because.as_deref().and_then(|b| Some((b.parse::<i64>().ok()?, name_of(b)?)));
+                let reason = match (because, user) {
+                    (Some((b, name)), Some(_)) if was_bought(b) => Some(format!("because you bought {name}")),
+                    (Some((_, name)), Some(_)) => Some(format!("because you looked at {name}")),
+                    (Some((_, name)), None) => Some(format!("because {name} is in your cart")),
+                    (None, _) => r.reason.clone(),
                 };
                 let (sku, name, price_cents) = (i.sku.clone(), i.name.clone(), i.price_cents);
                 Some(Recommended { product_id: pid, sku, name, price_cents, score: r.score, reason })
@@ -398,7 +412,7 @@ impl Reco {
     /// Records `kind` on `products` for `user`: in memory at once (the next answer changes), and in the
     /// `events` table (a failure there is logged, the request still succeeds).
     pub async fn event(&self, db: &crate::db::Db, user: i64, products: &[i64], kind: EventKind) {
-        self.remember_remote(user, products);
+        self.remember_remote(user, products, kind == EventKind::Purchase);
         let stored = async {
             let mut tx = crate::db::write_tx(db).await?;
             let t = crate::db::now();
@@ -421,19 +435,25 @@ impl Reco {
 
     /// Replays the stored events into memory (at start, so live history survives restarts).
     pub async fn load_events(&self, db: &crate::db::Db) -> ApiResult<usize> {
-        let rows: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT user_id, product_id FROM events ORDER BY id").fetch_all(db).await?;
-        for &(u, p) in &rows {
-            self.remember(u, &[p]);
+        let rows: Vec<(i64, i64, String)> =
+            sqlx::query_as("SELECT user_id, product_id, kind FROM events ORDER BY id").fetch_all(db).await?;
+        for (u, p, kind) in &rows {
+            self.remember(*u, &[*p]);
+            if kind == EventKind::Purchase.as_str() {
+                self.bought.write().entry(*u).or_default().insert(*p);
+            }
         }
         Ok(rows.len())
     }
 
     /// Appends live events in memory.
     /// Events another replica stored: in memory only (the next answer for `user` changes).
-    pub fn remember_remote(&self, user: i64, products: &[i64]) {
+    pub fn remember_remote(&self, user: i64, products: &[i64], purchase: bool) {
         if !products.is_empty() {
             self.remember(user, products);
+            if purchase {
+                self.bought.write().entry(user).or_default().extend(products);
+            }
             *self.user_version.write().entry(user).or_default() += 1;
         }
     }

@@ -43,6 +43,9 @@ pub enum News {
         user: i64,
         /// The products, in order.
         products: Vec<i64>,
+        /// Whether they were bought (a "because you bought" reason names only bought products).
+        #[serde(default)]
+        purchase: bool,
     },
     /// Products created, edited or taken off sale (names, prices, texts, availability).
     Products {
@@ -139,8 +142,8 @@ impl Replica {
         let notes: Vec<News> = match news {
             News::Products { ids } => ids.chunks(IDS_PER_NOTE).map(|c| News::Products { ids: c.to_vec() }).collect(),
             News::Stock { ids } => ids.chunks(IDS_PER_NOTE).map(|c| News::Stock { ids: c.to_vec() }).collect(),
-            News::Events { user, products } => {
-                products.chunks(IDS_PER_NOTE).map(|c| News::Events { user, products: c.to_vec() }).collect()
+            News::Events { user, products, purchase } => {
+                products.chunks(IDS_PER_NOTE).map(|c| News::Events { user, products: c.to_vec(), purchase }).collect()
             }
         };
         for news in notes {
@@ -163,7 +166,7 @@ async fn apply(shop: &AppState, payload: &str) {
         return;
     }
     match note.news {
-        News::Events { user, products } => shop.reco.remember_remote(user, &products),
+        News::Events { user, products, purchase } => shop.reco.remember_remote(user, &products, purchase),
         News::Products { ids } => {
             for id in ids {
                 match crate::catalog::product(&shop.db, id).await {

@@ -54,6 +54,12 @@ fn a_refit_brings_products_created_at_run_time_into_the_model() {
         let after = call("GET", "/recommendations?k=5", Some(&fan), &[], None).await;
         assert_eq!(ids(&after).first(), Some(&anchor), "{:?}", after.json);
         assert_eq!(after.json["items"][0]["reason"], "because you bought Test lamp");
+        // A customer who only looked at the lamp is not told they bought it.
+        let (_, looker) = customer().await;
+        assert_eq!(call("GET", &format!("/products/{lamp}"), Some(&looker), &[], None).await.status, 200);
+        let seen = call("GET", "/recommendations?k=5", Some(&looker), &[], None).await;
+        assert_eq!(ids(&seen).first(), Some(&anchor), "{:?}", seen.json);
+        assert_eq!(seen.json["items"][0]["reason"], "because you looked at Test lamp", "{:?}", seen.json);
         // A new name and price show at once (no refit needed).
         let r = call(
             "PATCH",

@@ -93,6 +93,10 @@ pub struct Recommendation {
     /// name it themselves, e.g. with a product's current title).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub because: Option<String>,
+    /// Whether the customer bought `because` ("because you bought …"); otherwise they only looked at it
+    /// (viewed, carted, or an anonymous session's item: "because you looked at …").
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub because_bought: bool,
 }
 
 impl TrainedModel {
@@ -123,7 +127,7 @@ impl TrainedModel {
         self.check_finite(&scores)?;
         let seen = self.history.user_row(u as usize).0;
         self.apply(&mut scores, filter, if filter.exclude_seen { seen } else { &[] });
-        Ok(self.finish(&scores, k, seen))
+        Ok(self.finish(&scores, k, seen, Some(u)))
     }
 
     /// The `k` best next items after an ordered history of item ids, oldest first: a guest session, the
@@ -181,7 +185,7 @@ impl TrainedModel {
             self.model.score_user(u, &mut scores);
             self.check_finite(&scores)?;
             self.apply(&mut scores, filter, if filter.exclude_seen { &seen } else { &[] });
-            return Ok(self.finish(&scores, k, &seen));
+            return Ok(self.finish(&scores, k, &seen, Some(u)));
         };
         let ordered = latest_order(trained.iter().chain(&live).copied());
         self.score_history(Some(u), ordered, k, filter)
@@ -210,7 +214,7 @@ impl TrainedModel {
         score_items(&self.model, &hist, &ordered, &mut scores)?;
         self.check_finite(&scores)?;
         self.apply(&mut scores, filter, if filter.exclude_seen { &hist } else { &[] });
-        Ok(self.finish(&scores, k, &hist))
+        Ok(self.finish(&scores, k, &hist, user))
     }
 
     /// [`recommend`](Self::recommend) for each of `users`, in parallel (rayon); one result per user, in
@@ -267,13 +271,24 @@ impl TrainedModel {
         }
     }
 
-    fn finish(&self, scores: &[f32], k: usize, hist: &[usize]) -> Vec<Recommendation> {
-        top_k(scores, k).into_iter().map(|(j, s)| self.rec_with_reason(j, s, hist)).collect()
+    fn finish(&self, scores: &[f32], k: usize, hist: &[usize], user: Option<u32>) -> Vec<Recommendation> {
+        top_k(scores, k).into_iter().map(|(j, s)| self.rec_with_reason(j, s, hist, user)).collect()
     }
 
-    /// With a reason: "because you bought X", X the history item that contributes most to `j`
-    /// (item-kNN: similarity; ALS/BPR: factor dot product), or "popular …".
-    fn rec_with_reason(&self, j: u32, score: f32, hist: &[usize]) -> Recommendation {
+    /// Whether `user` bought item `i`: from the purchases the model was fitted on (a model without kinds
+    /// counts the whole history as bought); never for an anonymous history (a session's views and carts).
+    fn bought(&self, user: Option<u32>, i: usize) -> bool {
+        match (user, &self.bought) {
+            (None, _) => false,
+            (Some(u), Some(b)) => b.row(u as usize).binary_search(&(i as u32)).is_ok(),
+            (Some(u), None) => self.history.user_row(u as usize).0.binary_search(&i).is_ok(),
+        }
+    }
+
+    /// With a reason: "because you bought X" (or "because you looked at X" when `user` did not buy X), X
+    /// the history item that contributes most to `j` (item-kNN: similarity; ALS/BPR: factor dot product),
+    /// or "popular …".
+    fn rec_with_reason(&self, j: u32, score: f32, hist: &[usize], user: Option<u32>) -> Recommendation {
         let best = match contributor(&self.model, j as usize, hist) {
             Contributor::Popular => return popular_rec(self, j, score),
             Contributor::Item(i) => i,
@@ -281,14 +296,16 @@ impl TrainedModel {
         };
         let id = self.items.id(best as u32);
         let name = self.item_meta[best].text.as_deref().unwrap_or(id);
+        let verb = if self.bought(user, best) { "bought" } else { "looked at" };
         Recommendation {
             because: Some(id.to_string()),
-            ..self.rec(j, score, Some(format!("because you bought {name}")))
+            because_bought: verb == "bought",
+            ..self.rec(j, score, Some(format!("because you {verb} {name}")))
         }
     }
 
     fn rec(&self, j: u32, score: f32, reason: Option<String>) -> Recommendation {
-        Recommendation { item: self.items.id(j).to_string(), score, reason, because: None }
+        Recommendation { item: self.items.id(j).to_string(), score, reason, because: None, because_bought: false }
     }
 }
 

@@ -319,7 +319,7 @@ impl TrainedModel {
                 r.retrieve(&mean, k, ef, &c)?
             }
         };
-        Ok(found.into_iter().map(|(j, s)| self.rec_with_reason(j, s, hist)).collect())
+        Ok(found.into_iter().map(|(j, s)| self.rec_with_reason(j, s, hist, user)).collect())
     }
 
     /// The most popular items that pass `filter`, walking the precomputed popularity order.
