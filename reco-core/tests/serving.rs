@@ -59,7 +59,7 @@ fn all_scores(m: &TrainedModel) -> Vec<Vec<f32>> {
     (0..m.users.len() as u32)
         .map(|u| {
             let mut s = vec![0.0; m.items.len()];
-            m.model.score_user(u, &mut s);
+            m.model.score_user(u, &mut s).unwrap();
             s
         })
         .collect()

@@ -100,10 +100,14 @@ pub fn evaluate(
     }
     let results: Vec<(Metrics, Vec<u32>)> = held_out
         .par_chunks(CHUNK)
-        .map(|chunk| {
+        .map(|chunk| -> Result<(Metrics, Vec<u32>)> {
             let users: Vec<u32> = chunk.iter().map(|&(u, _)| u).collect();
             let mut scores = Array2::<f32>::zeros((chunk.len(), ni));
-            model.score_users(&users, &mut scores.view_mut());
+            model.score_users(&users, &mut scores.view_mut())?;
+            // A NaN would silently fall out of the ranking and flatter the metrics.
+            if scores.iter().any(|s| s.is_nan() || *s == f32::INFINITY) {
+                return Err(RecoError::NonFinite(model.name().to_string()));
+            }
             let mut sum = Metrics::default();
             let mut tops = Vec::with_capacity(chunk.len() * k);
             for (r, &(u, target)) in chunk.iter().enumerate() {
@@ -138,9 +142,9 @@ pub fn evaluate(
                 sum.add(&Metrics::from_ranks(&[rank], k));
                 tops.extend(top.into_iter().map(|(i, _)| i));
             }
-            (sum, tops)
+            Ok((sum, tops))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut metrics = Metrics::default();
     let mut covered = vec![false; ni];
     for (m, tops) in &results {

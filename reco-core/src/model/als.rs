@@ -223,9 +223,9 @@ mod tests {
         }
         // batched scoring equals one-by-one scoring
         let mut batch = Array2::zeros((2, 20));
-        model.score_users(&[0, 25], &mut batch.view_mut());
+        model.score_users(&[0, 25], &mut batch.view_mut()).unwrap();
         let mut one = vec![0.0; 20];
-        model.score_user(25, &mut one);
+        model.score_user(25, &mut one).unwrap();
         for (a, b) in batch.row(1).iter().zip(&one) {
             assert!((a - b).abs() < 1e-4);
         }

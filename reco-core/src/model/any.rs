@@ -503,10 +503,10 @@ impl Recommender for AnyModel {
     fn n_items(&self) -> usize {
         self.inner().n_items()
     }
-    fn score_user(&self, user: u32, out: &mut [f32]) {
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<()> {
         self.inner().score_user(user, out)
     }
-    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) {
+    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) -> Result<()> {
         self.inner().score_users(users, out)
     }
 }

@@ -252,9 +252,10 @@ impl Recommender for ContentModel {
     fn n_items(&self) -> usize {
         self.vectors.rows()
     }
-    fn score_user(&self, user: u32, out: &mut [f32]) {
+    fn score_user(&self, user: u32, out: &mut [f32]) -> crate::error::Result<()> {
         let h = self.history.outer_view(user as usize).expect("row");
         self.score_history(h.iter().map(|(i, &w)| (i, w)), out);
+        Ok(())
     }
 }
 
@@ -282,9 +283,9 @@ mod tests {
         // a five-item catalogue: "heart" is in 3 of 5 items, keep it (max_df 0.9)
         let m = ContentParams::default().max_df(0.9).fit(&InteractionMatrix::from_csr(tri.to_csr()), &items).unwrap();
         let mut s = vec![0.0; 5];
-        m.score_user(1, &mut s);
+        m.score_user(1, &mut s).unwrap();
         assert!(s[3] > s[4] && s[3] > s[0], "bag buyer gets the other bag: {s:?}");
-        m.score_user(0, &mut s);
+        m.score_user(0, &mut s).unwrap();
         assert!(s[4] > s[2], "heart buyer gets the unbought heart item before a bag: {s:?}");
         assert_eq!(tokens("T-LIGHT, 12pc").collect::<Vec<_>>(), vec!["light", "12pc"]);
     }
@@ -297,7 +298,7 @@ mod tests {
         let m = InteractionMatrix::from_csr(TriMat::from_triplets((1, 4), vec![0], vec![0], vec![1.0f32]).to_csr());
         let fitted = ContentParams::default().text(false).text_vectors(true).fit(&m, &items).unwrap();
         let mut s = vec![0.0; 4];
-        fitted.score_user(0, &mut s);
+        fitted.score_user(0, &mut s).unwrap();
         assert!(s[2] > s[1] && s[2] > s[3], "{s:?}");
         // vectors requested but none given; mixed dimensions; non-finite values
         let p = ContentParams::default().text(false).text_vectors(true);

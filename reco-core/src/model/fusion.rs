@@ -107,11 +107,18 @@ pub(crate) fn blend(out: &mut [f32], other: &mut [f32], w: f32) {
 }
 
 /// `out ←` the blend of `a`'s and `b`'s scores for `user` (fusion and hybrid alike).
-pub(crate) fn blend_users(a: &dyn Recommender, b: &dyn Recommender, user: u32, out: &mut [f32], w: f32) {
-    a.score_user(user, out);
+pub(crate) fn blend_users(
+    a: &dyn Recommender,
+    b: &dyn Recommender,
+    user: u32,
+    out: &mut [f32],
+    w: f32,
+) -> crate::error::Result<()> {
+    a.score_user(user, out)?;
     let mut other = vec![0.0f32; out.len()];
-    b.score_user(user, &mut other);
+    b.score_user(user, &mut other)?;
     blend(out, &mut other, w);
+    Ok(())
 }
 
 impl Recommender for Fusion {
@@ -124,8 +131,8 @@ impl Recommender for Fusion {
     fn n_items(&self) -> usize {
         self.a.n_items()
     }
-    fn score_user(&self, user: u32, out: &mut [f32]) {
-        blend_users(&*self.a, &*self.b, user, out, self.weight);
+    fn score_user(&self, user: u32, out: &mut [f32]) -> crate::error::Result<()> {
+        blend_users(&*self.a, &*self.b, user, out, self.weight)
     }
 }
 

@@ -60,8 +60,8 @@ impl Recommender for Hybrid {
     fn n_items(&self) -> usize {
         self.cf.n_items()
     }
-    fn score_user(&self, user: u32, out: &mut [f32]) {
-        super::fusion::blend_users(&*self.cf, &*self.content, user, out, self.weight);
+    fn score_user(&self, user: u32, out: &mut [f32]) -> crate::error::Result<()> {
+        super::fusion::blend_users(&*self.cf, &*self.content, user, out, self.weight)
     }
 }
 

@@ -296,7 +296,7 @@ impl Recommender for ItemKnn {
     fn n_items(&self) -> usize {
         self.similarity.n_items()
     }
-    fn score_user(&self, user: u32, out: &mut [f32]) {
+    fn score_user(&self, user: u32, out: &mut [f32]) -> crate::error::Result<()> {
         out.fill(0.0);
         let hist = self.history.outer_view(user as usize).expect("row");
         for (i, &r) in hist.iter() {
@@ -304,6 +304,7 @@ impl Recommender for ItemKnn {
                 out[j as usize] += r * s;
             }
         }
+        Ok(())
     }
 }
 

@@ -49,7 +49,7 @@ impl Recommender for MatrixFactorization {
     fn n_items(&self) -> usize {
         self.item_factors.nrows()
     }
-    fn score_user(&self, user: u32, out: &mut [f32]) {
+    fn score_user(&self, user: u32, out: &mut [f32]) -> crate::error::Result<()> {
         let x = self.user_factors.row(user as usize);
         let x = x.as_slice().expect("factor rows are contiguous");
         let ys = self.item_factors.as_slice().expect("factors are contiguous");
@@ -59,9 +59,10 @@ impl Recommender for MatrixFactorization {
         if let Some(b) = &self.item_bias {
             out.iter_mut().zip(b).for_each(|(s, b)| *s += b);
         }
+        Ok(())
     }
 
-    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) {
+    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) -> crate::error::Result<()> {
         let idx: Vec<usize> = users.iter().map(|&u| u as usize).collect();
         let x = self.user_factors.select(Axis(0), &idx);
         general_mat_mul(1.0, &x, &self.item_factors.t(), 0.0, out);
@@ -70,5 +71,6 @@ impl Recommender for MatrixFactorization {
                 row.iter_mut().zip(b).for_each(|(s, b)| *s += b);
             }
         }
+        Ok(())
     }
 }

@@ -75,15 +75,17 @@ pub trait Recommender: Send + Sync {
     fn n_users(&self) -> usize;
     /// Items the model scores.
     fn n_items(&self) -> usize;
-    /// Writes one score per item for `user` into `out` (`out.len() == n_items()`).
-    fn score_user(&self, user: u32, out: &mut [f32]);
+    /// Writes one score per item for `user` into `out` (`out.len() == n_items()`). A model that cannot
+    /// score (a failing tensor backend) says so: an error, never NaN or −∞ standing in for scores.
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<()>;
 
     /// Scores for several users: row `r` of `out` is `users[r]`. Models override this to batch.
-    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) {
+    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) -> Result<()> {
         for (r, &u) in users.iter().enumerate() {
             let mut row = out.row_mut(r);
-            self.score_user(u, row.as_slice_mut().expect("score rows are contiguous"));
+            self.score_user(u, row.as_slice_mut().expect("score rows are contiguous"))?;
         }
+        Ok(())
     }
 
     /// The `k` best items for `user` as `(item, score)`, best first. With `seen`, the user's items in
@@ -94,7 +96,7 @@ pub trait Recommender: Send + Sync {
             return Err(RecoError::UnknownUser(format!("index {user} (model has {} users)", self.n_users())));
         }
         let mut scores = vec![0.0; self.n_items()];
-        self.score_user(user, &mut scores);
+        self.score_user(user, &mut scores)?;
         if let Some(m) = seen {
             if (user as usize) < m.n_users() {
                 for &i in m.user_row(user as usize).0 {

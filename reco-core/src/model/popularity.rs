@@ -66,7 +66,8 @@ impl Recommender for Popularity {
     fn n_items(&self) -> usize {
         self.counts.len()
     }
-    fn score_user(&self, _user: u32, out: &mut [f32]) {
+    fn score_user(&self, _user: u32, out: &mut [f32]) -> crate::error::Result<()> {
         out.copy_from_slice(&self.counts);
+        Ok(())
     }
 }

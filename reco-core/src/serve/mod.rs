@@ -123,7 +123,7 @@ impl TrainedModel {
         filter.validate()?;
         let Some(u) = self.users.get(user) else { return self.popular(k, filter) };
         let mut scores = vec![0.0f32; self.items.len()];
-        self.model.score_user(u, &mut scores);
+        self.model.score_user(u, &mut scores)?;
         self.check_finite(&scores)?;
         let seen = self.history.user_row(u as usize).0;
         self.apply(&mut scores, filter, if filter.exclude_seen { seen } else { &[] });
@@ -182,7 +182,7 @@ impl TrainedModel {
                 return self.recommend_indexed(r, Some(u), &seen, &[], k, filter);
             }
             let mut scores = vec![0.0f32; self.items.len()];
-            self.model.score_user(u, &mut scores);
+            self.model.score_user(u, &mut scores)?;
             self.check_finite(&scores)?;
             self.apply(&mut scores, filter, if filter.exclude_seen { &seen } else { &[] });
             return Ok(self.finish(&scores, k, &seen, Some(u)));

@@ -335,4 +335,8 @@ fn a_model_that_scores_nan_is_an_error_not_an_empty_list() {
     assert!(matches!(m.recommend("c1", 3, &f), Err(RecoError::NonFinite(_))), "{:?}", m.recommend("c1", 3, &f));
     assert!(matches!(m.recommend_next(&["p1"], 3, &f), Err(RecoError::NonFinite(_))));
     assert!(matches!(m.similar_items("p3", 3), Err(RecoError::NonFinite(_))));
+    // Evaluation too: a NaN would fall out of the ranking and flatter the metrics.
+    let report =
+        crate::eval::evaluate(&m.model, &m.history, &m.history, &[(1, 2)], crate::eval::Protocol::LooFull, 5, 1);
+    assert!(matches!(report, Err(RecoError::NonFinite(_))), "{report:?}");
 }

@@ -529,17 +529,13 @@ impl Recommender for Ncf {
     fn n_items(&self) -> usize {
         self.n_items
     }
-    fn score_user(&self, user: u32, out: &mut [f32]) {
-        match self.score_block(&[user]) {
-            Ok(s) => out.copy_from_slice(&s),
-            Err(_) => out.fill(f32::NAN),
-        }
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<()> {
+        out.copy_from_slice(&self.score_block(&[user]).map_err(backend)?);
+        Ok(())
     }
-    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) {
-        match self.score_block(users) {
-            Ok(s) => out.iter_mut().zip(s).for_each(|(o, s)| *o = s),
-            Err(_) => out.fill(f32::NAN),
-        }
+    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) -> Result<()> {
+        out.iter_mut().zip(self.score_block(users).map_err(backend)?).for_each(|(o, s)| *o = s);
+        Ok(())
     }
 }
 
@@ -567,7 +563,7 @@ mod tests {
         for kind in [NcfKind::Gmf, NcfKind::Mlp, NcfKind::NeuMf] {
             let model = Ncf::params(kind).factors(4).tower(vec![8, 4, 2]).epochs(1).pretrain(false).fit(&m).unwrap();
             let mut fast = vec![0.0; 20];
-            model.score_user(3, &mut fast);
+            model.score_user(3, &mut fast).unwrap();
             let pairs: Vec<u32> = (0..20u32).flat_map(|i| [3, i]).collect();
             let pairs = Tensor::from_vec(pairs, (20, 2), &Device::Cpu).unwrap();
             let slow = model.net.forward(&pairs).unwrap().to_vec1::<f32>().unwrap();
@@ -604,8 +600,8 @@ mod tests {
             let model = p.fit(&m).unwrap();
             let again = p.fit(&m).unwrap();
             let (mut a, mut b) = (vec![0.0; 20], vec![0.0; 20]);
-            model.score_user(5, &mut a);
-            again.score_user(5, &mut b);
+            model.score_user(5, &mut a).unwrap();
+            again.score_user(5, &mut b).unwrap();
             assert_eq!(a, b, "{kind:?} is reproducible");
             let mut hits = 0;
             for u in 0..40u32 {

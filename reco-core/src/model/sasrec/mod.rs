@@ -462,22 +462,17 @@ impl super::Recommender for SasRec {
     fn n_items(&self) -> usize {
         self.n_items
     }
-    fn score_user(&self, user: u32, out: &mut [f32]) {
-        match self.score_histories(&[self.sequence(user)]) {
-            Ok(s) => out.copy_from_slice(&s),
-            Err(_) => out.fill(f32::NAN), // serving turns NaN into `RecoError::NonFinite`
-        }
+    fn score_user(&self, user: u32, out: &mut [f32]) -> Result<()> {
+        out.copy_from_slice(&self.score_histories(&[self.sequence(user)])?);
+        Ok(())
     }
-    fn score_users(&self, users: &[u32], out: &mut ndarray::ArrayViewMut2<'_, f32>) {
+    fn score_users(&self, users: &[u32], out: &mut ndarray::ArrayViewMut2<'_, f32>) -> Result<()> {
         let hs: Vec<&[u32]> = users.iter().map(|&u| self.sequence(u)).collect();
-        match self.score_histories(&hs) {
-            Ok(s) => {
-                for (r, mut row) in out.rows_mut().into_iter().enumerate() {
-                    row.assign(&ndarray::ArrayView1::from(&s[r * self.n_items..(r + 1) * self.n_items]));
-                }
-            }
-            Err(_) => out.fill(f32::NAN),
+        let s = self.score_histories(&hs)?;
+        for (r, mut row) in out.rows_mut().into_iter().enumerate() {
+            row.assign(&ndarray::ArrayView1::from(&s[r * self.n_items..(r + 1) * self.n_items]));
         }
+        Ok(())
     }
 }
 

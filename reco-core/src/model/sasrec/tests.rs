@@ -59,8 +59,8 @@ fn training_is_reproducible_and_save_load_gives_identical_scores() {
     assert_eq!(a.score_histories(&[h]).unwrap(), c.score_histories(&[h]).unwrap());
     let mut out_a = vec![0.0; 30];
     let mut out_c = vec![0.0; 30];
-    a.score_user(5, &mut out_a);
-    c.score_user(5, &mut out_c);
+    a.score_user(5, &mut out_a).unwrap();
+    c.score_user(5, &mut out_c).unwrap();
     assert_eq!(out_a, out_c);
     // Inconsistent parts are typed errors.
     let wrong = |n: &str| {

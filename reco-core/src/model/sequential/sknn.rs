@@ -223,15 +223,17 @@ impl Recommender for Sknn {
     fn n_items(&self) -> usize {
         self.offsets.len() - 1
     }
-    fn score_user(&self, user: u32, out: &mut [f32]) {
+    fn score_user(&self, user: u32, out: &mut [f32]) -> crate::error::Result<()> {
         self.score_into(self.sequences.get(user as usize), Some(user), out, &mut self.scratch());
+        Ok(())
     }
-    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) {
+    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) -> crate::error::Result<()> {
         score_rows(
             users,
             out,
             || self.scratch(),
             |u, row, sc| self.score_into(self.sequences.get(u as usize), Some(u), row, sc),
         );
+        Ok(())
     }
 }

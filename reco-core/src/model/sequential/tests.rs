@@ -131,7 +131,7 @@ fn a_user_is_never_their_own_neighbour() {
     let train = InteractionMatrix::from_csr(tri.to_csr());
     let m = Sknn::params().fit(&train, &seqs).unwrap();
     let mut out = vec![0.0; 8];
-    m.score_user(0, &mut out);
+    m.score_user(0, &mut out).unwrap();
     assert!(out.iter().all(|&v| v <= TIE), "{out:?}");
     // The same history as a guest session finds user 0's own sequence.
     let mut guest = vec![0.0; 8];
@@ -153,15 +153,15 @@ fn batched_scores_equal_one_user_at_a_time() {
     let users: Vec<u32> = (0..nu as u32).rev().collect();
     for m in &models {
         let mut batch = ndarray::Array2::zeros((users.len(), ni));
-        m.score_users(&users, &mut batch.view_mut());
+        m.score_users(&users, &mut batch.view_mut()).unwrap();
         for (r, &u) in users.iter().enumerate() {
             let mut one = vec![0.0; ni];
-            m.score_user(u, &mut one);
+            m.score_user(u, &mut one).unwrap();
             assert_eq!(batch.row(r).to_vec(), one, "{} user {u}", m.name());
         }
         // A user beyond the training users scores by popularity alone (no panic).
         let mut out = vec![0.0; ni];
-        m.score_user(nu as u32 + 5, &mut out);
+        m.score_user(nu as u32 + 5, &mut out).unwrap();
         assert!(out.iter().all(|&v| (0.0..=TIE).contains(&v)));
     }
 }
@@ -214,8 +214,8 @@ fn fusion_blends_two_models_round_trips_and_follows_live_events() {
     half.save(&path).unwrap();
     let back = TrainedModel::load(&path).unwrap();
     let (mut s1, mut s2) = (vec![0.0; 30], vec![0.0; 30]);
-    half.model.score_user(7, &mut s1);
-    back.model.score_user(7, &mut s2);
+    half.model.score_user(7, &mut s1).unwrap();
+    back.model.score_user(7, &mut s2).unwrap();
     assert_eq!(s1, s2);
     assert_eq!(top(&half, &h), top(&back, &h));
     // A live event changes the next recommendation without a refit.

@@ -233,10 +233,12 @@ impl Recommender for Transition {
     fn n_items(&self) -> usize {
         self.next.n_items()
     }
-    fn score_user(&self, user: u32, out: &mut [f32]) {
+    fn score_user(&self, user: u32, out: &mut [f32]) -> crate::error::Result<()> {
         self.score_into(self.sequences.get(user as usize), out);
+        Ok(())
     }
-    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) {
-        score_rows(users, out, || (), |u, row, _| self.score_user(u, row));
+    fn score_users(&self, users: &[u32], out: &mut ArrayViewMut2<'_, f32>) -> crate::error::Result<()> {
+        score_rows(users, out, || (), |u, row, _| self.score_into(self.sequences.get(u as usize), row));
+        Ok(())
     }
 }
