@@ -80,7 +80,17 @@ impl MemoryStore {
             if rec[inv].starts_with('C') || !id.starts_with(|c: char| c.is_ascii_digit()) {
                 continue;
             }
-            let (q, p) = (rec[qty].parse::<i64>().unwrap_or(0), rec[price].parse::<f64>().unwrap_or(0.0));
+            // An unreadable number is an error naming its line (as reco-core's loader of the same file
+            // does), never a silent 0 that drops the row.
+            let line = rec.position().map_or(0, |p| p.line());
+            let number = |field: usize, what: &str| {
+                let v = rec[field].trim();
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| bad(format!("{}:{line}: {what} {v:?} is not a number", path.display())))
+            };
+            let (q, p) = (number(qty, "Quantity")? as i64, number(price, "UnitPrice")?);
             let name = rec[desc].trim();
             if q <= 0 || p <= 0.0 || name.is_empty() {
                 continue;
@@ -320,5 +330,23 @@ mod tests {
         assert_eq!(os[0].status, OrderStatus::Paid);
         assert!(os.iter().skip(2).all(|o| o.status == OrderStatus::Delivered));
         assert!(s.product("85123A").unwrap().unwrap().name.contains("HEART"));
+    }
+
+    #[test]
+    fn an_unreadable_price_is_an_error_naming_its_line() {
+        let dir = std::env::temp_dir().join(format!("storefront-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("retail.csv");
+        std::fs::write(
+            &path,
+            "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID\n\
+             1,100,RED MUG,2,2011-01-01 10:00,1.5,17850\n\
+             2,101,BLUE MUG,1,2011-01-02 10:00,\"1,50\",17850\n",
+        )
+        .unwrap();
+        let Err(err) = MemoryStore::from_online_retail(&path) else { panic!("a bad price must be an error") };
+        let err = err.to_string();
+        assert!(err.contains("retail.csv:3") && err.contains("UnitPrice"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
