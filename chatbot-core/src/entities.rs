@@ -27,7 +27,7 @@ pub struct Money {
 /// single separator followed by exactly three digits: "1,299" is 1299 with [`Point`](Self::Point) (English)
 /// and 1.299 with [`Comma`](Self::Comma) (German, French …). Everything else reads the same either way:
 /// "£1,299.50" and "1.299,50 €" are both 1299.5, "12,50" and "12.50" are 12.5, and groups may be separated
-/// by `,` `.` `'` or a (narrow) no-break space ("1 299").
+/// by `,` `.` `'` or a (narrow) no-break space (`"1\u{a0}299"`; a plain space separates two numbers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DecimalMark {
@@ -109,9 +109,10 @@ struct Catalog {
     postings: Vec<Vec<u32>>,
 }
 
-/// A number: digit groups of three after a separator ("1,299", "1.299,50", "1 000"), or up to seven
-/// digits with an optional 1–3-digit fraction; never ends inside a number (so "1,000" is not "1,00").
-const NUM: &str = r"(\d{1,3}(?:[,.'\x{a0}\x{202f}]\d{3})+(?:[.,]\d{1,2})?|\d{1,7}(?:[.,]\d{1,3})?)\b";
+/// A number: digit groups of three after a separator ("1,299", "1.299,50", "1\u{a0}000", tried first so
+/// "1,000" is not "1,00"), or up to seven digits with an optional 1–3-digit fraction. A unit may follow
+/// at once ("5pounds"); a match that stops inside a longer number is dropped by [`ends_clean`].
+const NUM: &str = r"(\d{1,3}(?:[,.'\x{a0}\x{202f}]\d{3})+(?:[.,]\d{1,2})?|\d{1,7}(?:[.,]\d{1,3})?)";
 const STOP: &[&str] = &[
     "the",
     "and",
@@ -321,18 +322,22 @@ impl Extractor {
             let next = next.trim_matches(|c: char| !c.is_alphanumeric());
             is_money_or_time_word(next) && currency(next).is_none()
         };
-        if let Some(c) = self.between.captures(&text).filter(|c| !not_money(c.get(0).expect("match").end())) {
+        let clean = |c: &regex::Captures<'_>| {
+            let end = c.get(0).expect("match").end();
+            ends_clean(&text, end) && !not_money(end)
+        };
+        if let Some(c) = self.between.captures(&text).filter(clean) {
             let (a, b) = (amount(&c[1], self.mark), amount(&c[2], self.mark));
             (range.min, range.max) = (Some(a.min(b)), Some(a.max(b)));
             let m = c.get(0).expect("match");
             taken.push((m.start(), m.end()));
         }
-        if let Some(c) = self.upper.captures(&text).filter(|c| !not_money(c.get(0).expect("match").end())) {
+        if let Some(c) = self.upper.captures(&text).filter(clean) {
             range.max = range.max.or(Some(amount(&c[1], self.mark)));
             let m = c.get(0).expect("match");
             taken.push((m.start(), m.end()));
         }
-        if let Some(c) = self.lower.captures(&text).filter(|c| !not_money(c.get(0).expect("match").end())) {
+        if let Some(c) = self.lower.captures(&text).filter(clean) {
             range.min = range.min.or(Some(amount(&c[1], self.mark)));
             let m = c.get(0).expect("match");
             taken.push((m.start(), m.end()));
@@ -340,13 +345,27 @@ impl Extractor {
         if range != PriceRange::default() {
             e.price = Some(range);
         }
-        for c in self.money.captures_iter(&text) {
+        let mut at = 0;
+        while let Some(c) = self.money.captures_at(&text, at) {
             let m = c.get(0).expect("match");
+            at = m.end();
             let (sym, value) = match (c.get(1), c.get(2)) {
-                (Some(s), Some(v)) => (s.as_str(), v.as_str()),
-                _ => (c.get(4).map_or("", |s| s.as_str()), c.get(3).map_or("0", |v| v.as_str())),
+                (Some(s), Some(v)) => (s, v),
+                _ => match (c.get(4), c.get(3)) {
+                    (Some(s), Some(v)) => (s, v),
+                    _ => continue,
+                },
             };
-            e.money.push(Money { amount: amount(value, self.mark), currency: currency(sym) });
+            // "order 123456 £5": a symbol that a number follows is the next amount's, not this one's.
+            let symbol_after = sym.start() > value.start();
+            if symbol_after && text[sym.end()..].trim_start().starts_with(|c: char| c.is_ascii_digit()) {
+                at = sym.start();
+                continue;
+            }
+            if !symbol_after && !ends_clean(&text, value.end()) {
+                continue;
+            }
+            e.money.push(Money { amount: amount(value.as_str(), self.mark), currency: currency(sym.as_str()) });
             taken.push((m.start(), m.end()));
         }
         let overlaps = |s: usize, t: usize, taken: &[(usize, usize)]| taken.iter().any(|&(a, b)| s < b && a < t);
@@ -396,6 +415,16 @@ impl Extractor {
             }
         }
         e
+    }
+}
+
+/// Whether a number match ending at `end` is not cut out of a longer number ("1,2999", "12.345.6").
+fn ends_clean(text: &str, end: usize) -> bool {
+    let mut rest = text[end..].chars();
+    match rest.next() {
+        Some(c) if c.is_ascii_digit() => false,
+        Some(',' | '.' | '\'') => !rest.next().is_some_and(|c| c.is_ascii_digit()),
+        _ => true,
     }
 }
 
@@ -613,6 +642,13 @@ mod tests {
         assert_eq!(money(&en, "1.299,50 €"), [1299.5], "both separators: unambiguous in any locale");
         assert_eq!(max(&de, "unter 1.000 euros? under 1.000 euros"), Some(1000.0));
         assert_eq!(money(&de, "12,5 euros"), [12.5]);
+        // A unit straight after the number, a symbol that belongs to the next amount, a cut-off number.
+        assert_eq!(money(&en, "5pounds or 20quid"), [5.0, 20.0]);
+        assert_eq!(max(&en, "under 50usd"), Some(50.0));
+        let e = en.extract("order 123456 £5 please", day());
+        assert_eq!(e.money, [Money { amount: 5.0, currency: Some("GBP") }]);
+        assert_eq!(e.order_numbers, ["123456"]);
+        assert_eq!(money(&en, "£1,2999"), Vec::<f64>::new(), "not 1.29 or 1299");
         // Still not money: other units, and numbers with no currency.
         assert_eq!(en.extract("within 1,000 days", day()).price, None);
         assert!(money(&en, "order 1,234").is_empty());

@@ -158,6 +158,9 @@ pub(crate) async fn create(
     let id = match r {
         Ok(Some(id)) => id,
         Ok(None) => return Err(ApiError::Unprocessable("unknown_store", format!("no store {store}"))),
+        Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+            return Err(ApiError::Unprocessable("unknown_store", format!("no store {store}")))
+        }
         Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
             return Err(ApiError::Conflict("sku_taken", format!("store {store} already has sku {:?}", n.sku)))
         }

@@ -320,7 +320,15 @@ impl Reco {
 
     /// The JSON of `recs` with the products' current names and prices; a "because you bought" reason
     /// names its product (`because`) by its current name.
-    fn render(&self, user: Option<&User>, recs: &[reco_core::serve::Recommendation]) -> Bytes {
+    /// A reason's wording: "bought" only for what the customer paid for; a visitor's item is "in your cart"
+    /// only when `guest` (the cart) holds it, and the product `then` being viewed is "looking at".
+    fn render(
+        &self,
+        user: Option<&User>,
+        guest: &[i64],
+        then: Option<i64>,
+        recs: &[reco_core::serve::Recommendation],
+    ) -> Bytes {
         let info = self.info.read();
         let bought = self.bought.read();
         let shipped = user.and_then(|u| u.ext_id.as_ref()).and_then(|e| self.trained.get(e));
@@ -336,11 +344,14 @@ impl Reco {
                 let pid = r.item.parse::<i64>().ok()?;
                 let i = info.get(&pid)?;
                 let because = r.because.as_deref().and_then(|b| Some((b.parse::<i64>().ok()?, name_of(b)?)));
-                let reason = match (because, user) {
-                    (Some((b, name)), Some(_)) if was_bought(b) => Some(format!("because you bought {name}")),
-                    (Some((_, name)), Some(_)) => Some(format!("because you looked at {name}")),
-                    (Some((_, name)), None) => Some(format!("because {name} is in your cart")),
-                    (None, _) => r.reason.clone(),
+                let reason = match because {
+                    Some((b, name)) if user.is_some() && was_bought(b) => Some(format!("because you bought {name}")),
+                    Some((b, name)) if then == Some(b) => Some(format!("because you are looking at {name}")),
+                    Some((b, name)) if user.is_none() && guest.contains(&b) => {
+                        Some(format!("because {name} is in your cart"))
+                    }
+                    Some((_, name)) => Some(format!("because you looked at {name}")),
+                    None => r.reason.clone(),
                 };
                 let (sku, name, price_cents) = (i.sku.clone(), i.name.clone(), i.price_cents);
                 Some(Recommended { product_id: pid, sku, name, price_cents, score: r.score, reason })
@@ -356,7 +367,7 @@ impl Reco {
     pub fn recommend_json(&self, user: Option<&User>, guest: &[i64], k: usize) -> ApiResult<Bytes> {
         let filter = self.filter.read().clone();
         if user.is_none() && !guest.is_empty() {
-            return Ok(self.render(None, &self.compute(None, guest, None, k, &filter)?));
+            return Ok(self.render(None, guest, None, &self.compute(None, guest, None, k, &filter)?));
         }
         let uid = user.map_or(0, |u| u.id);
         let uv = self.user_version.read().get(&uid).copied().unwrap_or(0);
@@ -366,7 +377,7 @@ impl Reco {
                 return Ok(body.clone());
             }
         }
-        let body = self.render(user, &self.compute(user, &[], None, k, &filter)?);
+        let body = self.render(user, &[], None, &self.compute(user, &[], None, k, &filter)?);
         let mut cache = self.cache.write();
         if cache.len() > 200_000 {
             cache.clear();
@@ -385,7 +396,7 @@ impl Reco {
     /// guest cart `guest`) followed by product `pid` — the product page's "next" list.
     pub fn next_json(&self, user: Option<&User>, guest: &[i64], pid: i64, k: usize) -> ApiResult<Bytes> {
         let filter = self.filter.read().clone();
-        Ok(self.render(user, &self.compute(user, guest, Some(pid), k, &filter)?))
+        Ok(self.render(user, guest, Some(pid), &self.compute(user, guest, Some(pid), k, &filter)?))
     }
 
     /// Rank (0 = best) of up to `n` products for `user`, seen ones included (for search re-ranking).
@@ -405,7 +416,7 @@ impl Reco {
         };
         let filter = self.filter.read().clone();
         let items: Vec<_> = items.into_iter().filter(|r| !filter.out_of_stock.contains(&r.item)).collect();
-        let body = self.render(None, &items);
+        let body = self.render(None, &[], None, &items);
         Ok(([("content-type", "application/json")], body).into_response())
     }
 

@@ -1041,3 +1041,35 @@ fn rate_limits_answer_429_with_retry_after() {
         "registrations (argon2 each) are limited per IP"
     );
 }
+
+/// A visitor's reasons name the cart only for what is in it, and the product being viewed as such; a
+/// visitor never "bought" anything.
+#[test]
+fn a_visitors_reasons_name_the_cart_or_the_product_in_view() {
+    rt().block_on(async {
+        let popular = call("GET", "/recommendations?k=1", None, &[], None).await;
+        let p = popular.json["items"][0]["product_id"].as_i64().unwrap();
+        let name =
+            call("GET", &format!("/products/{p}"), None, &[], None).await.json["name"].as_str().unwrap().to_string();
+        let reasons = |r: &Resp| -> Vec<String> {
+            r.json["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|i| i["reason"].as_str().map(str::to_string))
+                .collect()
+        };
+        // The product page of an empty-cart visitor.
+        let page = call("GET", &format!("/products/{p}/next?k=10"), None, &[], None).await;
+        let page = reasons(&page);
+        assert!(page.iter().any(|r| *r == format!("because you are looking at {name}")), "{page:?}");
+        assert!(page.iter().all(|r| !r.contains("in your cart") && !r.contains("bought")), "{page:?}");
+        // The same product in a guest cart.
+        let put = call("PUT", &format!("/cart/items/{p}"), None, &[], Some(json!({"quantity": 1}))).await;
+        let token = put.json["cart_token"].as_str().unwrap().to_string();
+        let recs = call("GET", "/recommendations?k=10", None, &[("x-cart-token", &token)], None).await;
+        let recs = reasons(&recs);
+        assert!(recs.iter().any(|r| *r == format!("because {name} is in your cart")), "{recs:?}");
+        assert!(recs.iter().all(|r| !r.contains("bought")), "{recs:?}");
+    });
+}

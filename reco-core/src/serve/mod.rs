@@ -89,8 +89,8 @@ pub struct Recommendation {
     pub score: f32,
     /// A short explanation where the model allows one ("because you bought …", "popular").
     pub reason: Option<String>,
-    /// The id of the history item a "because you bought …" reason names (for callers that word or
-    /// name it themselves, e.g. with a product's current title).
+    /// The id of the history item a "because you bought …" / "because you looked at …" reason names (for
+    /// callers that word or name it themselves, e.g. with a product's current title).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub because: Option<String>,
     /// Whether the customer bought `because` ("because you bought …"); otherwise they only looked at it
@@ -191,7 +191,8 @@ impl TrainedModel {
         self.score_history(Some(u), ordered, k, filter)
     }
 
-    /// Scores an ordered history (known items, distinct); `user` only steers the indexed path.
+    /// Scores an ordered history (known items, distinct); `user` steers the indexed path and whether a
+    /// reason says "bought" (live events carry no kind: only the purchases the model was fitted on count).
     fn score_history(
         &self,
         user: Option<u32>,

@@ -299,7 +299,7 @@ impl TrainedModel {
                 let AnyModel::Ncf(n) = &self.model else { unreachable!("re-ranking is built for NCF only") };
                 let mut scored: Vec<(u32, f32)> = ids.iter().copied().zip(n.score_pairs(u, &ids)?).collect();
                 if scored.iter().any(|s| !s.1.is_finite()) {
-                    return Err(RecoError::NonFinite("neumf".into()));
+                    return Err(RecoError::NonFinite(crate::model::Recommender::name(n).into()));
                 }
                 scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                 scored.truncate(k);

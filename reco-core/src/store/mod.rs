@@ -224,6 +224,12 @@ impl TrainedModel {
                 ),
             ));
         }
+        if params.name() != model.name() {
+            return Err(RecoError::param(
+                "params",
+                format!("`{}` parameters for a `{}` model (the file would not load)", params.name(), model.name()),
+            ));
+        }
         validate::item_meta(&item_meta).map_err(|e| RecoError::param("item_meta", e))?;
         validate::history(&history).map_err(|e| RecoError::param("history", e))?;
         Ok(TrainedModel { model, params, users, items, item_meta, history, retrieval: None, bought: None })
