@@ -333,9 +333,9 @@ impl Reco {
         let bought = self.bought.read();
         let shipped = user.and_then(|u| u.ext_id.as_ref()).and_then(|e| self.trained.get(e));
         // The shipped history is purchases; a shop customer's, only what they paid for.
-        let was_bought = |pid: i64| {
+        let was_bought = |pid: i64, id: &str| {
             user.is_some_and(|u| bought.get(&u.id).is_some_and(|b| b.contains(&pid)))
-                || shipped.is_some_and(|h| h.iter().any(|p| p.parse() == Ok(pid)))
+                || shipped.is_some_and(|h| h.iter().any(|p| p == id))
         };
         let name_of = |pid: &str| pid.parse::<i64>().ok().and_then(|p| info.get(&p)).map(|i| i.name.as_str());
         let items = recs
@@ -343,14 +343,16 @@ impl Reco {
             .filter_map(|r| {
                 let pid = r.item.parse::<i64>().ok()?;
                 let i = info.get(&pid)?;
-                let because = r.because.as_deref().and_then(|b| Some((b.parse::<i64>().ok()?, name_of(b)?)));
+                let because = r.because.as_deref().and_then(|b| Some((b, b.parse::<i64>().ok()?, name_of(b)?)));
                 let reason = match because {
-                    Some((b, name)) if user.is_some() && was_bought(b) => Some(format!("because you bought {name}")),
-                    Some((b, name)) if then == Some(b) => Some(format!("because you are looking at {name}")),
-                    Some((b, name)) if user.is_none() && guest.contains(&b) => {
+                    Some((id, b, name)) if user.is_some() && was_bought(b, id) => {
+                        Some(format!("because you bought {name}"))
+                    }
+                    Some((_, b, name)) if then == Some(b) => Some(format!("because you are looking at {name}")),
+                    Some((_, b, name)) if user.is_none() && guest.contains(&b) => {
                         Some(format!("because {name} is in your cart"))
                     }
-                    Some((_, name)) => Some(format!("because you looked at {name}")),
+                    Some((_, _, name)) => Some(format!("because you looked at {name}")),
                     None => r.reason.clone(),
                 };
                 let (sku, name, price_cents) = (i.sku.clone(), i.name.clone(), i.price_cents);

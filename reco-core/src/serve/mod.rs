@@ -279,11 +279,8 @@ impl TrainedModel {
     /// Whether `user` bought item `i`: from the purchases the model was fitted on (a model without kinds
     /// counts the whole history as bought); never for an anonymous history (a session's views and carts).
     fn bought(&self, user: Option<u32>, i: usize) -> bool {
-        match (user, &self.bought) {
-            (None, _) => false,
-            (Some(u), Some(b)) => b.row(u as usize).binary_search(&(i as u32)).is_ok(),
-            (Some(u), None) => self.history.user_row(u as usize).0.binary_search(&i).is_ok(),
-        }
+        let bought = self.bought.as_ref().unwrap_or(&self.history);
+        user.is_some_and(|u| bought.user_row(u as usize).0.binary_search(&i).is_ok())
     }
 
     /// With a reason: "because you bought X" (or "because you looked at X" when `user` did not buy X), X

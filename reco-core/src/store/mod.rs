@@ -61,7 +61,7 @@ pub struct TrainedModel {
     /// Per user, the items bought (purchases; a "because you bought X" reason names only these). `None`
     /// when the kinds are unknown (assembled with `from_parts`, files from before kinds were kept): then
     /// the history counts as bought, as it always did.
-    pub(crate) bought: Option<Bought>,
+    pub(crate) bought: Option<InteractionMatrix>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -114,21 +114,17 @@ impl TrainedModel {
             item_meta: data.item_meta.clone(),
             history,
             retrieval: None,
-            bought: Some(Bought::of(data)),
+            bought: Some(purchases(data)),
         })
     }
 
     /// The model file's bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut t = TensorsOut::default();
-        let h = self.history.user_items();
-        t.u64("history.indptr", h.indptr().raw_storage());
-        t.u32("history.indices", &h.indices().iter().map(|&i| i as u32).collect::<Vec<_>>());
-        t.f32("history.data", vec![h.nnz()], h.data());
+        put_csr(&mut t, "history", self.history.user_items());
         put_model(&mut t, "", &self.model);
         if let Some(b) = &self.bought {
-            t.u64("bought.indptr", &b.indptr);
-            t.u32("bought.items", &b.items);
+            put_csr(&mut t, "bought", b.user_items());
         }
         let meta = Meta {
             kind: KIND.into(),
@@ -178,9 +174,7 @@ impl TrainedModel {
         validate::history(&history).map_err(|e| t.error(e))?;
         let model = get_model(&t, "", &meta.model, &meta.params, nu, ni, &history)?;
         let bought = match t.has("bought.indptr") {
-            true => Some(
-                Bought::from_parts(t.u64("bought.indptr")?, t.u32("bought.items")?, nu, ni).map_err(|e| t.error(e))?,
-            ),
+            true => Some(csr(&t, "bought", nu, ni)?),
             false => None,
         };
         Ok(TrainedModel {
@@ -306,49 +300,11 @@ fn put_sequences(t: &mut TensorsOut, prefix: &str, s: &Sequences) {
     t.u32(&format!("{prefix}.items"), items);
 }
 
-/// Per user, the sorted indices of the items bought (CSR-style: `indptr` has one offset per user and one more).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Bought {
-    indptr: Vec<usize>,
-    items: Vec<u32>,
-}
-
-impl Bought {
-    /// From the purchases among `data`'s interactions.
-    fn of(data: &Dataset) -> Self {
-        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); data.n_users()];
-        for i in data.interactions.iter().filter(|i| i.kind == crate::data::EventKind::Purchase) {
-            rows[i.user as usize].push(i.item);
-        }
-        let mut b = Bought { indptr: vec![0], items: Vec::new() };
-        for mut r in rows {
-            r.sort_unstable();
-            r.dedup();
-            b.items.extend(r);
-            b.indptr.push(b.items.len());
-        }
-        b
-    }
-
-    /// From stored parts, checked: `nu + 1` non-decreasing offsets ending at the item count, sorted
-    /// distinct item indices below `ni` within each user.
-    fn from_parts(indptr: Vec<usize>, items: Vec<u32>, nu: usize, ni: usize) -> std::result::Result<Self, String> {
-        let ok = indptr.len() == nu + 1
-            && indptr.first() == Some(&0)
-            && indptr.last() == Some(&items.len())
-            && indptr.windows(2).all(|w| w[0] <= w[1])
-            && indptr.windows(2).all(|w| items[w[0]..w[1]].windows(2).all(|p| p[0] < p[1]))
-            && items.iter().all(|&i| (i as usize) < ni);
-        match ok {
-            true => Ok(Bought { indptr, items }),
-            false => Err("the bought lists do not fit the model's users and items".into()),
-        }
-    }
-
-    /// User `u`'s bought items, sorted.
-    pub(crate) fn row(&self, u: usize) -> &[u32] {
-        &self.items[self.indptr[u]..self.indptr[u + 1]]
-    }
+/// The purchases among `data`'s interactions, as a user × item matrix (what "because you bought" names).
+fn purchases(data: &Dataset) -> InteractionMatrix {
+    let bought: Vec<_> =
+        data.interactions.iter().filter(|i| i.kind == crate::data::EventKind::Purchase).cloned().collect();
+    crate::data::interaction_matrix(&bought, data.n_users(), data.n_items())
 }
 
 /// The stored sequences of a sequential model: one per user, items below `ni`.

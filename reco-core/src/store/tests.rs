@@ -54,13 +54,19 @@ fn bytes(kind: &str) -> &'static [u8] {
 
 type Tensors = BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
 
+/// `kind`'s file taken apart: the metadata bytes and the tensors.
+fn parts(kind: &str) -> (Vec<u8>, Tensors) {
+    let (meta, blob) = container::unpack(bytes(kind), Path::new("x")).unwrap();
+    let st = SafeTensors::deserialize(blob).unwrap();
+    let tensors =
+        st.tensors().into_iter().map(|(n, v)| (n, (v.dtype(), v.shape().to_vec(), v.data().to_vec()))).collect();
+    (meta.to_vec(), tensors)
+}
+
 /// `kind`'s file with its metadata and tensors edited, repacked with a valid checksum.
 fn craft(kind: &str, edit: impl FnOnce(&mut serde_json::Value, &mut Tensors)) -> Vec<u8> {
-    let (meta, blob) = container::unpack(bytes(kind), Path::new("x")).unwrap();
-    let mut meta: serde_json::Value = serde_json::from_slice(meta).unwrap();
-    let st = SafeTensors::deserialize(blob).unwrap();
-    let mut tensors: Tensors =
-        st.tensors().into_iter().map(|(n, v)| (n, (v.dtype(), v.shape().to_vec(), v.data().to_vec()))).collect();
+    let (meta, mut tensors) = parts(kind);
+    let mut meta: serde_json::Value = serde_json::from_slice(&meta).unwrap();
     edit(&mut meta, &mut tensors);
     repack(&meta, &tensors)
 }
@@ -247,11 +253,7 @@ fn set_number(v: &mut serde_json::Value, n: &mut usize, to: i64) -> bool {
 }
 
 fn mutate(kind: &str, ms: &[Mutation]) -> Vec<u8> {
-    let (meta, blob) = container::unpack(bytes(kind), Path::new("x")).unwrap();
-    let mut meta_bytes = meta.to_vec();
-    let st = SafeTensors::deserialize(blob).unwrap();
-    let mut tensors: Tensors =
-        st.tensors().into_iter().map(|(n, v)| (n, (v.dtype(), v.shape().to_vec(), v.data().to_vec()))).collect();
+    let (mut meta_bytes, mut tensors) = parts(kind);
     for m in ms {
         let names: Vec<String> = tensors.keys().cloned().collect();
         match *m {
