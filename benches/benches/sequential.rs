@@ -172,7 +172,6 @@ fn ann(c: &mut Criterion) {
         })
     });
     g.finish();
-    std::mem::forget(m); // dropping a million-node hnsw_rs graph takes longer than the bench
 }
 
 criterion_group!(benches, beauty, ann);

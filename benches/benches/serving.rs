@@ -9,12 +9,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use reco_core::ann::AnnParams;
-use reco_core::data::{IdMap, InteractionMatrix, ItemMeta};
-use reco_core::model::{AnyModel, AnyParams, MatrixFactorization};
 use reco_core::serve::Filter;
 use reco_core::store::TrainedModel;
-use shopml_benches::{exact_top_k, synthetic};
-use std::collections::HashSet;
+use shopml_benches::{catalogue_model, category_filter};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -23,24 +20,11 @@ const CATEGORIES: usize = 10;
 
 fn model() -> TrainedModel {
     let n: usize = std::env::var("SHOPML_SERVING_ITEMS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let s = synthetic(n, USERS, 64, 1000, 7);
-    let top = exact_top_k(&s.items, &s.queries, 40, |_, _| true);
-    let mut tri = sprs::TriMat::new((USERS, n));
-    for (u, items) in top.iter().enumerate() {
-        items.iter().step_by(2).for_each(|&i| tri.add_triplet(u, i as usize, 1.0f32));
-    }
-    let history = InteractionMatrix::from_csr(tri.to_csr());
-    let users: IdMap = (0..USERS).map(|u| format!("u{u}")).collect();
-    let items: IdMap = (0..n).map(|i| format!("i{i}")).collect();
-    let meta =
-        (0..n).map(|i| ItemMeta { category: Some(format!("c{}", i % CATEGORIES)), ..ItemMeta::default() }).collect();
-    let mf = MatrixFactorization::from_parts("als", s.queries, s.items, None);
-    let params = AnyParams::new("als").expect("als");
-    TrainedModel::from_parts(AnyModel::Mf(mf), params, users, items, meta, history).expect("consistent parts")
+    catalogue_model(n, USERS, CATEGORIES)
 }
 
 fn filter(u: usize) -> Filter {
-    Filter { categories: Some(HashSet::from([format!("c{}", u % CATEGORIES)])), ..Filter::default() }
+    category_filter(u, CATEGORIES)
 }
 
 fn serving(c: &mut Criterion) {
@@ -84,7 +68,6 @@ fn serving(c: &mut Criterion) {
         })
     });
     g.finish();
-    std::mem::forget(m); // dropping a million-node hnsw_rs graph takes longer than the bench
 }
 
 criterion_group!(benches, serving);

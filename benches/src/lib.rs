@@ -4,6 +4,35 @@
 
 use ndarray::{linalg::general_mat_mul, Array2, Axis, Slice};
 use rand::{Rng, SeedableRng};
+use reco_core::data::{IdMap, InteractionMatrix, ItemMeta};
+use reco_core::model::{AnyModel, AnyParams, MatrixFactorization};
+use reco_core::serve::Filter;
+use reco_core::store::TrainedModel;
+
+/// The serving benchmarks' catalogue: `n` seeded synthetic item vectors (seed 7) served as an ALS-style
+/// factor model for `users` users (ids `u0…`, items `i0…`); item `i` is in category `c{i mod categories}`;
+/// each user has 20 items of their own exact top 40 as history, so seen-item exclusion matters.
+pub fn catalogue_model(n: usize, users: usize, categories: usize) -> TrainedModel {
+    let s = synthetic(n, users, 64, 1000, 7);
+    let top = exact_top_k(&s.items, &s.queries, 40, |_, _| true);
+    let mut tri = sprs::TriMat::new((users, n));
+    for (u, items) in top.iter().enumerate() {
+        items.iter().step_by(2).for_each(|&i| tri.add_triplet(u, i as usize, 1.0f32));
+    }
+    let history = InteractionMatrix::from_csr(tri.to_csr());
+    let user_ids: IdMap = (0..users).map(|u| format!("u{u}")).collect();
+    let items: IdMap = (0..n).map(|i| format!("i{i}")).collect();
+    let meta =
+        (0..n).map(|i| ItemMeta { category: Some(format!("c{}", i % categories)), ..ItemMeta::default() }).collect();
+    let mf = MatrixFactorization::from_parts("als", s.queries, s.items, None);
+    let params = AnyParams::new("als").expect("als");
+    TrainedModel::from_parts(AnyModel::Mf(mf), params, user_ids, items, meta, history).expect("consistent parts")
+}
+
+/// User `u`'s filter in the serving benchmarks: one category (`c{u mod categories}`), seen items excluded.
+pub fn category_filter(u: usize, categories: usize) -> Filter {
+    Filter { categories: Some([format!("c{}", u % categories)].into()), ..Filter::default() }
+}
 
 /// One standard normal draw (Box–Muller; two uniforms per draw keeps the stream simple and seeded).
 pub fn normal(rng: &mut impl Rng) -> f32 {

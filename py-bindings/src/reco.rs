@@ -745,6 +745,7 @@ impl PyRecommender {
 
     /// Builds an HNSW index over the item vectors so that `recommend` retrieves candidates instead of
     /// scoring every item (large catalogues). The GIL is released; the indexed model is swapped in.
+    /// `save` keeps the index: a model `load`ed from the file serves from it without building it again.
     #[pyo3(signature = (m=None, ef_construction=None, ef_search=None))]
     fn build_index(
         &self,

@@ -239,9 +239,13 @@ fn indexed_serving_equals_exact_scoring_on_a_small_catalogue() {
         let mut indexed = exact.clone();
         indexed.build_index(AnnParams { ef_search: 32, partition_min, ..AnnParams::default() }).unwrap();
         assert_eq!(indexed.index_params().unwrap().ef_search, 32);
+        // Saved with its graphs: the loaded model serves from the same index without build_index.
+        let reloaded = TrainedModel::from_bytes(&indexed.to_bytes().unwrap(), std::path::Path::new("m")).unwrap();
+        assert_eq!(reloaded.index_params(), indexed.index_params(), "{name}");
         for u in ["c0", "c4", "c17", "someone new"] {
             for f in &filters {
                 let (a, b) = (indexed.recommend(u, 5, f).unwrap(), exact.recommend(u, 5, f).unwrap());
+                assert_eq!(reloaded.recommend(u, 5, f).unwrap(), a, "{name} {u} {f:?}: reloaded");
                 let passing: HashSet<String> =
                     exact.recommend(u, 100, f).unwrap().into_iter().map(|r| r.item).collect();
                 assert_eq!(a.len(), b.len(), "{name} {u} {f:?}");

@@ -23,7 +23,7 @@ mod server;
 
 pub use server::{LiveEvents, Server, LIVE_EVENTS_PER_USER, LIVE_USERS};
 
-pub(crate) use retrieval::Retrieval;
+pub(crate) use retrieval::{Retrieval, StoredGraphs};
 
 use crate::error::{RecoError, Result};
 use crate::eval::top_k;

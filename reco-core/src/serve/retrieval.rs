@@ -14,7 +14,7 @@
 //! rest of the filter. Measured in `benches/benches/serving.rs`.
 
 use super::{Filter, Recommendation};
-use crate::ann::{AnnParams, InnerProductIndex};
+use crate::ann::{AnnParams, IndexParts, InnerProductIndex};
 use crate::error::{RecoError, Result};
 use crate::model::AnyModel;
 use crate::store::TrainedModel;
@@ -57,8 +57,17 @@ impl std::fmt::Debug for Retrieval {
     }
 }
 
+/// Graphs saved in a model file: the whole catalogue's, and each category sub-index's by category name.
+pub(crate) struct StoredGraphs {
+    pub main: IndexParts,
+    pub partitions: HashMap<String, IndexParts>,
+}
+
 impl Retrieval {
-    pub(crate) fn build(m: &TrainedModel, params: AnnParams) -> Result<Self> {
+    /// Builds the index (`stored: None`) or puts it back together from a model file's graphs — the same
+    /// tables either way, and the vectors always come from the model.
+    pub(crate) fn build(m: &TrainedModel, params: AnnParams, stored: Option<StoredGraphs>) -> Result<Self> {
+        params.validate()?;
         let (query, items) = match &m.model {
             AnyModel::Mf(mf) => {
                 let bias = mf.item_bias().is_some();
@@ -91,7 +100,14 @@ impl Retrieval {
                 return Err(RecoError::param("model", why));
             }
         };
-        let index = InnerProductIndex::build(&items, params)?;
+        let (stored, mut stored_parts) = match stored {
+            Some(g) => (Some(g.main), Some(g.partitions)),
+            None => (None, None),
+        };
+        let index = match stored {
+            Some(parts) => InnerProductIndex::from_parts(parts, &items)?,
+            None => InnerProductIndex::build(&items, params)?,
+        };
         let mut categories = HashMap::new();
         let item_category: Vec<u32> = m
             .item_meta
@@ -111,16 +127,30 @@ impl Retrieval {
             }
         }
         let n = items.nrows();
+        let mut names = vec![""; categories.len()];
+        categories.iter().for_each(|(name, &c)| names[c as usize] = name.as_str());
         let partitions = members
             .iter()
-            .map(|ids| {
+            .zip(&names)
+            .map(|(ids, name)| {
                 if ids.len() < params.partition_min || ids.len() > n / 2 {
                     return Ok(None);
                 }
                 let rows: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
-                InnerProductIndex::build(&items.select(Axis(0), &rows), params).map(Some)
+                let vectors = items.select(Axis(0), &rows);
+                match stored_parts.as_mut().map(|s| s.remove(*name)) {
+                    None => InnerProductIndex::build(&vectors, params).map(Some),
+                    Some(Some(parts)) => InnerProductIndex::from_parts(parts, &vectors).map(Some),
+                    Some(None) => Err(RecoError::param("index", format!("no stored sub-index for category `{name}`"))),
+                }
             })
             .collect::<Result<Vec<_>>>()?;
+        if let Some(extra) = stored_parts.and_then(|s| s.into_keys().next()) {
+            return Err(RecoError::param(
+                "index",
+                format!("a stored sub-index for category `{extra}`, which has none"),
+            ));
+        }
         let item_price = m.item_meta.iter().map(|meta| meta.price.unwrap_or(f32::NAN)).collect();
         let mut popular: Vec<(u32, f32)> =
             m.history.item_degrees().into_iter().enumerate().map(|(i, d)| (i as u32, d as f32)).collect();
@@ -183,6 +213,16 @@ impl Retrieval {
     pub(crate) fn params(&self) -> AnnParams {
         AnnParams { ef_search: self.ef_search, ..self.index.params() }
     }
+
+    /// The graphs, for a model file.
+    pub(crate) fn graphs(&self) -> StoredGraphs {
+        let partitions = self
+            .categories
+            .iter()
+            .filter_map(|(name, &c)| self.partitions[c as usize].as_ref().map(|p| (name.clone(), p.to_parts())))
+            .collect();
+        StoredGraphs { main: self.index.to_parts(), partitions }
+    }
 }
 
 /// A filter compiled against the index's tables: one O(log n) check per candidate.
@@ -221,10 +261,10 @@ impl TrainedModel {
     /// SASRec (retrieved exactly by their dot product; SASRec's query is the final hidden state after the
     /// ordered history) and NeuMF (retrieved by its GMF part, re-ranked by the
     /// whole network over `max(ef_search, k)` candidates); item-kNN, popularity and content models score
-    /// sparsely and are refused. Worth it from ~100,000 items; the index is not saved in model files
-    /// (rebuild after [`load`](Self::load)).
+    /// sparsely and are refused. Worth it from ~100,000 items. [`save`](Self::save) keeps the graphs, so
+    /// a loaded model serves from its index without building it again.
     pub fn build_index(&mut self, params: AnnParams) -> Result<()> {
-        self.retrieval = Some(std::sync::Arc::new(Retrieval::build(self, params)?));
+        self.retrieval = Some(std::sync::Arc::new(Retrieval::build(self, params, None)?));
         Ok(())
     }
 

@@ -18,6 +18,7 @@
 //! ```
 
 mod container;
+mod index;
 mod tensors;
 mod validate;
 
@@ -75,6 +76,9 @@ struct Meta {
     user_ids: Vec<String>,
     item_ids: Vec<String>,
     item_meta: Vec<ItemMeta>,
+    /// The retrieval index, when the model had one (files without it load without an index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    index: Option<index::IndexMeta>,
 }
 
 impl TrainedModel {
@@ -126,6 +130,7 @@ impl TrainedModel {
         if let Some(b) = &self.bought {
             put_csr(&mut t, "bought", b.user_items());
         }
+        let index = index::put(&mut t, self);
         let meta = Meta {
             kind: KIND.into(),
             shopml_version: env!("CARGO_PKG_VERSION").into(),
@@ -136,6 +141,7 @@ impl TrainedModel {
             user_ids: self.users.ids().to_vec(),
             item_ids: self.items.ids().to_vec(),
             item_meta: self.item_meta.clone(),
+            index,
         };
         let meta = serde_json::to_vec(&meta).map_err(|e| RecoError::param("meta", e.to_string()))?;
         Ok(container::pack(&meta, &t.serialize()?))
@@ -177,7 +183,7 @@ impl TrainedModel {
             true => Some(csr(&t, "bought", nu, ni)?),
             false => None,
         };
-        Ok(TrainedModel {
+        let mut m = TrainedModel {
             model,
             params: meta.params,
             users,
@@ -186,7 +192,11 @@ impl TrainedModel {
             history,
             retrieval: None,
             bought,
-        })
+        };
+        if let Some(saved) = meta.index {
+            index::get(&t, saved, &mut m)?;
+        }
+        Ok(m)
     }
 
     /// Assembles a trained model from its parts (e.g. factors trained elsewhere), checking that the

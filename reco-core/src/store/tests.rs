@@ -37,15 +37,22 @@ fn bytes(kind: &str) -> &'static [u8] {
             ("content", &[]),
             ("hybrid", &[]),
             ("neumf", &[("factors", "4"), ("tower", "8-4"), ("epochs", "1"), ("batch_size", "64")]),
+            ("als-indexed", &[("factors", "4"), ("iterations", "3")]),
         ];
         settings
             .iter()
             .map(|(kind, set)| {
-                let mut p = AnyParams::new(kind).unwrap();
+                let mut p = AnyParams::new(kind.trim_end_matches("-indexed")).unwrap();
                 for (k, v) in *set {
                     p = p.set(k, v).unwrap();
                 }
-                (*kind, TrainedModel::fit(&data(), &p, &|_, _| true).unwrap().to_bytes().unwrap())
+                let mut m = TrainedModel::fit(&data(), &p, &|_, _| true).unwrap();
+                if kind.ends_with("-indexed") {
+                    // A graph for the catalogue and one per category (3 items each ≤ half of 9).
+                    let params = crate::ann::AnnParams { partition_min: 2, ..Default::default() };
+                    m.build_index(params).unwrap();
+                }
+                (*kind, m.to_bytes().unwrap())
             })
             .collect()
     });
@@ -93,9 +100,57 @@ fn refused(file: Vec<u8>) -> String {
 
 #[test]
 fn the_untouched_files_load() {
-    for kind in ["pop", "als", "itemknn", "content", "hybrid", "neumf"] {
+    for kind in KINDS {
         TrainedModel::from_bytes(&craft(kind, |_, _| {}), Path::new("x")).unwrap();
     }
+}
+
+const KINDS: [&str; 7] = ["pop", "als", "itemknn", "content", "hybrid", "neumf", "als-indexed"];
+
+fn set_u32(t: &mut Tensors, name: &str, i: usize, v: u32) {
+    t.get_mut(name).unwrap().2[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// A saved index comes back (no build_index after load) and serves as before; a damaged one is a
+/// typed error naming the graph, never a panic or a wrong answer.
+#[test]
+fn a_saved_index_loads_serving_ready_and_damage_is_refused() {
+    let m = TrainedModel::from_bytes(bytes("als-indexed"), Path::new("x")).unwrap();
+    let params = m.index_params().expect("the index came back");
+    assert_eq!(params.partition_min, 2);
+    let mut fresh = m.clone();
+    fresh.build_index(params).unwrap();
+    let f = crate::serve::Filter { categories: Some(["tea".to_string()].into()), ..Default::default() };
+    assert_eq!(m.recommend("c1", 3, &f).unwrap(), fresh.recommend("c1", 3, &f).unwrap());
+    let cap = serde_json::from_slice::<serde_json::Value>(&parts("als-indexed").0).unwrap()["index"]["graphs"][0]
+        ["cap0"]
+        .as_u64()
+        .unwrap() as usize;
+    let e = refused(craft("als-indexed", |_, t| set_u32(t, "index.0.links0", 1, 99)));
+    assert!(e.contains("index") && e.contains("node id is out of range"), "{e}");
+    let e = refused(craft("als-indexed", |_, t| set_u32(t, "index.0.links0", cap + 1, 9_999)));
+    assert!(e.contains("out of range"), "{e}");
+    let e = refused(craft("als-indexed", |_, t| set_u32(t, "index.1.order", 0, 5)));
+    assert!(e.contains("permutation"), "{e}");
+    let e = refused(craft("als-indexed", |_, t| {
+        t.remove("index.2.upper");
+    }));
+    assert!(e.contains("no tensor `index.2.upper`"), "{e}");
+    let e = refused(craft("als-indexed", |meta, _| meta["index"]["graphs"][1]["category"] = "shoes".into()));
+    assert!(e.contains("category"), "{e}");
+    let e = refused(craft("als-indexed", |meta, _| meta["index"]["graphs"][0]["entry"] = 9.into()));
+    assert!(e.contains("entry"), "{e}");
+    let e = refused(craft("als-indexed", |meta, _| meta["index"]["params"]["m"] = 0.into()));
+    assert!(e.contains("m"), "{e}");
+    // A file from before indexes were saved (no `index` key) loads without one.
+    let old = TrainedModel::from_bytes(
+        &craft("als-indexed", |meta, _| {
+            meta.as_object_mut().unwrap().remove("index");
+        }),
+        Path::new("x"),
+    )
+    .unwrap();
+    assert!(old.index_params().is_none());
 }
 
 #[test]
@@ -306,8 +361,8 @@ proptest! {
     /// Whatever the damage behind a valid checksum: an error or a model, never a panic; and a model that
     /// loads serves without panicking.
     #[test]
-    fn fuzz_model_files_never_panic(kind in 0usize..6, ms in proptest::collection::vec(mutation(), 1..4)) {
-        let kind = ["pop", "als", "itemknn", "content", "hybrid", "neumf"][kind];
+    fn fuzz_model_files_never_panic(kind in 0usize..KINDS.len(), ms in proptest::collection::vec(mutation(), 1..4)) {
+        let kind = KINDS[kind];
         let file = mutate(kind, &ms);
         let loaded = std::panic::catch_unwind(|| TrainedModel::from_bytes(&file, Path::new("fuzz")));
         prop_assert!(loaded.is_ok(), "{kind}: loading panicked after {ms:?}");

@@ -5,15 +5,17 @@
 //! Catalogues up to [`ANN_MIN`] products are scanned exactly (4,000 × 384 multiply-adds take ~0.3 ms);
 //! larger ones are searched through reco-core's HNSW index. Product edits mark the index stale; the next
 //! search first embeds what changed (read-your-writes: a product is findable by meaning as soon as its
-//! creation has returned), and concurrent searches wait for that rebuild rather than answer from the old
-//! index. The rebuild re-reads every active product's stored vector and, from [`ANN_MIN`] products on,
-//! rebuilds the HNSW graph: fine for occasional edits, a stall per edit on a large, busy catalogue (an
-//! incremental index is issue 18's item 3).
+//! creation has returned), and concurrent searches wait for that refresh rather than answer from the old
+//! index. The refresh re-reads every active product's stored vector; from [`ANN_MIN`] products on, it
+//! updates the HNSW graph in place (`ann.rs`: changed and new products inserted, gone ones removed)
+//! instead of building it again.
+
+mod ann;
 
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
+use ann::ProductIndex;
 use ndarray::{Array2, ArrayView1};
-use reco_core::ann::{AnnParams, InnerProductIndex};
 use sha2::{Digest, Sha256};
 use shopml_encoder::Encoder;
 use std::path::Path;
@@ -39,7 +41,9 @@ struct Snapshot {
     built: u64,
     ids: Vec<i64>,
     vectors: Array2<f32>,
-    ann: Option<InnerProductIndex>,
+    /// From [`ANN_MIN`] products: the graph, shared with the snapshots before it and updated in place
+    /// (a refresh holds its write lock while it inserts; searches read it).
+    ann: Option<Arc<parking_lot::RwLock<ProductIndex>>>,
 }
 
 /// The encoder and the current product vectors.
@@ -163,10 +167,18 @@ impl Semantic {
             tx.commit().await?;
         }
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let previous = self.snapshot.read().ann.clone();
         let snapshot = tokio::task::spawn_blocking(move || -> ApiResult<Snapshot> {
-            let ann = match ids.len() >= ANN_MIN {
-                true => Some(InnerProductIndex::build(&vectors, AnnParams::default()).map_err(internal)?),
-                false => None,
+            let updated = match (&previous, ids.len() >= ANN_MIN) {
+                (Some(index), true) => index.write().update(&ids, &vectors).map_err(internal)?.map(|_| index.clone()),
+                _ => None,
+            };
+            let ann = match (updated, ids.len() >= ANN_MIN) {
+                (Some(index), _) => Some(index),
+                (None, true) => {
+                    Some(Arc::new(parking_lot::RwLock::new(ProductIndex::build(&ids, &vectors).map_err(internal)?)))
+                }
+                (None, false) => None,
             };
             Ok(Snapshot { built: version, ids, vectors, ann })
         })
@@ -194,10 +206,10 @@ impl Semantic {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let hits: Vec<(u32, f32)> = match &snapshot.ann {
-            Some(ann) => ann.search(&ann.scale_query(&q.to_vec()), n, Some(n.max(64) * 2), None).map_err(internal)?,
-            None => scan(&snapshot.vectors, q, n),
-        };
+        if let Some(ann) = &snapshot.ann {
+            return ann.read().search(&q.to_vec(), n).map_err(internal);
+        }
+        let hits = scan(&snapshot.vectors, q, n);
         Ok(hits.into_iter().map(|(i, s)| (snapshot.ids[i as usize], s)).collect())
     }
 }
