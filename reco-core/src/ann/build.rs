@@ -50,9 +50,10 @@ fn select(vectors: &[f32], dim: usize, candidates: &[(f32, u32)], max: usize) ->
 pub(super) fn insert(g: &Graph, vectors: &[f32], dim: usize, ef: usize, i: u32, s: &mut Scratch) {
     let q = row(vectors, dim, i);
     let level = g.levels[i as usize];
-    let (_, top) = g.entry();
+    let entry = g.entry();
+    let top = entry.1;
     let mut list = std::mem::take(&mut s.list);
-    let mut cur = g.descend(vectors, dim, q, level, &mut list);
+    let mut cur = g.descend(vectors, dim, q, entry, level, &mut list);
     for layer in (0..=level.min(top)).rev() {
         let found = g.search_layer(vectors, dim, q, cur, ef, layer, &|e| e != i, s);
         let Some(&(_, nearest)) = found.first() else { continue };
@@ -101,12 +102,14 @@ pub(super) fn insert(g: &Graph, vectors: &[f32], dim: usize, ef: usize, i: u32, 
 pub(super) fn build(vectors: &[f32], dim: usize, m: usize, ef: usize, extra: usize) -> Graph {
     let n = vectors.len() / dim;
     let levels = draw_levels(n, m, 42);
-    let g = Graph::new(m, 2 * m + extra, 2 * m, levels);
+    let mut g = Graph::new(m, 2 * m + extra, 2 * m, levels);
     g.entry.store((g.levels[0] as u64) << 32, Relaxed);
     (1..n as u32).into_par_iter().for_each(|i| with_scratch(|s| insert(&g, vectors, dim, ef, i, s)));
     if extra > 0 {
         add_reverse_links(&g, vectors, dim, extra);
     }
+    // Later insertions keep the reverse links a node has (a full list is pruned back to `cap0`, not 2·m).
+    g.limit0 = g.cap0;
     g
 }
 

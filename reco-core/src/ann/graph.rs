@@ -180,9 +180,19 @@ impl Graph {
         b[0].store(ids.len() as u32, Relaxed);
     }
 
-    /// Greedy descent from the entry point to `layer` (exclusive of layers ≤ `stop`): the closest node.
-    pub fn descend(&self, vectors: &[f32], dim: usize, q: &[f32], stop: u8, list: &mut Vec<u32>) -> u32 {
-        let (mut cur, top) = self.entry();
+    /// Greedy descent from `entry` (a node on layer `top`, read once by the caller: another thread may
+    /// raise the top meanwhile) down to layer `stop + 1`: the closest node found.
+    #[allow(clippy::too_many_arguments)]
+    pub fn descend(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        q: &[f32],
+        (entry, top): (u32, u8),
+        stop: u8,
+        list: &mut Vec<u32>,
+    ) -> u32 {
+        let mut cur = entry;
         let mut best = dot(q, row(vectors, dim, cur));
         for layer in (stop + 1..=top).rev() {
             loop {

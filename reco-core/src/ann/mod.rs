@@ -284,7 +284,7 @@ impl InnerProductIndex {
             all
         } else {
             with_scratch(|s| {
-                let entry = self.graph.descend(&self.vectors, self.dim, query, 0, &mut s.list);
+                let entry = self.graph.descend(&self.vectors, self.dim, query, self.graph.entry(), 0, &mut s.list);
                 let found = self.graph.search_layer(&self.vectors, self.dim, query, entry, ef, 0, &ok, s);
                 let mut out: Vec<(u32, f32)> = found.into_iter().map(|(d, r)| (to_old[r as usize], -d)).collect();
                 out.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));

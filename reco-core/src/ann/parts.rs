@@ -63,7 +63,8 @@ impl InnerProductIndex {
         if p.to_old.len() != n || p.levels.len() != n || p.upper_at.len() != n || p.removed.len() != n {
             return Err(bad(format!("{n} items but per-node arrays of other lengths")));
         }
-        if p.limit0 > p.cap0 || p.cap0 > 3 * m || p.links0.len() != n * (p.cap0 + 1) {
+        // An inserted node's own list holds up to m links and a neighbour's up to limit0.
+        if p.limit0 < m || p.limit0 > p.cap0 || p.cap0 > 3 * m || p.links0.len() != n * (p.cap0 + 1) {
             return Err(bad("layer-0 slots do not match m, the capacity and the item count"));
         }
         let mut seen = vec![false; n];
@@ -92,6 +93,15 @@ impl InnerProductIndex {
         }
         if !p.upper.chunks_exact(m + 1).all(|b| links_ok(b, m)) {
             return Err(bad("an upper-layer link count or node id is out of range"));
+        }
+        // A link on layer `l` must lead to a node that has layer `l` (search reads that node's block).
+        for (i, (&l, &at)) in p.levels.iter().zip(&p.upper_at).enumerate() {
+            for layer in 1..=l as usize {
+                let b = &p.upper[at as usize + (layer - 1) * (m + 1)..][..m + 1];
+                if b[1..=b[0] as usize].iter().any(|&w| (p.levels[w as usize] as usize) < layer) {
+                    return Err(bad(format!("node {i} links on layer {layer} to a node without that layer")));
+                }
+            }
         }
         let top = p.levels.iter().copied().max().unwrap_or(0);
         if p.entry as usize >= n || p.levels[p.entry as usize] != top {

@@ -181,14 +181,71 @@ fn damaged_parts_are_refused() {
                 p.removed.pop();
             }),
         ),
-        ("bad m", Box::new(|p| p.params.m = 1)),
+        (
+            "upper link to a node without that layer",
+            Box::new(|p| {
+                let i = p.upper_at.iter().position(|&a| a != u32::MAX).unwrap();
+                let flat = p.levels.iter().position(|&l| l == 0).unwrap() as u32;
+                let at = p.upper_at[i] as usize;
+                p.upper[at] = 1;
+                p.upper[at + 1] = flat;
+            }),
+        ),
+        ("too few slots", Box::new(|p| p.limit0 = 3)),
     ];
     for (name, damage) in cases {
         let mut p = good.clone();
         damage(&mut p);
-        let err = InnerProductIndex::from_parts(p, &items).expect_err(name);
-        assert!(err.to_string().contains("index") || err.to_string().contains("m"), "{name}: {err}");
+        let err = InnerProductIndex::from_parts(p, &items).expect_err(name).to_string();
+        assert!(err.contains("inconsistent index"), "{name}: {err}");
     }
+    let mut p = good.clone();
+    p.params.m = 1;
+    let err = InnerProductIndex::from_parts(p, &items).unwrap_err().to_string();
+    assert!(err.contains("must be in [2, 256]"), "{err}");
     let wrong_items = clustered(499, 8, 31);
     assert!(InnerProductIndex::from_parts(good, &wrong_items).is_err());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { failure_persistence: None, ..Default::default() })]
+
+    /// Whatever values a damaged file puts in the graph arrays: `from_parts` refuses them or the index
+    /// searches (walking the graph: 600 items, ef 10), inserts and removes without panicking.
+    #[test]
+    fn fuzz_index_parts_never_panic(
+        edits in proptest::collection::vec((0usize..8, 0usize..100_000, 0u32..1_000), 1..4)
+    ) {
+        static GOOD: std::sync::OnceLock<(Array2<f32>, IndexParts)> = std::sync::OnceLock::new();
+        let (items, good) = GOOD.get_or_init(|| {
+            let items = clustered(600, 8, 41);
+            let parts = InnerProductIndex::build(&items, AnnParams::default()).unwrap().to_parts();
+            (items, parts)
+        });
+        let mut p = good.clone();
+        for &(field, at, v) in &edits {
+            let set = |xs: &mut Vec<u32>| { let n = xs.len(); if n > 0 { xs[at % n] = v; } };
+            match field {
+                0 => set(&mut p.links0),
+                1 => set(&mut p.upper),
+                2 => set(&mut p.upper_at),
+                3 => set(&mut p.to_old),
+                4 => { let n = p.levels.len(); p.levels[at % n] = (v % 20) as u8; }
+                5 => p.entry = v,
+                6 => { p.cap0 = v as usize % 64; p.limit0 = at % 64; }
+                _ => { let n = p.removed.len(); p.removed[at % n] ^= true; }
+            }
+        }
+        let outcome = std::panic::catch_unwind(|| {
+            if let Ok(mut index) = InnerProductIndex::from_parts(p, items) {
+                for q in items.rows().into_iter().step_by(97) {
+                    let _ = index.search(q.as_slice().unwrap(), 5, Some(10), None);
+                }
+                let _ = index.insert(items.row(1).as_slice().unwrap());
+                let _ = index.remove(3);
+                let _ = index.search(items.row(5).as_slice().unwrap(), 5, Some(10), None);
+            }
+        });
+        proptest::prop_assert!(outcome.is_ok(), "panicked after {edits:?}");
+    }
 }

@@ -128,6 +128,13 @@ mod tests {
             let q = q.as_slice().unwrap();
             let got = index.search(q, 10).unwrap();
             assert!(got.iter().all(|&(p, _)| p > 200), "a removed product came back: {got:?}");
+            let distinct: std::collections::HashSet<i64> = got.iter().map(|h| h.0).collect();
+            assert_eq!(distinct.len(), got.len(), "a product twice (a stale copy): {got:?}");
+            for &(p, s) in &got {
+                let r = ids2.iter().position(|&x| x == p).unwrap();
+                let now: f32 = v2.row(r).iter().zip(q).map(|(a, b)| a * b).sum();
+                assert!((s - now).abs() < 1e-4, "product {p} scored with an old vector: {s} vs {now}");
+            }
             let want = exact(&ids2, &v2, q, 10);
             hits += got.iter().filter(|(p, _)| want.contains(p)).count();
             total += 10;

@@ -42,7 +42,7 @@ struct Snapshot {
     ids: Vec<i64>,
     vectors: Array2<f32>,
     /// From [`ANN_MIN`] products: the graph, shared with the snapshots before it and updated in place
-    /// (a refresh holds its write lock while it inserts; searches read it).
+    /// (a refresh holds its write lock while it inserts; a search that finds it locked scans instead).
     ann: Option<Arc<parking_lot::RwLock<ProductIndex>>>,
 }
 
@@ -206,8 +206,10 @@ impl Semantic {
         if n == 0 {
             return Ok(Vec::new());
         }
-        if let Some(ann) = &snapshot.ann {
-            return ann.read().search(&q.to_vec(), n).map_err(internal);
+        // While a refresh inserts into the shared graph (write lock), searches of this snapshot scan its
+        // own vectors: exact, and no runtime thread waits on the lock.
+        if let Some(index) = snapshot.ann.as_ref().and_then(|a| a.try_read()) {
+            return index.search(&q.to_vec(), n).map_err(internal);
         }
         let hits = scan(&snapshot.vectors, q, n);
         Ok(hits.into_iter().map(|(i, s)| (snapshot.ids[i as usize], s)).collect())
