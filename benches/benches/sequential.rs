@@ -42,15 +42,16 @@ fn beauty(c: &mut Criterion) {
     let params = AnyParams::with_params("sasrec", &[("epochs", "1")]).expect("params");
     let t = Instant::now();
     let m = TrainedModel::fit(&data, &params, &|_, _| true).expect("fit");
-    println!("beauty: {} items, SASRec fitted (1 epoch) in {:.0} s", m.items.len(), t.elapsed().as_secs_f64());
-    let AnyModel::SasRec(s) = &m.model else { unreachable!() };
+    println!("beauty: {} items, SASRec fitted (1 epoch) in {:.0} s", m.items().len(), t.elapsed().as_secs_f64());
+    let AnyModel::SasRec(s) = &m.model() else { unreachable!() };
     let histories: Vec<Vec<String>> = (0..2000u32)
-        .map(|u| s.sequence(u * 11 % m.users.len() as u32).iter().map(|&i| m.items.id(i).to_string()).collect())
+        .map(|u| s.sequence(u * 11 % m.users().len() as u32).iter().map(|&i| m.items().id(i).to_string()).collect())
         .collect();
     let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
-    let out_of_stock: HashSet<String> =
-        (0..m.items.len() / 20).map(|_| m.items.id(rng.random_range(0..m.items.len() as u32)).to_string()).collect();
-    let exclude: HashSet<String> = (0..10).map(|i| m.items.id(i * 7).to_string()).collect();
+    let out_of_stock: HashSet<String> = (0..m.items().len() / 20)
+        .map(|_| m.items().id(rng.random_range(0..m.items().len() as u32)).to_string())
+        .collect();
+    let exclude: HashSet<String> = (0..10).map(|i| m.items().id(i * 7).to_string()).collect();
     let filter = Filter { out_of_stock, exclude, ..Filter::default() };
     let times = one_thread(|| {
         histories

@@ -31,7 +31,7 @@ fn serving(c: &mut Criterion) {
     let mut m = model();
     let t = Instant::now();
     m.build_index(AnnParams::default()).expect("index");
-    println!("index over {} items built in {:.1} s", m.items.len(), t.elapsed().as_secs_f64());
+    println!("index over {} items built in {:.1} s", m.items().len(), t.elapsed().as_secs_f64());
     let truth: Vec<Vec<String>> = (0..USERS)
         .map(|u| m.recommend_exact(&format!("u{u}"), 10, &filter(u)).unwrap().into_iter().map(|r| r.item).collect())
         .collect();

@@ -192,6 +192,23 @@ mod tests {
         assert!(e.contains("non-finite"), "{e}");
     }
 
+    /// The calibration is read through accessors and changed only through checked setters (a NaN or
+    /// out-of-range value would make every message out of scope, or none).
+    #[test]
+    fn calibration_setters_refuse_bad_values() {
+        let mut clf = Classifier::<FastIntent>::from_bytes(file(), Path::new("x")).unwrap();
+        for t in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            assert!(clf.set_temperature(t).is_err(), "temperature {t}");
+        }
+        for t in [-0.1, 1.5, f32::NAN] {
+            assert!(clf.set_threshold(t).is_err(), "threshold {t}");
+        }
+        clf.set_temperature(0.7).unwrap();
+        clf.set_threshold(0.4).unwrap();
+        let back = Classifier::<FastIntent>::from_bytes(&clf.to_bytes().unwrap(), Path::new("x")).unwrap();
+        assert_eq!((back.temperature(), back.threshold()), (0.7, 0.4));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
 

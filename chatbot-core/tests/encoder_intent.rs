@@ -31,7 +31,7 @@ fn a_head_on_minilm_embeddings_classifies_unseen_paraphrases() {
     train.extend(ex("cancel", &["cancel my order", "i no longer want this order", "stop my purchase"]));
     train.extend(ex("greeting", &["hello", "hi there", "good morning"]));
     let clf = Classifier::new(EncoderIntentParams::default().fit(encoder, &train).unwrap());
-    assert_eq!(clf.model.labels().len(), 4);
+    assert_eq!(clf.model().labels().len(), 4);
     for (text, want) in [
         ("track my package please", "order_status"),
         ("reimburse the payment", "refund"),
@@ -40,7 +40,7 @@ fn a_head_on_minilm_embeddings_classifies_unseen_paraphrases() {
     ] {
         assert_eq!(clf.classify(text).unwrap().label, want, "{text}");
     }
-    assert!(EncoderIntentParams::default().fit(clf.model.encoder().clone(), &train[..3]).is_err());
+    assert!(EncoderIntentParams::default().fit(clf.model().encoder().clone(), &train[..3]).is_err());
 }
 
 /// Fine-tuning the top layer keeps the paraphrase behaviour; the model file round-trips to identical
@@ -59,14 +59,14 @@ fn a_fine_tuned_model_round_trips_through_its_file_and_refuses_another_encoder()
     assert_eq!(epochs.len(), 2);
     assert!(epochs.iter().all(|(_, l)| l.is_finite()));
     let mut clf = Classifier::new(model);
-    clf.temperature = 0.8;
-    clf.threshold = 0.3;
+    clf.set_temperature(0.8).unwrap();
+    clf.set_threshold(0.3).unwrap();
     assert_eq!(clf.classify("track my package please").unwrap().label, "order_status");
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("intent.model");
     clf.save(&path).unwrap();
     let back = Classifier::<chatbot_core::intent::EncoderIntent>::load(&path, encoder.clone()).unwrap();
-    assert_eq!((back.temperature, back.threshold), (0.8, 0.3));
+    assert_eq!((back.temperature(), back.threshold()), (0.8, 0.3));
     for text in ["track my package please", "reimburse the payment", "hey"] {
         let (a, b) = (clf.probabilities(text).unwrap(), back.probabilities(text).unwrap());
         assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6), "{text}: {a:?} vs {b:?}");
@@ -113,7 +113,7 @@ fn the_out_of_scope_gate_rejects_messages_far_from_all_training_messages() {
     let tmp = tempfile::tempdir().unwrap();
     clf.save(&tmp.path().join("m")).unwrap();
     let back = Classifier::<EncoderIntent>::load(&tmp.path().join("m"), encoder.clone()).unwrap();
-    assert_eq!(back.model.gate_threshold(), Some(threshold));
+    assert_eq!(back.model().gate_threshold(), Some(threshold));
     assert!(!back.classify("photosynthesis converts light into chemical energy in chloroplasts").unwrap().in_scope);
     // without an oos label there is nothing to answer with
     let mut no_oos = EncoderIntentParams::default().fit(encoder, &train[..6]).unwrap();
@@ -135,15 +135,15 @@ fn an_ensemble_round_trips_through_its_file() {
     let fast = FastIntentParams::default().fit(&train).unwrap();
     let enc = EncoderIntentParams::default().fit(encoder.clone(), &train).unwrap();
     let mut clf = Classifier::new(Ensemble::fit(fast, enc, &val).unwrap());
-    clf.temperature = 0.9;
-    clf.threshold = 0.25;
+    clf.set_temperature(0.9).unwrap();
+    clf.set_threshold(0.25).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("ensemble.model");
     clf.save(&path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     assert!(bytes.starts_with(ENSEMBLE_MAGIC));
     let back = Classifier::<FastEncoderEnsemble>::load(&path, encoder.clone()).unwrap();
-    assert_eq!((back.temperature, back.threshold, back.model.weight), (0.9, 0.25, clf.model.weight));
+    assert_eq!((back.temperature(), back.threshold(), back.model().weight), (0.9, 0.25, clf.model().weight));
     for text in ["track my package please", "reimburse the payment", "hey", "zzz qqq"] {
         let (a, b) = (clf.probabilities(text).unwrap(), back.probabilities(text).unwrap());
         assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6), "{text}: {a:?} vs {b:?}");

@@ -57,7 +57,7 @@ fn clinc150_in_scope_and_out_of_scope_together() {
     for e in c.test.iter().step_by(97) {
         assert_eq!(clf.probabilities(&e.text).unwrap(), back.probabilities(&e.text).unwrap(), "{}", e.text);
     }
-    assert_eq!((back.temperature, back.threshold), (clf.temperature, clf.threshold));
+    assert_eq!((back.temperature(), back.threshold()), (clf.temperature(), clf.threshold()));
 
     let bytes = std::fs::read(&path).unwrap();
     for damaged in [bytes[..bytes.len() / 2].to_vec(), {
@@ -111,7 +111,7 @@ fn typos_and_hostile_input() {
     }
     let p = clf.probabilities("where is my refund").unwrap();
     assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
-    assert_eq!(clf.model.labels().len(), 3);
+    assert_eq!(clf.model().labels().len(), 3);
 }
 
 #[test]

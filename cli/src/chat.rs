@@ -279,17 +279,17 @@ fn train(a: TrainArgs) -> Result<()> {
         "fast" => {
             let clf = fit(&a.model, &train, &val)?;
             clf.save(&a.out)?;
-            (clf.model.labels().len(), clf.threshold)
+            (clf.model().labels().len(), clf.threshold())
         }
         "encoder" => {
             let clf = fit_encoder(&a.kind, &a.model, &train, &val)?;
             clf.save(&a.out)?;
-            (clf.model.labels().len(), clf.threshold)
+            (clf.model().labels().len(), clf.threshold())
         }
         "ensemble" => {
             let clf = fit_ensemble(&a.kind, &a.model, &train, &val)?;
             clf.save(&a.out)?;
-            (clf.model.labels().len(), clf.threshold)
+            (clf.model().labels().len(), clf.threshold())
         }
         other => bail!("chat train writes fast, encoder or ensemble models, not `{other}`"),
     };
@@ -333,7 +333,7 @@ fn fit_ensemble(
     val: &[Example],
 ) -> Result<Classifier<chatbot_core::intent::FastEncoderEnsemble>> {
     let encoder = encoder_model(k, train, val)?;
-    let ens = chatbot_core::intent::Ensemble::fit(fit(m, train, val)?.model, encoder, val)?;
+    let ens = chatbot_core::intent::Ensemble::fit(fit(m, train, val)?.into_model(), encoder, val)?;
     eprintln!("ensemble: weight of the fast model {:.2}, temperatures {:?}", ens.weight, ens.temperatures);
     let mut clf = Classifier::new(ens);
     clf.calibrate(val, m.oos_recall)?;
@@ -358,7 +358,7 @@ pub fn demo_chat(customer: &str) -> Result<()> {
     println!(
         "\nchat: intent model trained on the shipped data in {:.1} s ({} intents)",
         t.elapsed().as_secs_f64(),
-        clf.model.labels().len()
+        clf.model().labels().len()
     );
     let newest = store.orders.orders(customer).ok().and_then(|o| o.first().map(|o| o.id.clone()));
     let bot = Assistant::new(clf, store, BotConfig::default())?;
@@ -441,7 +441,7 @@ fn eval(a: EvalArgs) -> Result<()> {
     let clf = fit(&a.model, &train, &val)?;
     let train_seconds = t.elapsed().as_secs_f64();
     let report = evaluate(&clf, &test)?;
-    finish(&a, &report, train_seconds, clf.model.features())
+    finish(&a, &report, train_seconds, clf.model().features())
 }
 
 /// `chat eval --intent-model encoder|ensemble`: embeds the training and validation messages in batches, fits the
@@ -451,11 +451,11 @@ fn eval_encoder(a: &EvalArgs, train: &[Example], val: &[Example], test: &[Exampl
     if a.kind.intent_model == "ensemble" {
         let clf = fit_ensemble(&a.kind, &a.model, train, val)?;
         let train_seconds = t.elapsed().as_secs_f64();
-        return finish(a, &evaluate(&clf, test)?, train_seconds, clf.model.b.encoder().dim());
+        return finish(a, &evaluate(&clf, test)?, train_seconds, clf.model().b.encoder().dim());
     }
     let clf = fit_encoder(&a.kind, &a.model, train, val)?;
     let train_seconds = t.elapsed().as_secs_f64();
-    finish(a, &evaluate(&clf, test)?, train_seconds, clf.model.encoder().dim())
+    finish(a, &evaluate(&clf, test)?, train_seconds, clf.model().encoder().dim())
 }
 
 fn finish(a: &EvalArgs, report: &Report, train_seconds: f64, features: usize) -> Result<()> {

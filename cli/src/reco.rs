@@ -304,7 +304,7 @@ fn train(a: TrainArgs) -> Result<()> {
     let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "{} fitted on {} ({} users, {} items, {} interactions) in {secs:.2} s; wrote {} ({size} bytes)",
-        trained.model.name(),
+        trained.model().name(),
         data.name,
         data.n_users(),
         data.n_items(),
@@ -341,7 +341,7 @@ fn recommend(a: RecommendArgs) -> Result<()> {
             if a.k == 0 {
                 bail!("--k must be at least 1");
             }
-            let unknown: Vec<&str> = history.iter().copied().filter(|h| trained.items.get(h).is_none()).collect();
+            let unknown: Vec<&str> = history.iter().copied().filter(|h| trained.items().get(h).is_none()).collect();
             if !unknown.is_empty() && !a.json {
                 println!("ignored (not in the model): {}", unknown.join(", "));
             }
@@ -361,16 +361,16 @@ fn print_list(
     k: usize,
     as_json: bool,
 ) -> Result<()> {
-    let label = |id: &str| m.items.get(id).and_then(|i| m.item_meta[i as usize].text.clone()).unwrap_or_default();
+    let label = |id: &str| m.items().get(id).and_then(|i| m.item_meta()[i as usize].text.clone()).unwrap_or_default();
     if as_json {
         let items: Vec<_> = top
             .iter()
             .map(|r| json!({"item": r.item, "score": r.score, "text": label(&r.item), "reason": r.reason}))
             .collect();
-        println!("{}", json!({key.0: key.1, "model": m.model.name(), "items": items}));
+        println!("{}", json!({key.0: key.1, "model": m.model().name(), "items": items}));
         return Ok(());
     }
-    println!("\ntop {k} {title} ({}):", m.model.name());
+    println!("\ntop {k} {title} ({}):", m.model().name());
     for (rank, r) in top.iter().enumerate() {
         println!(
             "  {:>2}. {:<10} {:<36} {:>7.3}  {}",
@@ -392,11 +392,13 @@ fn print_recommendations(m: &TrainedModel, user: &str, k: usize, filter: &Filter
     if k == 0 {
         bail!("--k must be at least 1");
     }
-    let u =
-        m.users.get(user).with_context(|| format!("unknown user `{user}` ({} users in the model)", m.users.len()))?;
+    let u = m
+        .users()
+        .get(user)
+        .with_context(|| format!("unknown user `{user}` ({} users in the model)", m.users().len()))?;
     let top = m.recommend(user, k, filter)?;
     if !as_json {
-        let (bought, _) = m.history.user_row(u as usize);
+        let (bought, _) = m.history().user_row(u as usize);
         println!("customer {user} has {} distinct products in the model's data", bought.len());
     }
     print_list(m, ("user", user), &format!("for customer {user}"), &top, k, as_json)
@@ -420,7 +422,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         data.n_users(),
         data.n_items(),
         data.interactions.len(),
-        trained.model.name()
+        trained.model().name()
     );
     print_recommendations(&trained, &a.user, 10, &Filter::default(), false)?;
     crate::chat::demo_chat(&a.user)

@@ -147,7 +147,7 @@ impl EncoderIntentClassifier {
     /// The intent labels.
     #[napi(getter)]
     pub fn labels(&self) -> Vec<String> {
-        self.clf.model.labels().to_vec()
+        self.clf.model().labels().to_vec()
     }
 
     /// Saves the head, fine-tuned layers and calibration (not the encoder) to one file.

@@ -479,19 +479,19 @@ impl Recommender {
     /// The model's name (`als`, …).
     #[napi(getter, catch_unwind)]
     pub fn model(&self) -> Result<String> {
-        Ok(self.get()?.params.name().to_string())
+        Ok(self.get()?.params().name().to_string())
     }
 
     /// Number of items the model knows.
     #[napi(getter, catch_unwind)]
     pub fn n_items(&self) -> Result<u32> {
-        Ok(self.get()?.items.len() as u32)
+        Ok(self.get()?.items().len() as u32)
     }
 
     /// Number of users the model knows.
     #[napi(getter, catch_unwind)]
     pub fn n_users(&self) -> Result<u32> {
-        Ok(self.get()?.users.len() as u32)
+        Ok(self.get()?.users().len() as u32)
     }
 
     /// Releases the model; later calls throw (`Closed:`).

@@ -22,7 +22,7 @@ pub struct PyIntentClassifier {
 }
 
 fn copy(c: &Classifier<FastIntent>) -> Classifier<FastIntent> {
-    Classifier { model: c.model.clone(), temperature: c.temperature, threshold: c.threshold }
+    c.clone()
 }
 
 pub(crate) fn texts(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
@@ -135,13 +135,13 @@ impl PyIntentClassifier {
     /// The intent labels.
     #[getter]
     fn labels(&self) -> Vec<String> {
-        chatbot_core::intent::IntentModel::labels(&self.clf.model).to_vec()
+        chatbot_core::intent::IntentModel::labels(self.clf.model()).to_vec()
     }
 
     /// The out-of-scope threshold on calibrated confidence.
     #[getter]
     fn threshold(&self) -> f32 {
-        self.clf.threshold
+        self.clf.threshold()
     }
 
     /// Saves to one file (magic, version, checksum; atomic write).
@@ -162,7 +162,7 @@ impl PyIntentClassifier {
     }
 
     fn __repr__(&self) -> String {
-        format!("IntentClassifier({} labels, threshold {:.3})", self.labels().len(), self.clf.threshold)
+        format!("IntentClassifier({} labels, threshold {:.3})", self.labels().len(), self.clf.threshold())
     }
 }
 

@@ -123,13 +123,13 @@ impl PyEncoderIntentClassifier {
     /// The intent labels.
     #[getter]
     fn labels(&self) -> Vec<String> {
-        self.clf.model.labels().to_vec()
+        self.clf.model().labels().to_vec()
     }
 
     /// The out-of-scope threshold on calibrated confidence.
     #[getter]
     fn threshold(&self) -> f32 {
-        self.clf.threshold
+        self.clf.threshold()
     }
 
     /// Saves the head, the fine-tuned layers and the calibration to one file (not the encoder itself).
@@ -147,6 +147,6 @@ impl PyEncoderIntentClassifier {
     }
 
     fn __repr__(&self) -> String {
-        format!("EncoderIntentClassifier({} labels, threshold {:.3})", self.labels().len(), self.clf.threshold)
+        format!("EncoderIntentClassifier({} labels, threshold {:.3})", self.labels().len(), self.clf.threshold())
     }
 }

@@ -277,12 +277,12 @@ impl Fitted {
         if self.item_int {
             return convert::results(py, recs, true);
         }
-        let strs = self
-            .item_strs
-            .get_or_init(|| self.model.items.ids().iter().map(|s| PyString::new(py, s).into_any().unbind()).collect());
+        let strs = self.item_strs.get_or_init(|| {
+            self.model.items().ids().iter().map(|s| PyString::new(py, s).into_any().unbind()).collect()
+        });
         let ids: numpy::ndarray::Array1<Py<PyAny>> = recs
             .iter()
-            .map(|r| match self.model.items.get(&r.item) {
+            .map(|r| match self.model.items().get(&r.item) {
                 Some(i) => strs[i as usize].clone_ref(py),
                 None => PyString::new(py, &r.item).into_any().unbind(),
             })
@@ -455,10 +455,10 @@ impl PyRecommender {
     }
 
     fn from_model(model: TrainedModel) -> Self {
-        let user_int = convert::all_int(model.users.ids());
-        let item_int = convert::all_int(model.items.ids());
+        let user_int = convert::all_int(model.users().ids());
+        let item_int = convert::all_int(model.items().ids());
         PyRecommender {
-            params: model.params.clone(),
+            params: model.params().clone(),
             state: RwLock::new(State::Fitted(Arc::new(Fitted::new(model, user_int, item_int)))),
             live: LiveEvents::default(),
         }
@@ -474,7 +474,7 @@ impl PyRecommender {
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let ids = convert::ids(users, "users")?;
         let keys: Vec<String> = (0..ids.len()).map(|i| ids.text(i).into_owned()).collect();
-        let width = k.min(f.model.items.len());
+        let width = k.min(f.model.items().len());
         let lists = py.detach(|| match self.live.is_empty() {
             true => f.model.recommend_many(&keys, k, filter),
             false => keys.iter().map(|u| self.live.recommend(&f.model, u, k, filter)).collect(),
@@ -843,7 +843,7 @@ impl PyRecommender {
     #[getter]
     fn user_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let f = self.fitted()?;
-        let ids = f.model.users.ids();
+        let ids = f.model.users().ids();
         convert::id_array(py, ids.iter().map(String::as_str), ids.len(), f.user_int)
     }
 
@@ -851,13 +851,13 @@ impl PyRecommender {
     #[getter]
     fn item_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let f = self.fitted()?;
-        let ids = f.model.items.ids();
+        let ids = f.model.items().ids();
         convert::id_array(py, ids.iter().map(String::as_str), ids.len(), f.item_int)
     }
 
     fn __repr__(&self) -> String {
         let state = match self.state.read().as_deref() {
-            Ok(State::Fitted(f)) => format!("fitted, {} users, {} items", f.model.users.len(), f.model.items.len()),
+            Ok(State::Fitted(f)) => format!("fitted, {} users, {} items", f.model.users().len(), f.model.items().len()),
             Ok(State::Unfitted) => "not fitted".into(),
             _ => "closed".into(),
         };

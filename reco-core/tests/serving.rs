@@ -56,10 +56,10 @@ fn trained(model: &str) -> TrainedModel {
 }
 
 fn all_scores(m: &TrainedModel) -> Vec<Vec<f32>> {
-    (0..m.users.len() as u32)
+    (0..m.users().len() as u32)
         .map(|u| {
-            let mut s = vec![0.0; m.items.len()];
-            m.model.score_user(u, &mut s).unwrap();
+            let mut s = vec![0.0; m.items().len()];
+            m.model().score_user(u, &mut s).unwrap();
             s
         })
         .collect()
@@ -75,10 +75,10 @@ fn save_load_gives_identical_scores_for_every_model() {
         let path = dir.path().join(format!("{name}.shopml"));
         m.save(&path).unwrap();
         let back = TrainedModel::load(&path).unwrap();
-        assert_eq!(back.model.name(), name);
-        assert_eq!(back.users.ids(), m.users.ids());
-        assert_eq!(back.items.ids(), m.items.ids());
-        assert_eq!(back.item_meta, m.item_meta);
+        assert_eq!(back.model().name(), name);
+        assert_eq!(back.users().ids(), m.users().ids());
+        assert_eq!(back.items().ids(), m.items().ids());
+        assert_eq!(back.item_meta(), m.item_meta());
         assert_eq!(all_scores(&back), all_scores(&m), "{name}");
         let f = Filter::default();
         assert_eq!(back.recommend("c4", 3, &f).unwrap(), m.recommend("c4", 3, &f).unwrap());
@@ -331,13 +331,13 @@ fn hot_swap_under_concurrent_readers_never_fails_a_call() {
         for name in ["als", "pop", "bpr", "itemknn", "als"] {
             let next = trained(name);
             let old = server.swap(next);
-            assert!(!old.items.is_empty());
+            assert!(!old.items().is_empty());
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         stop.store(true, Ordering::Relaxed);
     });
     assert!(calls.load(Ordering::Relaxed) > 10);
-    assert_eq!(server.model().model.name(), "als");
+    assert_eq!(server.model().model().name(), "als");
 }
 
 #[test]
@@ -354,7 +354,7 @@ fn parity_lists() -> serde_json::Value {
     for name in FIXTURES {
         let m = TrainedModel::load(&fixture(&format!("shop-{name}-v1.shopml"))).unwrap();
         let mut users = serde_json::Map::new();
-        for u in m.users.ids() {
+        for u in m.users().ids() {
             let recs = m.recommend(u, 10, &Filter::default()).unwrap();
             users.insert(u.clone(), recs.into_iter().map(|r| serde_json::json!([r.item, r.score])).collect());
         }

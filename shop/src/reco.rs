@@ -503,7 +503,7 @@ impl Reco {
         let same = info.get(&p.id).is_some_and(|i| i.name == p.name && i.price_cents == p.price_cents);
         if !same {
             info.insert(p.id, Info { sku: p.sku.clone(), name: p.name.clone(), price_cents: p.price_cents });
-            if self.server.model().items.get(&p.id.to_string()).is_some() {
+            if self.server.model().items().get(&p.id.to_string()).is_some() {
                 self.global.fetch_add(1, Ordering::AcqRel);
             }
         }

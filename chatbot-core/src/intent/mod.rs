@@ -52,20 +52,58 @@ pub struct Intent {
 }
 
 /// An [`IntentModel`] with a temperature and an out-of-scope threshold tuned on validation data.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Classifier<M: IntentModel> {
     /// The underlying model.
-    pub model: M,
+    pub(crate) model: M,
     /// Softmax temperature (1: raw logits).
-    pub temperature: f32,
+    pub(crate) temperature: f32,
     /// A message whose best in-scope probability is below this is out of scope.
-    pub threshold: f32,
+    pub(crate) threshold: f32,
 }
 
 impl<M: IntentModel> Classifier<M> {
     /// Wraps `model` with temperature 1 and threshold 0 (only an `oos` label marks out-of-scope).
     pub fn new(model: M) -> Self {
         Classifier { model, temperature: 1.0, threshold: 0.0 }
+    }
+
+    /// The underlying model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The underlying model, taken out (its calibration dropped).
+    pub fn into_model(self) -> M {
+        self.model
+    }
+
+    /// The softmax temperature (1: raw logits).
+    pub fn temperature(&self) -> f32 {
+        self.temperature
+    }
+
+    /// The out-of-scope threshold: a message whose best in-scope probability is below it is out of scope.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// Sets the temperature (finite, > 0).
+    pub fn set_temperature(&mut self, t: f32) -> Result<()> {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(ChatError::param("temperature", format!("must be finite and > 0, got {t}")));
+        }
+        self.temperature = t;
+        Ok(())
+    }
+
+    /// Sets the out-of-scope threshold (in [0, 1]).
+    pub fn set_threshold(&mut self, t: f32) -> Result<()> {
+        if !(0.0..=1.0).contains(&t) {
+            return Err(ChatError::param("threshold", format!("must be in [0, 1], got {t}")));
+        }
+        self.threshold = t;
+        Ok(())
     }
 
     /// Calibrates on labelled validation examples: the temperature minimising their negative

@@ -11,6 +11,26 @@ use crate::error::{RecoError, Result};
 use ndarray::ArrayViewMut2;
 use std::sync::Arc;
 
+/// `$body` with `$m` bound to the model inside any [`AnyModel`]: the one place that lists the variants,
+/// so every role trait's impl for `AnyModel` is a one-line forward.
+macro_rules! each_model {
+    ($model:expr, $m:ident => $body:expr) => {
+        match $model {
+            $crate::model::AnyModel::Pop($m) => $body,
+            $crate::model::AnyModel::ItemKnn($m) => $body,
+            $crate::model::AnyModel::Mf($m) => $body,
+            $crate::model::AnyModel::Content($m) => $body,
+            $crate::model::AnyModel::Ncf($m) => $body,
+            $crate::model::AnyModel::Hybrid($m) => $body,
+            $crate::model::AnyModel::Transition($m) => $body,
+            $crate::model::AnyModel::Sknn($m) => $body,
+            $crate::model::AnyModel::SasRec($m) => $body,
+            $crate::model::AnyModel::Fusion($m) => $body,
+        }
+    };
+}
+pub(crate) use each_model;
+
 /// The hyper-parameters of any model.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "model", content = "params", rename_all = "lowercase")]
@@ -478,18 +498,7 @@ impl AnyModel {
     }
 
     fn inner(&self) -> &dyn Recommender {
-        match self {
-            AnyModel::Pop(m) => m,
-            AnyModel::ItemKnn(m) => m,
-            AnyModel::Mf(m) => m,
-            AnyModel::Content(m) => m,
-            AnyModel::Ncf(m) => m,
-            AnyModel::Hybrid(m) => m,
-            AnyModel::Transition(m) => m,
-            AnyModel::Sknn(m) => m,
-            AnyModel::SasRec(m) => m,
-            AnyModel::Fusion(m) => m,
-        }
+        each_model!(self, m => m as &dyn Recommender)
     }
 }
 

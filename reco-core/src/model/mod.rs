@@ -34,6 +34,7 @@ pub mod sasrec;
 pub mod sequential;
 
 pub use als::{Als, AlsParams};
+pub(crate) use any::each_model;
 pub use any::{AnyModel, AnyParams, FitInput, HybridParams, MODEL_NAMES};
 pub use bpr::{Bpr, BprParams};
 pub use content::{tokens, ContentModel, ContentParams};

@@ -17,6 +17,7 @@
 //! # Ok::<(), reco_core::RecoError>(())
 //! ```
 
+mod embeddings;
 mod retrieval;
 mod scoring;
 mod server;
@@ -29,7 +30,7 @@ use crate::error::{RecoError, Result};
 use crate::eval::top_k;
 use crate::model::{check_k, Recommender};
 use crate::store::TrainedModel;
-use scoring::{contributor, row, score_items, similar_scores, Contributor};
+use scoring::{row, Contributor, Explainer, HistoryScorer};
 use serde::Serialize;
 use std::collections::HashSet;
 
@@ -212,7 +213,7 @@ impl TrainedModel {
             return self.popular(k, filter);
         }
         let mut scores = vec![0.0f32; self.items.len()];
-        score_items(&self.model, &hist, &ordered, &mut scores)?;
+        self.model.score_session(&hist, &ordered, &mut scores)?;
         self.check_finite(&scores)?;
         self.apply(&mut scores, filter, if filter.exclude_seen { &hist } else { &[] });
         Ok(self.finish(&scores, k, &hist, user))
@@ -230,7 +231,7 @@ impl TrainedModel {
         check_k(k)?;
         let i = self.items.get(item).ok_or_else(|| RecoError::UnknownItem(item.to_string()))? as usize;
         let mut scores = vec![f32::NEG_INFINITY; self.items.len()];
-        similar_scores(&self.model, i, &mut scores)?;
+        self.model.similar_to(i, &mut scores)?;
         self.check_finite(&scores)?;
         scores[i] = f32::NEG_INFINITY;
         Ok(top_k(&scores, k).into_iter().map(|(j, s)| self.rec(j, s, None)).collect())
@@ -287,7 +288,7 @@ impl TrainedModel {
     /// the history item that contributes most to `j` (item-kNN: similarity; ALS/BPR: factor dot product),
     /// or "popular …".
     fn rec_with_reason(&self, j: u32, score: f32, hist: &[usize], user: Option<u32>) -> Recommendation {
-        let best = match contributor(&self.model, j as usize, hist) {
+        let best = match self.model.contributor(j as usize, hist) {
             Contributor::Popular => return popular_rec(self, j, score),
             Contributor::Item(i) => i,
             Contributor::None => return self.rec(j, score, None),

@@ -13,27 +13,16 @@
 //! category at least that large (up to half of the catalogue) gets its own sub-index, searched with the
 //! rest of the filter. Measured in `benches/benches/serving.rs`.
 
+use super::embeddings::{Embeddings, Query};
 use super::{Filter, Recommendation};
 use crate::ann::{AnnParams, IndexParts, InnerProductIndex};
 use crate::error::{RecoError, Result};
 use crate::model::AnyModel;
 use crate::store::TrainedModel;
-use ndarray::{concatenate, Array2, Axis};
+use ndarray::Axis;
 use std::collections::HashMap;
 
 const NO_CATEGORY: u32 = u32::MAX;
-
-/// How user queries are formed and candidates re-ranked.
-enum Query {
-    /// `score = x_u · y_i (+ b_i) + offset`: the index holds `[y_i, b_i]`, the query is `[x_u, 1]`
-    /// (`offset`: GMF's output bias, so scores equal exact scoring's).
-    Factors { users: Array2<f32>, bias: bool, offset: f32 },
-    /// NeuMF: the GMF part retrieves `pool` candidates, the full network re-ranks them.
-    Rerank { users: Array2<f32> },
-    /// SASRec: the query is the final hidden state after the user's (or session's) ordered history,
-    /// computed per request, so live events change it; `score = h · e_i` exactly.
-    Sequence,
-}
 
 /// The index and per-item lookup tables built by [`TrainedModel::build_index`].
 pub(crate) struct Retrieval {
@@ -68,38 +57,7 @@ impl Retrieval {
     /// tables either way, and the vectors always come from the model.
     pub(crate) fn build(m: &TrainedModel, params: AnnParams, stored: Option<StoredGraphs>) -> Result<Self> {
         params.validate()?;
-        let (query, items) = match &m.model {
-            AnyModel::Mf(mf) => {
-                let bias = mf.item_bias().is_some();
-                let (mut users, mut items) = (mf.user_factors().clone(), mf.item_factors().clone());
-                if let Some(b) = mf.item_bias() {
-                    let b = Array2::from_shape_vec((b.len(), 1), b.to_vec()).expect("one column");
-                    items = concatenate![Axis(1), items, b].as_standard_layout().into_owned();
-                    users = concatenate![Axis(1), users, Array2::ones((users.nrows(), 1))]
-                        .as_standard_layout()
-                        .into_owned();
-                }
-                (Query::Factors { users, bias, offset: 0.0 }, items)
-            }
-            AnyModel::Ncf(n) => {
-                let Some((users, items, offset)) = n.dot_part()? else {
-                    return Err(RecoError::param(
-                        "model",
-                        "mlp has no dot-product part to retrieve with; serve it by exact scoring",
-                    ));
-                };
-                match n.kind() {
-                    crate::model::NcfKind::Gmf => (Query::Factors { users, bias: false, offset }, items),
-                    _ => (Query::Rerank { users }, items),
-                }
-            }
-            AnyModel::SasRec(m) => (Query::Sequence, m.item_embeddings()?),
-            other => {
-                let name = crate::model::Recommender::name(other);
-                let why = format!("{name} scores sparsely and needs no index (it serves als, bpr, gmf, neumf, sasrec)");
-                return Err(RecoError::param("model", why));
-            }
-        };
+        let (query, items) = m.model.retrieval_space()?;
         let (stored, mut stored_parts) = match stored {
             Some(g) => (Some(g.main), Some(g.partitions)),
             None => (None, None),

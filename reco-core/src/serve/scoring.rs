@@ -1,70 +1,245 @@
-//! How each model scores a history and names the item behind a recommendation.
+//! Two of the roles a fitted model plays in serving — scoring a history without a user row, and naming
+//! the history item behind a recommendation — as small traits each model implements; [`AnyModel`] only
+//! forwards (as tokenizers' `ModelWrapper` does for its models).
 
 use crate::error::{RecoError, Result};
-use crate::model::{blend, kernels::dot, AnyModel};
+use crate::model::{
+    blend, each_model, kernels::dot, AnyModel, ContentModel, Fusion, Hybrid, ItemKnn, MatrixFactorization, Ncf,
+    Popularity, SasRec, Sknn, Transition,
+};
 use ndarray::Array2;
 
-/// Scores of every item for an anonymous history: its distinct items (`hist`, sorted) and the same in the
-/// order they were touched (`ordered`, for the sequential models).
-/// A model that fails to score (NCF, the sequential models) is an error, never zeros.
-pub(super) fn score_items(model: &AnyModel, hist: &[usize], ordered: &[u32], scores: &mut [f32]) -> Result<()> {
-    match model {
-        AnyModel::Pop(p) => scores.copy_from_slice(p.counts()),
-        AnyModel::ItemKnn(m) => {
-            scores.fill(0.0);
-            for &i in hist {
-                for (j, s) in m.similarity().row(i) {
-                    scores[j as usize] += s;
-                }
-            }
-        }
-        AnyModel::Mf(m) => mean_embedding_scores(m.item_factors(), hist, scores),
-        AnyModel::Content(c) => c.score_history(hist.iter().map(|&i| (i, 1.0)), scores),
-        AnyModel::Ncf(m) => mean_embedding_scores(&m.item_embeddings()?, hist, scores),
-        AnyModel::Transition(m) => m.score_history(ordered, scores)?,
-        AnyModel::Sknn(m) => m.score_history(ordered, scores)?,
-        AnyModel::SasRec(m) => scores.copy_from_slice(&m.score_histories(&[ordered])?),
-        AnyModel::Hybrid(h) => {
-            score_items(h.cf(), hist, ordered, scores)?;
-            let mut c = vec![0.0f32; scores.len()];
-            h.content().score_history(hist.iter().map(|&i| (i, 1.0)), &mut c);
-            blend(scores, &mut c, h.weight());
-        }
-        AnyModel::Fusion(f) => {
-            score_items(f.a(), hist, ordered, scores)?;
-            let mut b = vec![0.0f32; scores.len()];
-            score_items(f.b(), hist, ordered, &mut b)?;
-            blend(scores, &mut b, f.weight());
-        }
-    }
-    Ok(())
+/// Scores for a history rather than a known user.
+pub(crate) trait HistoryScorer {
+    /// Scores of every item for an anonymous history: its distinct items (`hist`, sorted) and the same in
+    /// the order they were touched (`ordered`, for the sequential models). A model that fails to score
+    /// (NCF, the sequential models) is an error, never zeros.
+    fn score_session(&self, hist: &[usize], ordered: &[u32], scores: &mut [f32]) -> Result<()>;
+
+    /// Similarity of every item to item `i` (left at −∞ where unknown; NaN where a vector is not finite,
+    /// which serving reports as an error).
+    fn similar_to(&self, i: usize, scores: &mut [f32]) -> Result<()>;
 }
 
-/// Similarity of every item to item `i` (−∞ where unknown; NaN where a vector is not finite, which serving
-/// reports as an error).
-pub(super) fn similar_scores(model: &AnyModel, i: usize, scores: &mut [f32]) -> Result<()> {
-    match model {
-        AnyModel::Pop(_) => return Err(RecoError::param("model", "popularity has no notion of similar items")),
-        AnyModel::ItemKnn(m) => m.similarity().row(i).for_each(|(j, s)| scores[j as usize] = s),
-        AnyModel::Mf(m) => cosine_scores(m.item_factors(), i, scores),
-        AnyModel::Content(c) => c.score_history(std::iter::once((i, 1.0)), scores),
-        AnyModel::Ncf(m) => cosine_scores(&m.item_embeddings()?, i, scores),
-        // What most often comes next after `i`.
-        AnyModel::Transition(m) => m.next_items().row(i).for_each(|(j, p)| scores[j as usize] = p),
-        AnyModel::Sknn(m) => m.score_history(&[i as u32], scores)?,
-        AnyModel::SasRec(m) => scores.copy_from_slice(&m.score_histories(&[&[i as u32]])?),
-        AnyModel::Hybrid(h) => match h.cf() {
-            AnyModel::Pop(_) => h.content().score_history(std::iter::once((i, 1.0)), scores),
-            cf => similar_scores(cf, i, scores)?,
-        },
-        // The first part that has a notion of similar items.
-        AnyModel::Fusion(f) => similar_scores(f.a(), i, scores).or_else(|_| similar_scores(f.b(), i, scores))?,
+/// What a recommendation is explained by.
+pub(crate) enum Contributor {
+    Popular,
+    Item(usize),
+    None,
+}
+
+/// Names the history item that contributes most to an item's score.
+pub(crate) trait Explainer {
+    fn contributor(&self, j: usize, hist: &[usize]) -> Contributor;
+}
+
+impl HistoryScorer for AnyModel {
+    fn score_session(&self, hist: &[usize], ordered: &[u32], scores: &mut [f32]) -> Result<()> {
+        each_model!(self, m => m.score_session(hist, ordered, scores))
     }
-    Ok(())
+    fn similar_to(&self, i: usize, scores: &mut [f32]) -> Result<()> {
+        each_model!(self, m => m.similar_to(i, scores))
+    }
+}
+
+impl Explainer for AnyModel {
+    fn contributor(&self, j: usize, hist: &[usize]) -> Contributor {
+        each_model!(self, m => m.contributor(j, hist))
+    }
+}
+
+impl HistoryScorer for Popularity {
+    fn score_session(&self, _: &[usize], _: &[u32], scores: &mut [f32]) -> Result<()> {
+        scores.copy_from_slice(self.counts());
+        Ok(())
+    }
+    fn similar_to(&self, _: usize, _: &mut [f32]) -> Result<()> {
+        Err(RecoError::param("model", "popularity has no notion of similar items"))
+    }
+}
+
+impl Explainer for Popularity {
+    fn contributor(&self, _: usize, _: &[usize]) -> Contributor {
+        Contributor::Popular
+    }
+}
+
+impl HistoryScorer for ItemKnn {
+    fn score_session(&self, hist: &[usize], _: &[u32], scores: &mut [f32]) -> Result<()> {
+        scores.fill(0.0);
+        for &i in hist {
+            for (j, s) in self.similarity().row(i) {
+                scores[j as usize] += s;
+            }
+        }
+        Ok(())
+    }
+    fn similar_to(&self, i: usize, scores: &mut [f32]) -> Result<()> {
+        self.similarity().row(i).for_each(|(j, s)| scores[j as usize] = s);
+        Ok(())
+    }
+}
+
+impl Explainer for ItemKnn {
+    fn contributor(&self, j: usize, hist: &[usize]) -> Contributor {
+        best(hist.iter().filter_map(|&i| self.similarity().get(i, j).map(|s| (i, s))))
+    }
+}
+
+impl HistoryScorer for MatrixFactorization {
+    fn score_session(&self, hist: &[usize], _: &[u32], scores: &mut [f32]) -> Result<()> {
+        mean_embedding_scores(self.item_factors(), hist, scores);
+        Ok(())
+    }
+    fn similar_to(&self, i: usize, scores: &mut [f32]) -> Result<()> {
+        cosine_scores(self.item_factors(), i, scores);
+        Ok(())
+    }
+}
+
+impl Explainer for MatrixFactorization {
+    fn contributor(&self, j: usize, hist: &[usize]) -> Contributor {
+        best_dot(self.item_factors(), j, hist)
+    }
+}
+
+impl HistoryScorer for ContentModel {
+    fn score_session(&self, hist: &[usize], _: &[u32], scores: &mut [f32]) -> Result<()> {
+        self.score_history(hist.iter().map(|&i| (i, 1.0)), scores);
+        Ok(())
+    }
+    fn similar_to(&self, i: usize, scores: &mut [f32]) -> Result<()> {
+        self.score_history(std::iter::once((i, 1.0)), scores);
+        Ok(())
+    }
+}
+
+impl Explainer for ContentModel {
+    fn contributor(&self, j: usize, hist: &[usize]) -> Contributor {
+        let v = self.vectors();
+        let vj = v.outer_view(j).expect("row");
+        best(hist.iter().map(|&i| (i, v.outer_view(i).expect("row").dot(&vj))).filter(|p| p.1 > 0.0))
+    }
+}
+
+impl HistoryScorer for Ncf {
+    fn score_session(&self, hist: &[usize], _: &[u32], scores: &mut [f32]) -> Result<()> {
+        mean_embedding_scores(&self.item_embeddings()?, hist, scores);
+        Ok(())
+    }
+    fn similar_to(&self, i: usize, scores: &mut [f32]) -> Result<()> {
+        cosine_scores(&self.item_embeddings()?, i, scores);
+        Ok(())
+    }
+}
+
+impl Explainer for Ncf {
+    fn contributor(&self, j: usize, hist: &[usize]) -> Contributor {
+        self.item_embeddings().map_or(Contributor::None, |y| best_dot(&y, j, hist))
+    }
+}
+
+impl HistoryScorer for Transition {
+    fn score_session(&self, _: &[usize], ordered: &[u32], scores: &mut [f32]) -> Result<()> {
+        self.score_history(ordered, scores)
+    }
+    /// What most often comes next after `i`.
+    fn similar_to(&self, i: usize, scores: &mut [f32]) -> Result<()> {
+        self.next_items().row(i).for_each(|(j, p)| scores[j as usize] = p);
+        Ok(())
+    }
+}
+
+impl Explainer for Transition {
+    fn contributor(&self, j: usize, hist: &[usize]) -> Contributor {
+        best(hist.iter().filter_map(|&i| self.next_items().get(i, j).map(|p| (i, p))))
+    }
+}
+
+impl HistoryScorer for Sknn {
+    fn score_session(&self, _: &[usize], ordered: &[u32], scores: &mut [f32]) -> Result<()> {
+        self.score_history(ordered, scores)
+    }
+    fn similar_to(&self, i: usize, scores: &mut [f32]) -> Result<()> {
+        self.score_history(&[i as u32], scores)
+    }
+}
+
+impl Explainer for Sknn {
+    fn contributor(&self, _: usize, _: &[usize]) -> Contributor {
+        Contributor::None
+    }
+}
+
+impl HistoryScorer for SasRec {
+    fn score_session(&self, _: &[usize], ordered: &[u32], scores: &mut [f32]) -> Result<()> {
+        scores.copy_from_slice(&self.score_histories(&[ordered])?);
+        Ok(())
+    }
+    fn similar_to(&self, i: usize, scores: &mut [f32]) -> Result<()> {
+        scores.copy_from_slice(&self.score_histories(&[&[i as u32]])?);
+        Ok(())
+    }
+}
+
+impl Explainer for SasRec {
+    fn contributor(&self, _: usize, _: &[usize]) -> Contributor {
+        Contributor::None
+    }
+}
+
+impl HistoryScorer for Hybrid {
+    fn score_session(&self, hist: &[usize], ordered: &[u32], scores: &mut [f32]) -> Result<()> {
+        self.cf().score_session(hist, ordered, scores)?;
+        let mut c = vec![0.0f32; scores.len()];
+        self.content().score_history(hist.iter().map(|&i| (i, 1.0)), &mut c);
+        blend(scores, &mut c, self.weight());
+        Ok(())
+    }
+    fn similar_to(&self, i: usize, scores: &mut [f32]) -> Result<()> {
+        match self.cf() {
+            AnyModel::Pop(_) => self.content().similar_to(i, scores),
+            cf => cf.similar_to(i, scores),
+        }
+    }
+}
+
+impl Explainer for Hybrid {
+    fn contributor(&self, j: usize, hist: &[usize]) -> Contributor {
+        self.cf().contributor(j, hist)
+    }
+}
+
+impl HistoryScorer for Fusion {
+    fn score_session(&self, hist: &[usize], ordered: &[u32], scores: &mut [f32]) -> Result<()> {
+        self.a().score_session(hist, ordered, scores)?;
+        let mut b = vec![0.0f32; scores.len()];
+        self.b().score_session(hist, ordered, &mut b)?;
+        blend(scores, &mut b, self.weight());
+        Ok(())
+    }
+    /// The first part that has a notion of similar items.
+    fn similar_to(&self, i: usize, scores: &mut [f32]) -> Result<()> {
+        self.a().similar_to(i, scores).or_else(|_| self.b().similar_to(i, scores))
+    }
+}
+
+impl Explainer for Fusion {
+    fn contributor(&self, j: usize, hist: &[usize]) -> Contributor {
+        match self.b().contributor(j, hist) {
+            Contributor::Item(i) => Contributor::Item(i),
+            _ => self.a().contributor(j, hist),
+        }
+    }
 }
 
 pub(super) fn row(y: &Array2<f32>, i: usize) -> &[f32] {
     y.row(i).to_slice().expect("embedding rows are contiguous")
+}
+
+/// The candidate with the largest contribution.
+fn best(candidates: impl Iterator<Item = (usize, f32)>) -> Contributor {
+    candidates.max_by(|a, b| a.1.total_cmp(&b.1)).map_or(Contributor::None, |(i, _)| Contributor::Item(i))
 }
 
 /// Scores against the mean embedding of the history items.
@@ -89,44 +264,6 @@ fn cosine_scores(y: &Array2<f32>, i: usize, scores: &mut [f32]) {
 }
 
 /// The history item whose embedding has the largest dot product with item `j`'s.
-fn best_dot(y: &Array2<f32>, j: usize, hist: &[usize]) -> Option<(usize, f32)> {
-    hist.iter().map(|&i| (i, dot(row(y, i), row(y, j)))).max_by(|a, b| a.1.total_cmp(&b.1))
-}
-
-pub(super) enum Contributor {
-    Popular,
-    Item(usize),
-    None,
-}
-
-/// The history item that contributes most to item `j`'s score.
-pub(super) fn contributor(model: &AnyModel, j: usize, hist: &[usize]) -> Contributor {
-    let best = match model {
-        AnyModel::Pop(_) => return Contributor::Popular,
-        AnyModel::ItemKnn(m) => {
-            hist.iter().filter_map(|&i| m.similarity().get(i, j).map(|s| (i, s))).max_by(|a, b| a.1.total_cmp(&b.1))
-        }
-        AnyModel::Mf(m) => best_dot(m.item_factors(), j, hist),
-        AnyModel::Content(c) => {
-            let v = c.vectors();
-            let vj = v.outer_view(j).expect("row");
-            hist.iter()
-                .map(|&i| (i, v.outer_view(i).expect("row").dot(&vj)))
-                .filter(|p| p.1 > 0.0)
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-        }
-        AnyModel::Ncf(m) => m.item_embeddings().ok().and_then(|y| best_dot(&y, j, hist)),
-        AnyModel::Transition(m) => {
-            hist.iter().filter_map(|&i| m.next_items().get(i, j).map(|p| (i, p))).max_by(|a, b| a.1.total_cmp(&b.1))
-        }
-        AnyModel::Sknn(_) | AnyModel::SasRec(_) => None,
-        AnyModel::Hybrid(h) => return contributor(h.cf(), j, hist),
-        AnyModel::Fusion(f) => {
-            return match contributor(f.b(), j, hist) {
-                Contributor::Item(i) => Contributor::Item(i),
-                _ => contributor(f.a(), j, hist),
-            }
-        }
-    };
-    best.map_or(Contributor::None, |(i, _)| Contributor::Item(i))
+fn best_dot(y: &Array2<f32>, j: usize, hist: &[usize]) -> Contributor {
+    best(hist.iter().map(|&i| (i, dot(row(y, i), row(y, j)))))
 }

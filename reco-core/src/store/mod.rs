@@ -13,12 +13,13 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! trained.save(&dir.path().join("model.shopml"))?;
 //! let back = TrainedModel::load(&dir.path().join("model.shopml"))?;
-//! assert_eq!(back.items.ids(), trained.items.ids());
+//! assert_eq!(back.items().ids(), trained.items().ids());
 //! # Ok::<(), reco_core::RecoError>(())
 //! ```
 
 mod container;
 mod index;
+mod persist;
 mod tensors;
 mod validate;
 
@@ -34,6 +35,7 @@ use crate::model::{
     Ncf, NcfKind, Neighbours, Popularity, Progress, SasRec, Sknn, Transition,
 };
 use ndarray::Array2;
+use persist::Persist;
 use serde::{Deserialize, Serialize};
 use sprs::CsMat;
 use std::path::Path;
@@ -46,17 +48,17 @@ const KIND: &str = "shopml-reco-model";
 #[derive(Debug, Clone)]
 pub struct TrainedModel {
     /// The model.
-    pub model: AnyModel,
+    pub(crate) model: AnyModel,
     /// The hyper-parameters it was fitted with.
-    pub params: AnyParams,
+    pub(crate) params: AnyParams,
     /// User ids (row `u` of `history` is `users.id(u)`).
-    pub users: IdMap,
+    pub(crate) users: IdMap,
     /// Item ids.
-    pub items: IdMap,
+    pub(crate) items: IdMap,
     /// Metadata per item (category, price, text, attributes).
-    pub item_meta: Vec<ItemMeta>,
+    pub(crate) item_meta: Vec<ItemMeta>,
     /// The interactions the model was fitted on.
-    pub history: InteractionMatrix,
+    pub(crate) history: InteractionMatrix,
     /// The retrieval index, once built (`build_index`).
     pub(crate) retrieval: Option<Arc<crate::serve::Retrieval>>,
     /// Per user, the items bought (purchases; a "because you bought X" reason names only these). `None`
@@ -79,6 +81,40 @@ struct Meta {
     /// The retrieval index, when the model had one (files without it load without an index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     index: Option<index::IndexMeta>,
+}
+
+/// Read access only: the index, the purchases and the id maps are built from these together, so they are
+/// changed only through methods that keep them in step (`fit`, `load`, `from_parts`, `build_index`).
+impl TrainedModel {
+    /// The model.
+    pub fn model(&self) -> &AnyModel {
+        &self.model
+    }
+
+    /// The hyper-parameters it was fitted with.
+    pub fn params(&self) -> &AnyParams {
+        &self.params
+    }
+
+    /// User ids (row `u` of [`history`](Self::history) is `users().id(u)`).
+    pub fn users(&self) -> &IdMap {
+        &self.users
+    }
+
+    /// Item ids.
+    pub fn items(&self) -> &IdMap {
+        &self.items
+    }
+
+    /// Metadata per item (category, price, text, attributes).
+    pub fn item_meta(&self) -> &[ItemMeta] {
+        &self.item_meta
+    }
+
+    /// The interactions the model was fitted on.
+    pub fn history(&self) -> &InteractionMatrix {
+        &self.history
+    }
 }
 
 impl TrainedModel {
@@ -126,7 +162,7 @@ impl TrainedModel {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut t = TensorsOut::default();
         put_csr(&mut t, "history", self.history.user_items());
-        put_model(&mut t, "", &self.model);
+        self.model.put(&mut t, "");
         if let Some(b) = &self.bought {
             put_csr(&mut t, "bought", b.user_items());
         }
@@ -240,74 +276,11 @@ impl TrainedModel {
     }
 }
 
-fn put_csr(t: &mut TensorsOut, prefix: &str, m: &CsMat<f32>) {
+pub(super) fn put_csr(t: &mut TensorsOut, prefix: &str, m: &CsMat<f32>) {
     t.u64(&format!("{prefix}.shape"), &[m.rows(), m.cols()]);
     t.u64(&format!("{prefix}.indptr"), m.indptr().raw_storage());
     t.u32(&format!("{prefix}.indices"), &m.indices().iter().map(|&i| i as u32).collect::<Vec<_>>());
     t.f32(&format!("{prefix}.data"), vec![m.nnz()], m.data());
-}
-
-fn put_model(t: &mut TensorsOut, prefix: &str, model: &AnyModel) {
-    match model {
-        AnyModel::Pop(p) => t.f32(&format!("{prefix}pop.counts"), vec![p.counts().len()], p.counts()),
-        AnyModel::ItemKnn(k) => {
-            let (indptr, indices, data) = k.similarity().parts();
-            t.u64(&format!("{prefix}knn.indptr"), indptr);
-            t.u32(&format!("{prefix}knn.indices"), indices);
-            t.f32(&format!("{prefix}knn.data"), vec![data.len()], data);
-        }
-        AnyModel::Mf(m) => {
-            let (x, y) = (m.user_factors(), m.item_factors());
-            t.f32(&format!("{prefix}mf.user_factors"), vec![x.nrows(), x.ncols()], x.as_slice().expect("contiguous"));
-            t.f32(&format!("{prefix}mf.item_factors"), vec![y.nrows(), y.ncols()], y.as_slice().expect("contiguous"));
-            if let Some(b) = m.item_bias() {
-                t.f32(&format!("{prefix}mf.item_bias"), vec![b.len()], b);
-            }
-        }
-        AnyModel::Content(c) => put_csr(t, &format!("{prefix}content.vectors"), c.vectors()),
-        AnyModel::Ncf(m) => {
-            for (name, tensor) in m.tensors() {
-                let shape = tensor.dims().to_vec();
-                let data = tensor.flatten_all().and_then(|x| x.to_vec1::<f32>()).expect("f32 CPU tensor");
-                t.f32(&format!("{prefix}ncf.{name}"), shape, &data);
-            }
-        }
-        AnyModel::Hybrid(h) => {
-            t.f32(&format!("{prefix}hybrid.weight"), vec![1], &[h.weight()]);
-            put_model(t, &format!("{prefix}cf."), h.cf());
-            put_csr(t, &format!("{prefix}content.vectors"), h.content().vectors());
-        }
-        AnyModel::Fusion(f) => {
-            t.f32(&format!("{prefix}fusion.weight"), vec![1], &[f.weight()]);
-            put_model(t, &format!("{prefix}a."), f.a());
-            put_model(t, &format!("{prefix}b."), f.b());
-        }
-        AnyModel::Transition(m) => {
-            put_sequences(t, &format!("{prefix}seq"), m.sequences());
-            let (indptr, indices, data) = m.next_items().parts();
-            t.u64(&format!("{prefix}transition.indptr"), indptr);
-            t.u32(&format!("{prefix}transition.indices"), indices);
-            t.f32(&format!("{prefix}transition.data"), vec![data.len()], data);
-        }
-        // The sequences are the model; its item index is rebuilt on loading.
-        AnyModel::Sknn(m) => put_sequences(t, &format!("{prefix}seq"), m.sequences()),
-        AnyModel::SasRec(m) => {
-            let seqs: Vec<Vec<u32>> = (0..m.n_users() as u32).map(|u| m.sequence(u).to_vec()).collect();
-            let seqs = Sequences::new(&seqs, m.n_items()).expect("a fitted model's sequences are valid");
-            put_sequences(t, &format!("{prefix}seq"), &seqs);
-            for (name, tensor) in m.tensors() {
-                let shape = tensor.dims().to_vec();
-                let data = tensor.flatten_all().and_then(|x| x.to_vec1::<f32>()).expect("f32 CPU tensor");
-                t.f32(&format!("{prefix}sasrec.{name}"), shape, &data);
-            }
-        }
-    }
-}
-
-fn put_sequences(t: &mut TensorsOut, prefix: &str, s: &Sequences) {
-    let (indptr, items) = s.parts();
-    t.u64(&format!("{prefix}.indptr"), indptr);
-    t.u32(&format!("{prefix}.items"), items);
 }
 
 /// The purchases among `data`'s interactions, as a user × item matrix (what "because you bought" names).
