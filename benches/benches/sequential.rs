@@ -43,7 +43,7 @@ fn beauty(c: &mut Criterion) {
     let t = Instant::now();
     let m = TrainedModel::fit(&data, &params, &|_, _| true).expect("fit");
     println!("beauty: {} items, SASRec fitted (1 epoch) in {:.0} s", m.items().len(), t.elapsed().as_secs_f64());
-    let AnyModel::SasRec(s) = &m.model() else { unreachable!() };
+    let AnyModel::SasRec(s) = m.model() else { unreachable!() };
     let histories: Vec<Vec<String>> = (0..2000u32)
         .map(|u| s.sequence(u * 11 % m.users().len() as u32).iter().map(|&i| m.items().id(i).to_string()).collect())
         .collect();

@@ -96,7 +96,7 @@ impl Classifier<FastIntent> {
         if let Some(dup) = meta.labels.iter().find(|l| l.trim().is_empty() || !seen.insert(l.as_str())) {
             return Err(bad(format!("label {dup:?} is empty or appears more than once")));
         }
-        if !(meta.temperature.is_finite() && meta.temperature > 0.0 && meta.threshold.is_finite()) {
+        if !(meta.temperature.is_finite() && meta.temperature > 0.0 && (0.0..=1.0).contains(&meta.threshold)) {
             return Err(bad(format!("bad temperature {} or threshold {}", meta.temperature, meta.threshold)));
         }
         let (weights, bias) = (get("weights".into(), n * c)?, get("bias".into(), c)?);
@@ -169,6 +169,8 @@ mod tests {
         assert!(e.contains("more than once"), "{e}");
         let e = refused(&craft(|m| m["temperature"] = (-1.0).into()));
         assert!(e.contains("temperature"), "{e}");
+        let e = refused(&craft(|m| m["threshold"] = 1.5.into()));
+        assert!(e.contains("threshold 1.5"), "{e}");
         let e = refused(&craft(|m| m["params"]["dim"] = 0.into()));
         assert!(e.contains("dim"), "{e}");
         let e = refused(&craft(|m| {

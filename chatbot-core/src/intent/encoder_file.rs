@@ -83,7 +83,7 @@ impl Classifier<EncoderIntent> {
         if l < 2 {
             return Err(bad("fewer than two labels".into()));
         }
-        if !(meta.temperature.is_finite() && meta.temperature > 0.0 && meta.threshold.is_finite()) {
+        if !(meta.temperature.is_finite() && meta.temperature > 0.0 && (0.0..=1.0).contains(&meta.threshold)) {
             return Err(bad(format!("bad temperature {} or threshold {}", meta.temperature, meta.threshold)));
         }
         let map = candle_core::safetensors::load_buffer(tensors, &Device::Cpu)

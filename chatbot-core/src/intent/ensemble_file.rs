@@ -55,7 +55,12 @@ impl Classifier<FastEncoderEnsemble> {
         }
         let (t, w) = (meta.temperatures, meta.weight);
         let ok = |x: f32| x.is_finite() && x > 0.0;
-        if !(ok(t.0) && ok(t.1) && (0.0..=1.0).contains(&w) && ok(meta.temperature) && meta.threshold.is_finite()) {
+        if !(ok(t.0)
+            && ok(t.1)
+            && (0.0..=1.0).contains(&w)
+            && ok(meta.temperature)
+            && (0.0..=1.0).contains(&meta.threshold))
+        {
             return Err(bad(format!(
                 "bad weight {w}, temperatures {t:?} / {} or threshold {}",
                 meta.temperature, meta.threshold

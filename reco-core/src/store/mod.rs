@@ -84,7 +84,7 @@ struct Meta {
 }
 
 /// Read access only: the index, the purchases and the id maps are built from these together, so they are
-/// changed only through methods that keep them in step (`fit`, `load`, `from_parts`, `build_index`).
+/// set only by the constructors that keep them in step (`fit`, `load`, `from_bytes`, `from_parts`).
 impl TrainedModel {
     /// The model.
     pub fn model(&self) -> &AnyModel {
