@@ -28,10 +28,10 @@ fn main() -> Result<(), reco_core::RecoError> {
 
     // 4. Recommend for one customer, leaving out what they already bought.
     let customer = std::env::args().nth(1).unwrap_or_else(|| "12347".to_string());
-    let u = data.users.get(&customer).ok_or_else(|| reco_core::RecoError::UnknownUser(customer.clone()))?;
+    let u = data.users().get(&customer).ok_or_else(|| reco_core::RecoError::UnknownUser(customer.clone()))?;
     for (item, score) in model.recommend(u, 10, Some(&train))? {
-        let text = data.item_meta[item as usize].text.as_deref().unwrap_or("");
-        println!("{:<10} {text:<40} {score:.3}", data.items.id(item));
+        let text = data.item_meta()[item as usize].text.as_deref().unwrap_or("");
+        println!("{:<10} {text:<40} {score:.3}", data.items().id(item));
     }
     Ok(())
 }

@@ -193,11 +193,11 @@ fn with_text_embeddings(mut data: Dataset, m: &ModelArgs) -> Result<Dataset> {
     let t = std::time::Instant::now();
     let encoder = shopml_encoder::Encoder::load(&shopml_encoder::model_dir(m.encoder.as_deref()))?;
     let texts: Vec<(usize, &str)> =
-        data.item_meta.iter().enumerate().filter_map(|(i, x)| x.text.as_deref().map(|t| (i, t))).collect();
+        data.item_meta().iter().enumerate().filter_map(|(i, x)| x.text.as_deref().map(|t| (i, t))).collect();
     let vectors = encoder.embed(&texts.iter().map(|(_, t)| *t).collect::<Vec<_>>())?;
     let items: Vec<usize> = texts.into_iter().map(|(i, _)| i).collect();
     for (i, row) in items.into_iter().zip(vectors.rows()) {
-        data.item_meta[i].text_vector = Some(row.to_vec());
+        data.item_meta_mut()[i].text_vector = Some(row.to_vec());
     }
     if !m.quiet {
         eprintln!("embedded {} item texts in {:.1} s", vectors.nrows(), t.elapsed().as_secs_f64());
@@ -247,7 +247,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         metrics.insert("mrr".into(), json!(m.mrr));
         metrics.insert(format!("coverage@{k}"), json!(run.report.coverage));
         let out = json!({
-            "dataset": data.name,
+            "dataset": data.name(),
             "model": a.model.model,
             "protocol": run.report.protocol,
             "split": a.split,
@@ -261,10 +261,10 @@ fn eval(a: EvalArgs) -> Result<()> {
     } else {
         println!(
             "dataset   {} ({} users, {} items, {} interactions)",
-            data.name,
+            data.name(),
             data.n_users(),
             data.n_items(),
-            data.interactions.len()
+            data.interactions().len()
         );
         println!(
             "model     {}   protocol {}   split {}   users evaluated {}",
@@ -305,10 +305,10 @@ fn train(a: TrainArgs) -> Result<()> {
     eprintln!(
         "{} fitted on {} ({} users, {} items, {} interactions) in {secs:.2} s; wrote {} ({size} bytes)",
         trained.model().name(),
-        data.name,
+        data.name(),
         data.n_users(),
         data.n_items(),
-        data.interactions.len(),
+        data.interactions().len(),
         a.out.display()
     );
     Ok(())
@@ -418,10 +418,10 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     let (trained, secs) = fit(&data, &m)?;
     println!(
         "{}: {} customers, {} products, {} purchases; {} fitted in {secs:.2} s",
-        data.name,
+        data.name(),
         data.n_users(),
         data.n_items(),
-        data.interactions.len(),
+        data.interactions().len(),
         trained.model().name()
     );
     print_recommendations(&trained, &a.user, 10, &Filter::default(), false)?;

@@ -159,7 +159,7 @@ impl PyDataset {
         }
         let data =
             py.detach(|| reco_core::io::load(&path, fmt, &reco_core::io::Columns::default())).map_err(errors::reco)?;
-        let (user_int, item_int) = (convert::all_int(data.users.ids()), convert::all_int(data.items.ids()));
+        let (user_int, item_int) = (convert::all_int(data.users().ids()), convert::all_int(data.items().ids()));
         Ok(PyDataset { data, user_int, item_int })
     }
 
@@ -176,7 +176,7 @@ impl PyDataset {
         texts: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let ids = convert::ids(items, "items")?;
-        if !self.data.items.is_empty() && ids.len() > 0 && ids.is_int() != self.item_int {
+        if !self.data.items().is_empty() && ids.len() > 0 && ids.is_int() != self.item_int {
             return Err(invalid(format!(
                 "items: this dataset's item ids are {}",
                 if self.item_int { "ints" } else { "str" }
@@ -193,7 +193,7 @@ impl PyDataset {
             data.describe_item(&ids.text(i), category, prices.as_ref().map(|p| p[i]), text)
                 .map_err(|e| invalid(format!("items[{i}]: {e}")))?;
         }
-        let item_int = if self.data.items.is_empty() { ids.is_int() } else { self.item_int };
+        let item_int = if self.data.items().is_empty() { ids.is_int() } else { self.item_int };
         Ok(PyDataset { data, user_int: self.user_int, item_int })
     }
 
@@ -203,11 +203,11 @@ impl PyDataset {
     /// the same split.
     fn leave_one_out<'py>(&self, py: Python<'py>) -> PyResult<(Self, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let split = reco_core::data::split::leave_one_out(&self.data).map_err(errors::reco)?;
-        let users = split.test.iter().map(|&(u, _)| self.data.users.id(u));
+        let users = split.test.iter().map(|&(u, _)| self.data.users().id(u));
         let test_users = convert::id_array(py, users, split.test.len(), self.user_int)?;
-        let items = split.test.iter().map(|&(_, i)| self.data.items.id(i));
+        let items = split.test.iter().map(|&(_, i)| self.data.items().id(i));
         let test_items = convert::id_array(py, items, split.test.len(), self.item_int)?;
-        let train = Dataset { interactions: split.train, ..self.data.clone() };
+        let train = self.data.with_interactions(split.train).map_err(errors::reco)?;
         Ok((PyDataset { data: train, user_int: self.user_int, item_int: self.item_int }, test_users, test_items))
     }
 
@@ -215,11 +215,11 @@ impl PyDataset {
     /// library's matrix from the same data).
     fn to_arrays<'py>(&self, py: Python<'py>) -> PyResult<Columns<'py>> {
         let d = &self.data;
-        let n = d.interactions.len();
-        let users = convert::id_array(py, d.interactions.iter().map(|x| d.users.id(x.user)), n, self.user_int)?;
-        let items = convert::id_array(py, d.interactions.iter().map(|x| d.items.id(x.item)), n, self.item_int)?;
-        let weights = PyArray1::from_vec(py, d.interactions.iter().map(|x| x.weight).collect()).into_any();
-        let times = PyArray1::from_vec(py, d.interactions.iter().map(|x| x.timestamp).collect()).into_any();
+        let n = d.interactions().len();
+        let users = convert::id_array(py, d.interactions().iter().map(|x| d.users().id(x.user)), n, self.user_int)?;
+        let items = convert::id_array(py, d.interactions().iter().map(|x| d.items().id(x.item)), n, self.item_int)?;
+        let weights = PyArray1::from_vec(py, d.interactions().iter().map(|x| x.weight).collect()).into_any();
+        let times = PyArray1::from_vec(py, d.interactions().iter().map(|x| x.timestamp).collect()).into_any();
         Ok((users, items, weights, times))
     }
 
@@ -237,13 +237,13 @@ impl PyDataset {
 
     /// Number of interactions.
     fn __len__(&self) -> usize {
-        self.data.interactions.len()
+        self.data.interactions().len()
     }
 
     fn __repr__(&self) -> String {
         format!(
             "Dataset({} interactions, {} users, {} items)",
-            self.data.interactions.len(),
+            self.data.interactions().len(),
             self.data.n_users(),
             self.data.n_items()
         )

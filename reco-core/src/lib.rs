@@ -21,9 +21,9 @@
 //! let model = ItemKnn::params().fit(&train)?;
 //! let report = evaluate(&model, &train, &data.matrix(), &split.test, Protocol::LooFull, 2, 42)?;
 //! assert_eq!(report.users_evaluated, 3);
-//! let ann = data.users.get("ann").unwrap();
+//! let ann = data.users().get("ann").unwrap();
 //! let top = model.recommend(ann, 1, Some(&train))?;
-//! println!("ann might like {}", data.items.id(top[0].0));
+//! println!("ann might like {}", data.items().id(top[0].0));
 //! # Ok::<(), reco_core::RecoError>(())
 //! ```
 #![warn(missing_docs)]

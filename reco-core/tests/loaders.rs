@@ -64,12 +64,12 @@ fn movielens_rules() {
     let p = write(dir.path(), "u.data", b"1\t10\t5\t100\n1\t11\t3\t101\t\n2\t10\t1\t99\n");
     write(dir.path(), "u.item", b"10|Toy Story (1995)|01-Jan-1995||url|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n");
     let d = load_movielens(&p).unwrap();
-    assert_eq!((d.n_users(), d.n_items(), d.interactions.len()), (2, 2, 3));
-    assert!(d.interactions.iter().all(|i| i.weight == 1.0));
-    let toy = d.items.get("10").unwrap() as usize;
-    assert_eq!(d.item_meta[toy].text.as_deref(), Some("Toy Story (1995)"));
-    assert_eq!(d.item_meta[toy].attributes, vec![3, 4, 5]);
-    assert_eq!(d.item_meta[toy].category.as_deref(), Some("Animation"));
+    assert_eq!((d.n_users(), d.n_items(), d.interactions().len()), (2, 2, 3));
+    assert!(d.interactions().iter().all(|i| i.weight == 1.0));
+    let toy = d.items().get("10").unwrap() as usize;
+    assert_eq!(d.item_meta()[toy].text.as_deref(), Some("Toy Story (1995)"));
+    assert_eq!(d.item_meta()[toy].attributes, vec![3, 4, 5]);
+    assert_eq!(d.item_meta()[toy].category.as_deref(), Some("Animation"));
     let bad = write(dir.path(), "bad.data", b"1\t10\tfive\t100\n");
     assert!(matches!(load_movielens(&bad), Err(RecoError::Parse { line: 1, .. })));
     let short = write(dir.path(), "short.data", b"1\t10\t5\n");
@@ -82,10 +82,10 @@ fn s3rec_reads_attributes_beside_the_file() {
     let p = write(dir.path(), "Shop.txt", b"1 7 8 9\n2 8 9\n\n");
     write(dir.path(), "Shop_item2attributes.json", br#"{"7": [1, 2], "9": [3], "404": [5]}"#);
     let d = load_s3rec(&p).unwrap();
-    assert_eq!((d.n_users(), d.n_items(), d.interactions.len()), (2, 3, 5));
-    assert_eq!(d.item_meta[d.items.get("7").unwrap() as usize].attributes, vec![1, 2]);
+    assert_eq!((d.n_users(), d.n_items(), d.interactions().len()), (2, 3, 5));
+    assert_eq!(d.item_meta()[d.items().get("7").unwrap() as usize].attributes, vec![1, 2]);
     // positions are the order key
-    assert_eq!(d.interactions.iter().map(|i| i.timestamp).collect::<Vec<_>>(), vec![0, 1, 2, 0, 1]);
+    assert_eq!(d.interactions().iter().map(|i| i.timestamp).collect::<Vec<_>>(), vec![0, 1, 2, 0, 1]);
     write(dir.path(), "Shop_item2attributes.json", b"{not json");
     assert!(matches!(load_s3rec(&p), Err(RecoError::Parse { .. })));
 }
@@ -105,11 +105,11 @@ fn online_retail_rules() {
         (stats.rows, stats.kept, stats.cancellations, stats.non_product, stats.non_positive_quantity, stats.guest_rows),
         (6, 2, 1, 1, 1, 1)
     );
-    assert_eq!(d.users.ids(), &["17850".to_string(), "13047".to_string()]);
-    let lantern = d.items.get("71053").unwrap() as usize;
-    assert_eq!(d.item_meta[lantern].price, Some(3.5));
-    assert_eq!(d.item_meta[lantern].category.as_deref(), Some("LANTERN"));
-    assert_eq!(d.interactions[1].weight, 4.0);
+    assert_eq!(d.users().ids(), &["17850".to_string(), "13047".to_string()]);
+    let lantern = d.items().get("71053").unwrap() as usize;
+    assert_eq!(d.item_meta()[lantern].price, Some(3.5));
+    assert_eq!(d.item_meta()[lantern].category.as_deref(), Some("LANTERN"));
+    assert_eq!(d.interactions()[1].weight, 4.0);
     // a gzip copy reads the same
     let gz = dir.path().join("online_retail.csv.gz");
     let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
@@ -146,7 +146,7 @@ fn weights_must_be_finite_and_positive() {
         let e = d.push(u, i, 0, EventKind::View, 1.0).unwrap_err().to_string();
         assert!(e.contains("must not be empty"), "{e}");
     }
-    assert!(d.interactions.is_empty() && d.n_users() == 0 && d.n_items() == 0);
+    assert!(d.interactions().is_empty() && d.n_users() == 0 && d.n_items() == 0);
 }
 
 #[test]
@@ -170,7 +170,7 @@ fn duplicates_single_interaction_users_and_k_zero() {
         run_loo(&d, &pop, Protocol::LooFull, 0, 0, Target::Test, &|_, _| true),
         Err(RecoError::InvalidParameter { .. })
     ));
-    let model = pop.fit(&reco_core::model::FitInput::new(&m, &d.item_meta), &|_, _| true).unwrap();
+    let model = pop.fit(&reco_core::model::FitInput::new(&m, d.item_meta()), &|_, _| true).unwrap();
     assert!(matches!(model.recommend(0, 0, None), Err(RecoError::InvalidParameter { .. })));
     assert!(matches!(model.recommend(99, 3, None), Err(RecoError::UnknownUser(_))));
 }
@@ -198,10 +198,10 @@ mod tables {
             kind: Some("what".into()),
         };
         let d = load(&p, Format::Table, &cols).unwrap();
-        assert_eq!((d.n_users(), d.n_items(), d.interactions.len()), (2, 2, 3));
-        assert_eq!(d.interactions[1].kind, EventKind::View);
-        assert_eq!(d.interactions[2].weight, 1.5);
-        assert!(d.interactions[0].timestamp > d.interactions[1].timestamp);
+        assert_eq!((d.n_users(), d.n_items(), d.interactions().len()), (2, 2, 3));
+        assert_eq!(d.interactions()[1].kind, EventKind::View);
+        assert_eq!(d.interactions()[2].weight, 1.5);
+        assert!(d.interactions()[0].timestamp > d.interactions()[1].timestamp);
         // missing column: named, with what exists
         let bad = Columns { user: "user_id".into(), ..cols.clone() };
         let e = load(&p, Format::Table, &bad).unwrap_err();
@@ -233,8 +233,8 @@ mod tables {
         let cols = Columns { time: Some("ts".into()), ..Default::default() };
         let d = load(&p, Format::Table, &cols).unwrap();
         assert_eq!((d.n_users(), d.n_items()), (2, 2));
-        assert_eq!(d.users.ids(), &["1".to_string(), "2".to_string()]);
-        assert_eq!(d.interactions[2].timestamp, 5);
+        assert_eq!(d.users().ids(), &["1".to_string(), "2".to_string()]);
+        assert_eq!(d.interactions()[2].timestamp, 5);
     }
 }
 
@@ -242,14 +242,14 @@ mod tables {
 fn from_csr_rows_are_users_and_columns_items() {
     // 3 users × 4 items; user 1 has no entries; item 2 none
     let d = Dataset::from_csr("m", &[0, 2, 2, 4], &[0, 3, 3, 1], &[1.0, 2.0, 1.0, 5.0]).unwrap();
-    assert_eq!(d.users.ids(), ["0", "2"]);
-    assert_eq!(d.items.ids(), ["0", "3", "1"]);
-    assert_eq!(d.interactions.len(), 4);
-    let last = d.interactions[3];
-    assert_eq!((d.users.id(last.user), d.items.id(last.item), last.weight), ("2", "1", 5.0));
+    assert_eq!(d.users().ids(), ["0", "2"]);
+    assert_eq!(d.items().ids(), ["0", "3", "1"]);
+    assert_eq!(d.interactions().len(), 4);
+    let last = d.interactions()[3];
+    assert_eq!((d.users().id(last.user), d.items().id(last.item), last.weight), ("2", "1", 5.0));
     // a huge, sparse column number costs one map entry, not a table of that size
     let d = Dataset::from_csr("m", &[0, 1], &[4_000_000_000], &[1.0]).unwrap();
-    assert_eq!(d.items.ids(), ["4000000000"]);
+    assert_eq!(d.items().ids(), ["4000000000"]);
     for (indptr, indices, weights) in [
         (&[0, 2, 1][..], &[0, 1][..], &[1.0, 1.0][..]),
         (&[1, 2][..], &[0, 1][..], &[1.0, 1.0][..]),

@@ -29,10 +29,10 @@ fn shop() -> Dataset {
         d.push(&format!("c{u}"), &format!("p{}", ((cat + 1) % 3) * 4), 99, EventKind::View, 1.0).unwrap();
     }
     for i in 0..d.n_items() {
-        let n: usize = d.items.id(i as u32)[1..].parse().unwrap();
-        d.item_meta[i].category = Some(["mugs", "tea", "pots"][n / 4].to_string());
-        d.item_meta[i].price = Some(5.0 + n as f32);
-        d.item_meta[i].text = Some(format!("PRODUCT {n}"));
+        let n: usize = d.items().id(i as u32)[1..].parse().unwrap();
+        d.item_meta_mut()[i].category = Some(["mugs", "tea", "pots"][n / 4].to_string());
+        d.item_meta_mut()[i].price = Some(5.0 + n as f32);
+        d.item_meta_mut()[i].text = Some(format!("PRODUCT {n}"));
     }
     d
 }
@@ -397,8 +397,8 @@ fn a_reason_says_bought_only_for_items_the_customer_bought() {
     let data = shop();
     let knn = trained("itemknn");
     let bought = |u: &str, i: &str| {
-        let (u, i) = (data.users.get(u).unwrap(), data.items.get(i).unwrap());
-        data.interactions.iter().any(|x| x.user == u && x.item == i && x.kind == EventKind::Purchase)
+        let (u, i) = (data.users().get(u).unwrap(), data.items().get(i).unwrap());
+        data.interactions().iter().any(|x| x.user == u && x.item == i && x.kind == EventKind::Purchase)
     };
     let reloaded = TrainedModel::from_bytes(&knn.to_bytes().unwrap(), Path::new("m")).unwrap();
     let (mut said_bought, mut said_looked) = (0, 0);

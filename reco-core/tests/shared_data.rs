@@ -22,7 +22,7 @@ fn shared(rel: &str) -> Option<PathBuf> {
 fn beauty_popularity_reproduces_s3rec() {
     let Some(path) = shared("amazon-beauty/Beauty.txt") else { return };
     let data = load_s3rec(&path).unwrap();
-    assert_eq!((data.n_users(), data.n_items(), data.interactions.len()), (22_363, 12_101, 198_502));
+    assert_eq!((data.n_users(), data.n_items(), data.interactions().len()), (22_363, 12_101, 198_502));
     let pop = AnyParams::new("pop").unwrap().set("count", "all").unwrap();
     let run = run_loo(&data, &pop, Protocol::LooFull, 10, 42, Target::Test, &|_, _| true).unwrap();
     let m = run.report.metrics;
@@ -39,8 +39,8 @@ fn movielens_loads_with_its_quirks() {
     let Some(path) = shared("movielens-100k/u.data") else { return };
     let data = load_movielens(&path).unwrap();
     // 943 users + a user "0" with three extra rows in this copy; 1,682 movies
-    assert_eq!((data.n_users(), data.n_items(), data.interactions.len()), (944, 1_682, 100_003));
-    assert!(data.item_meta.iter().all(|m| m.text.is_some()));
+    assert_eq!((data.n_users(), data.n_items(), data.interactions().len()), (944, 1_682, 100_003));
+    assert!(data.item_meta().iter().all(|m| m.text.is_some()));
     let itemknn = AnyParams::new("itemknn").unwrap();
     let run =
         run_loo(&data, &itemknn, Protocol::LooSampled { negatives: 99 }, 10, 42, Target::Test, &|_, _| true).unwrap();

@@ -187,7 +187,7 @@ async fn fit(
         let report = FitReport {
             items: data.n_items(),
             users: data.n_users(),
-            interactions: data.interactions.len(),
+            interactions: data.interactions().len(),
             shop_events,
             last_event,
             seconds: t.elapsed().as_secs_f64(),
@@ -209,9 +209,9 @@ impl Reco {
         let sku_to_pid: HashMap<String, i64> = demo.into_iter().collect();
         let mut shipped = Dataset::new("shop");
         let mut timed: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
-        for e in &data.interactions {
-            let Some(&pid) = sku_to_pid.get(data.items.id(e.item)) else { continue };
-            let user = data.users.id(e.user);
+        for e in data.interactions() {
+            let Some(&pid) = sku_to_pid.get(data.items().id(e.item)) else { continue };
+            let user = data.users().id(e.user);
             shipped.push(user, &pid.to_string(), e.timestamp, e.kind, e.weight).map_err(internal)?;
             timed.entry(user.to_string()).or_default().push((e.timestamp, pid));
         }

@@ -51,7 +51,7 @@ fn main() {
     let train = interaction_matrix(&split.valid_train, nu, ni);
     let input = FitInput {
         train: &train,
-        items: &data.item_meta,
+        items: data.item_meta(),
         validation: None,
         sequences: Some(&seqs),
         validation_sequences: None,
@@ -75,7 +75,7 @@ fn main() {
     let valid_seqs = sequences_of(&split.valid_train, nu, ni);
     let input = FitInput {
         train: &train,
-        items: &data.item_meta,
+        items: data.item_meta(),
         validation: Some((&interaction_matrix(&split.valid_train, nu, ni), split.valid.as_slice())),
         sequences: Some(&seqs),
         validation_sequences: Some(&valid_seqs),

@@ -74,21 +74,75 @@ pub struct ItemMeta {
 #[derive(Debug, Clone, Default)]
 pub struct Dataset {
     /// A short name (the file stem) for reports.
-    pub name: String,
+    pub(crate) name: String,
     /// User ids.
-    pub users: IdMap,
+    pub(crate) users: IdMap,
     /// Item ids.
-    pub items: IdMap,
+    pub(crate) items: IdMap,
     /// Events in the order they were read.
-    pub interactions: Vec<Interaction>,
+    pub(crate) interactions: Vec<Interaction>,
     /// Metadata per item index (same length as `items`).
-    pub item_meta: Vec<ItemMeta>,
+    pub(crate) item_meta: Vec<ItemMeta>,
 }
 
+/// The id maps, events and metadata are read through accessors and grown only by [`push`](Dataset::push):
+/// an event always refers to ids the maps hold, and there is one metadata entry per item.
 impl Dataset {
     /// An empty dataset called `name`.
     pub fn new(name: impl Into<String>) -> Self {
         Dataset { name: name.into(), ..Default::default() }
+    }
+
+    /// Its short name (the file stem) for reports.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// User ids.
+    pub fn users(&self) -> &IdMap {
+        &self.users
+    }
+
+    /// Item ids.
+    pub fn items(&self) -> &IdMap {
+        &self.items
+    }
+
+    /// Events in the order they were read.
+    pub fn interactions(&self) -> &[Interaction] {
+        &self.interactions
+    }
+
+    /// Metadata per item index (same length as [`items`](Self::items)).
+    pub fn item_meta(&self) -> &[ItemMeta] {
+        &self.item_meta
+    }
+
+    /// The same ids and metadata with other events (a split's training part): each must refer to a
+    /// user and an item of this dataset and carry a finite, positive weight.
+    pub fn with_interactions(&self, interactions: Vec<Interaction>) -> Result<Dataset> {
+        for e in &interactions {
+            if e.user as usize >= self.users.len() || e.item as usize >= self.items.len() {
+                return Err(RecoError::param(
+                    "interactions",
+                    format!("user {} / item {} out of range", e.user, e.item),
+                ));
+            }
+            check_weight(e.weight)?;
+        }
+        Ok(Dataset {
+            name: self.name.clone(),
+            users: self.users.clone(),
+            items: self.items.clone(),
+            interactions,
+            item_meta: self.item_meta.clone(),
+        })
+    }
+
+    /// Metadata per item, to fill in (category, price, text…): one entry per item, whose number only
+    /// [`push`](Self::push) changes.
+    pub fn item_meta_mut(&mut self) -> &mut [ItemMeta] {
+        &mut self.item_meta
     }
 
     /// Number of users.

@@ -8,7 +8,7 @@
 //!     data.push(u, i, 0, EventKind::Purchase, 1.0).unwrap();
 //! }
 //! let model = Als::params().factors(8).iterations(5).fit(&data.matrix()).unwrap();
-//! let top = model.recommend(data.users.get("cy").unwrap(), 2, Some(&data.matrix())).unwrap();
+//! let top = model.recommend(data.users().get("cy").unwrap(), 2, Some(&data.matrix())).unwrap();
 //! assert_eq!(top.len(), 2);
 //! ```
 

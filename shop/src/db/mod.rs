@@ -174,11 +174,11 @@ pub async fn seed_demo(pool: &Db, data: &Dataset, accounts: &DemoAccounts) -> Ap
     .fetch_one(&mut *tx)
     .await?;
     let mut sold = vec![0f64; data.n_items()];
-    for e in &data.interactions {
+    for e in data.interactions() {
         sold[e.item as usize] += e.weight as f64;
     }
-    for (i, sku) in data.items.ids().iter().enumerate() {
-        let meta = &data.item_meta[i];
+    for (i, sku) in data.items().ids().iter().enumerate() {
+        let meta = &data.item_meta()[i];
         let name = meta.text.clone().unwrap_or_else(|| sku.clone());
         let price = (meta.price.unwrap_or(1.0) as f64 * 100.0).round() as i64;
         sqlx::query(
@@ -197,7 +197,7 @@ pub async fn seed_demo(pool: &Db, data: &Dataset, accounts: &DemoAccounts) -> Ap
         .execute(&mut *tx)
         .await?;
     }
-    let customer_ext = data.users.ids().first().cloned();
+    let customer_ext = data.users().ids().first().cloned();
     let (password_hash, n) = match accounts {
         DemoAccounts::All(h) => (h, 3),
         DemoAccounts::AdminOnly(h) => (h, 1),

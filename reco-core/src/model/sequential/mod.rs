@@ -20,12 +20,12 @@
 //!         data.push(u, item, t as i64, EventKind::Purchase, 1.0)?;
 //!     }
 //! }
-//! let train = interaction_matrix(&data.interactions, data.n_users(), data.n_items());
-//! let seqs = sequences_of(&data.interactions, data.n_users(), data.n_items());
+//! let train = interaction_matrix(data.interactions(), data.n_users(), data.n_items());
+//! let seqs = sequences_of(data.interactions(), data.n_users(), data.n_items());
 //! let model = Transition::params().fit(&train, &seqs)?;
-//! let tea = data.items.get("tea").unwrap();
+//! let tea = data.items().get("tea").unwrap();
 //! let next = model.recommend_next(&[tea], 1, &[])?;
-//! assert_eq!(data.items.id(next[0].0), "cup");
+//! assert_eq!(data.items().id(next[0].0), "cup");
 //! # Ok::<(), reco_core::RecoError>(())
 //! ```
 //!
