@@ -13,7 +13,7 @@ use crate::data::{InteractionMatrix, ItemMeta};
 use crate::error::{RecoError, Result};
 use serde::{Deserialize, Serialize};
 use sprs::{CsMat, TriMat};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Content-model hyper-parameters. Defaults: text, attributes and category all on; tokens seen in more
 /// than half of the items are dropped (stop words for this catalogue).
@@ -134,9 +134,11 @@ impl ContentParams {
         }
         // features per item, with term counts
         let mut vocab: HashMap<String, usize> = HashMap::new();
-        let mut docs: Vec<HashMap<usize, f32>> = Vec::with_capacity(items.len());
+        // Per item, its features in id order (a BTreeMap: the norm below sums in a fixed order, so a fit
+        // is bit-reproducible — a HashMap's per-process order moved NDCG in the 4th decimal between runs).
+        let mut docs: Vec<BTreeMap<usize, f32>> = Vec::with_capacity(items.len());
         for m in items {
-            let mut doc: HashMap<usize, f32> = HashMap::new();
+            let mut doc: BTreeMap<usize, f32> = BTreeMap::new();
             let mut add = |f: String| {
                 let n = vocab.len();
                 let id = *vocab.entry(f).or_insert(n);
