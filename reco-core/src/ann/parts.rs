@@ -91,13 +91,14 @@ impl InnerProductIndex {
         if p.upper.len() != expected {
             return Err(bad("upper-layer blocks do not match the levels"));
         }
-        if !p.upper.chunks_exact(m + 1).all(|b| links_ok(b, m)) {
-            return Err(bad("an upper-layer link count or node id is out of range"));
-        }
-        // A link on layer `l` must lead to a node that has layer `l` (search reads that node's block).
+        // Each upper block: count and ids in range, and every link on layer `l` leading to a node that has
+        // layer `l` (search reads that node's block).
         for (i, (&l, &at)) in p.levels.iter().zip(&p.upper_at).enumerate() {
             for layer in 1..=l as usize {
                 let b = &p.upper[at as usize + (layer - 1) * (m + 1)..][..m + 1];
+                if !links_ok(b, m) {
+                    return Err(bad("an upper-layer link count or node id is out of range"));
+                }
                 if b[1..=b[0] as usize].iter().any(|&w| (p.levels[w as usize] as usize) < layer) {
                     return Err(bad(format!("node {i} links on layer {layer} to a node without that layer")));
                 }

@@ -319,16 +319,7 @@ fn get_model(
             validate::non_negative("pop.counts", &counts).map_err(|e| t.error(e))?;
             AnyModel::Pop(Popularity::from_counts(nu, counts))
         }
-        "itemknn" => {
-            let indptr = t.u64(&key("knn.indptr"))?;
-            let indices = t.u32(&key("knn.indices"))?;
-            let (data, _) = t.f32(&key("knn.data"))?;
-            let n = Neighbours::from_parts(indptr, indices, data).map_err(|e| t.error(e))?;
-            if n.n_items() != ni {
-                return Err(t.error("neighbour lists do not match the item count"));
-            }
-            AnyModel::ItemKnn(ItemKnn::from_parts(n, history))
-        }
+        "itemknn" => AnyModel::ItemKnn(ItemKnn::from_parts(get_neighbours(t, &key("knn"), ni)?, history)),
         "als" | "bpr" => {
             let (x, xs) = t.f32(&key("mf.user_factors"))?;
             let (y, ys) = t.f32(&key("mf.item_factors"))?;
@@ -390,13 +381,7 @@ fn get_model(
                 return Err(t.error("transition model without transition parameters"));
             };
             let sequences = get_sequences(t, &key("seq"), nu, ni)?;
-            let indptr = t.u64(&key("transition.indptr"))?;
-            let indices = t.u32(&key("transition.indices"))?;
-            let (data, _) = t.f32(&key("transition.data"))?;
-            let next = Neighbours::from_parts(indptr, indices, data).map_err(|e| t.error(e))?;
-            if next.n_items() != ni {
-                return Err(t.error("transition rows do not match the item count"));
-            }
+            let next = get_neighbours(t, &key("transition"), ni)?;
             AnyModel::Transition(
                 Transition::from_parts(p.clone(), next, sequences).map_err(|e| t.error(e.to_string()))?,
             )
@@ -426,6 +411,18 @@ fn get_model(
         }
         other => return Err(t.error(format!("unknown model `{other}` (written by a newer shopml?)"))),
     })
+}
+
+/// Per-item neighbour lists written by `persist::put_neighbours`: one list per item of the model.
+fn get_neighbours(t: &TensorsIn<'_>, name: &str, ni: usize) -> Result<Neighbours> {
+    let indptr = t.u64(&format!("{name}.indptr"))?;
+    let indices = t.u32(&format!("{name}.indices"))?;
+    let (data, _) = t.f32(&format!("{name}.data"))?;
+    let n = Neighbours::from_parts(indptr, indices, data).map_err(|e| t.error(e))?;
+    if n.n_items() != ni {
+        return Err(t.error(format!("`{name}`: {} neighbour lists for {ni} items", n.n_items())));
+    }
+    Ok(n)
 }
 
 fn get_csr(t: &TensorsIn<'_>, prefix: &str, rows: Option<usize>) -> Result<CsMat<f32>> {

@@ -6,7 +6,7 @@ use super::put_csr;
 use super::tensors::TensorsOut;
 use crate::model::{
     each_model, sequential::Sequences, AnyModel, ContentModel, Fusion, Hybrid, ItemKnn, MatrixFactorization, Ncf,
-    Popularity, SasRec, Sknn, Transition,
+    Neighbours, Popularity, SasRec, Sknn, Transition,
 };
 
 /// Writes a fitted model's tensors, every name starting with `prefix`.
@@ -28,10 +28,7 @@ impl Persist for Popularity {
 
 impl Persist for ItemKnn {
     fn put(&self, t: &mut TensorsOut, prefix: &str) {
-        let (indptr, indices, data) = self.similarity().parts();
-        t.u64(&format!("{prefix}knn.indptr"), indptr);
-        t.u32(&format!("{prefix}knn.indices"), indices);
-        t.f32(&format!("{prefix}knn.data"), vec![data.len()], data);
+        put_neighbours(t, &format!("{prefix}knn"), self.similarity());
     }
 }
 
@@ -83,6 +80,14 @@ impl Persist for Fusion {
     }
 }
 
+/// Per-item neighbour lists (item-kNN similarities, transition probabilities) as `{name}.{indptr,indices,data}`.
+fn put_neighbours(t: &mut TensorsOut, name: &str, n: &Neighbours) {
+    let (indptr, indices, data) = n.parts();
+    t.u64(&format!("{name}.indptr"), indptr);
+    t.u32(&format!("{name}.indices"), indices);
+    t.f32(&format!("{name}.data"), vec![data.len()], data);
+}
+
 fn put_sequences(t: &mut TensorsOut, prefix: &str, s: &Sequences) {
     let (indptr, items) = s.parts();
     t.u64(&format!("{prefix}.indptr"), indptr);
@@ -92,10 +97,7 @@ fn put_sequences(t: &mut TensorsOut, prefix: &str, s: &Sequences) {
 impl Persist for Transition {
     fn put(&self, t: &mut TensorsOut, prefix: &str) {
         put_sequences(t, &format!("{prefix}seq"), self.sequences());
-        let (indptr, indices, data) = self.next_items().parts();
-        t.u64(&format!("{prefix}transition.indptr"), indptr);
-        t.u32(&format!("{prefix}transition.indices"), indices);
-        t.f32(&format!("{prefix}transition.data"), vec![data.len()], data);
+        put_neighbours(t, &format!("{prefix}transition"), self.next_items());
     }
 }
 

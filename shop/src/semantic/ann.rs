@@ -35,21 +35,21 @@ impl ProductIndex {
     /// (nothing changed) when so many nodes would be removed that a fresh build is the better graph.
     pub fn update(&mut self, ids: &[i64], vectors: &Array2<f32>) -> Result<Option<usize>, RecoError> {
         let current: HashMap<i64, usize> = ids.iter().enumerate().map(|(r, &p)| (p, r)).collect();
-        let mut remove: Vec<u32> = Vec::new();
-        for (&p, &item) in &self.items {
-            match current.get(&p) {
-                Some(&r) if vectors.row(r).iter().eq(self.index.vector(item as usize).iter()) => {}
-                _ => remove.push(item),
-            }
-        }
-        let stale: std::collections::HashSet<u32> = remove.iter().copied().collect();
+        // Products gone, or whose vector changed (their text did).
+        let stale: std::collections::HashSet<u32> = self
+            .items
+            .iter()
+            .filter(|&(p, &item)| {
+                current.get(p).is_none_or(|&r| !vectors.row(r).iter().eq(self.index.vector(item as usize).iter()))
+            })
+            .map(|(_, &item)| item)
+            .collect();
         let insert: Vec<usize> =
             (0..ids.len()).filter(|&r| self.items.get(&ids[r]).is_none_or(|item| stale.contains(item))).collect();
-        let removed_after = self.index.removed() + remove.len();
-        if removed_after * 4 > self.index.len() + insert.len() {
+        if (self.index.removed() + stale.len()) * 4 > self.index.len() + insert.len() {
             return Ok(None);
         }
-        for item in remove {
+        for item in stale {
             self.index.remove(item as usize)?;
             self.items.remove(&self.products[item as usize]);
         }

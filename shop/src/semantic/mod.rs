@@ -169,8 +169,12 @@ impl Semantic {
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let previous = self.snapshot.read().ann.clone();
         let snapshot = tokio::task::spawn_blocking(move || -> ApiResult<Snapshot> {
-            let updated = match (&previous, ids.len() >= ANN_MIN) {
-                (Some(index), true) => index.write().update(&ids, &vectors).map_err(internal)?.map(|_| index.clone()),
+            // Update the previous graph in place when there is one and it is not too pruned; else build.
+            let updated = match previous {
+                Some(index) if ids.len() >= ANN_MIN => {
+                    let inserted = index.write().update(&ids, &vectors).map_err(internal)?;
+                    inserted.map(|_| index)
+                }
                 _ => None,
             };
             let ann = match (updated, ids.len() >= ANN_MIN) {
