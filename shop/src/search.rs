@@ -40,6 +40,9 @@ pub fn tsquery(q: &str) -> Option<String> {
 }
 
 /// The words of free text, lower-cased: runs of letters and digits (at most 12 words of 64 characters).
+/// Deliberately not `shopml_text::normalize`: these words must be the database's own tokens (SQLite's
+/// `unicode61` and PostgreSQL's parser both split "children's" into "children" and "s", where the shared
+/// normalisation joins it into "childrens", which the index does not hold).
 fn query_words(q: &str) -> Vec<String> {
     q.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())

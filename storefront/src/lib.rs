@@ -17,17 +17,8 @@ pub use memory::MemoryStore;
 use serde::Serialize;
 use std::sync::Arc;
 
-/// The form in which words of product names and queries are compared: lower case, a plural `s`
-/// dropped ("bags" → "bag", not "glass" → "glas"). Shared by catalog search and the chatbot's product
-/// matching so both agree.
-pub fn search_key(word: &str) -> String {
-    let w = word.to_lowercase();
-    if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
-        w[..w.len() - 1].to_string()
-    } else {
-        w
-    }
-}
+/// The form in which words of product names and queries are compared (see [`shopml_text::search_key`]).
+pub use shopml_text::search_key;
 
 /// A product of the catalog.
 #[derive(Debug, Clone, PartialEq, Serialize)]

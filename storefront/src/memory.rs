@@ -1,6 +1,7 @@
 //! [`MemoryStore`]: the demo store, in memory, built from Online Retail's invoices.
 
 use crate::{Catalog, Order, OrderStatus, Orders, Policies, PriceFilter, Product, Recommendations, Result, StoreError};
+use shopml_text::online_retail;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
@@ -21,8 +22,9 @@ pub struct MemoryStore {
     rank: Vec<usize>,
 }
 
-fn words(s: &str) -> impl Iterator<Item = String> + '_ {
-    s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(crate::search_key)
+/// A product name's or query's words as search keys (the chatbot matches products the same way).
+fn words(s: &str) -> Vec<String> {
+    shopml_text::words(&shopml_text::normalize(s)).map(shopml_text::search_key).collect()
 }
 
 impl MemoryStore {
@@ -39,7 +41,7 @@ impl MemoryStore {
         popular.sort_by(|&a, &b| sold(b).total_cmp(&sold(a)).then(a.cmp(&b)));
         let mut postings: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, p) in products.iter().enumerate() {
-            words(&p.name).for_each(|w| postings.entry(w).or_default().push(i as u32));
+            words(&p.name).into_iter().for_each(|w| postings.entry(w).or_default().push(i as u32));
         }
         let mut rank = vec![0; products.len()];
         popular.iter().enumerate().for_each(|(r, &i)| rank[i] = r);
@@ -57,62 +59,41 @@ impl MemoryStore {
         } else {
             Box::new(file)
         };
-        let mut rdr = csv::Reader::from_reader(reader);
-        let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
-        let headers = rdr.headers().map_err(|e| bad(e.to_string()))?.clone();
-        let col = |name: &str| headers.iter().position(|h| h == name).ok_or_else(|| bad(format!("no column {name}")));
-        let country = headers.iter().position(|h| h == "Country");
-        let (inv, code, desc, qty, date, price, cust) = (
-            col("InvoiceNo")?,
-            col("StockCode")?,
-            col("Description")?,
-            col("Quantity")?,
-            col("InvoiceDate")?,
-            col("UnitPrice")?,
-            col("CustomerID")?,
-        );
+        let bad = |e: online_retail::Error| {
+            let at = match &e {
+                online_retail::Error::Line { line, reason } => format!("{}:{line}: {reason}", path.display()),
+                e => format!("{}: {e}", path.display()),
+            };
+            std::io::Error::new(std::io::ErrorKind::InvalidData, at)
+        };
+        let rows = online_retail::Reader::new(reader).map_err(bad)?;
         let mut products: HashMap<String, Product> = HashMap::new();
         let mut sales: HashMap<String, f64> = HashMap::new();
         let mut invoices: HashMap<String, (String, Order)> = HashMap::new();
-        for rec in rdr.records() {
-            let rec = rec.map_err(|e| bad(e.to_string()))?;
-            let id = rec[code].trim().to_string();
-            if rec[inv].starts_with('C') || !id.starts_with(|c: char| c.is_ascii_digit()) {
+        for row in rows {
+            // An unreadable number is an error naming its line (the reader is reco-core's too).
+            let online_retail::Row::Line(r) = row.map_err(bad)? else { continue };
+            let (q, p) = (r.quantity as i64, r.unit_price);
+            if q <= 0 || p <= 0.0 || r.description.is_empty() {
                 continue;
             }
-            // An unreadable number is an error naming its line (as reco-core's loader of the same file
-            // does), never a silent 0 that drops the row.
-            let line = rec.position().map_or(0, |p| p.line());
-            let number = |field: usize, what: &str| {
-                let v = rec[field].trim();
-                v.parse::<f64>()
-                    .ok()
-                    .filter(|x| x.is_finite())
-                    .ok_or_else(|| bad(format!("{}:{line}: {what} {v:?} is not a number", path.display())))
-            };
-            let (q, p) = (number(qty, "Quantity")? as i64, number(price, "UnitPrice")?);
-            let name = rec[desc].trim();
-            if q <= 0 || p <= 0.0 || name.is_empty() {
-                continue;
-            }
-            let category = name.split_whitespace().last().map(str::to_string);
+            let id = r.stock_code;
+            let category = r.description.split_whitespace().last().map(str::to_string);
             let stock = crate::shipped::demo_stock(&id);
-            products.insert(id.clone(), Product { id: id.clone(), name: name.to_string(), price: p, category, stock });
+            let name = r.description;
+            products.insert(id.clone(), Product { id: id.clone(), name, price: p, category, stock });
             *sales.entry(id.clone()).or_default() += q as f64;
-            let customer = rec[cust].trim().trim_end_matches(".0").to_string();
-            if customer.is_empty() {
-                continue;
-            }
-            let entry = invoices.entry(rec[inv].to_string()).or_insert_with(|| {
+            let Some(customer) = r.customer else { continue };
+            let entry = invoices.entry(r.invoice.clone()).or_insert_with(|| {
                 let o = Order {
-                    id: rec[inv].to_string(),
+                    id: r.invoice,
                     status: OrderStatus::Delivered,
                     lines: Vec::new(),
                     total: 0.0,
-                    placed: rec[date].to_string(),
-                    ship_to: country.map_or(String::new(), |c| rec[c].to_string()),
+                    placed: r.invoice_date,
+                    ship_to: r.country.unwrap_or_default(),
                 };
-                (customer.clone(), o)
+                (customer, o)
             });
             entry.1.lines.push((id, q as u32));
             entry.1.total += q as f64 * p;
@@ -150,7 +131,7 @@ impl MemoryStore {
 
 impl Catalog for MemoryStore {
     fn search(&self, query: &str, price: PriceFilter, limit: usize) -> Result<Vec<Product>> {
-        let mut q: Vec<String> = words(query).filter(|w| w.len() > 1).collect();
+        let mut q: Vec<String> = words(query).into_iter().filter(|w| w.len() > 1).collect();
         q.sort_unstable();
         q.dedup();
         let ok = |p: &Product| price.min.is_none_or(|m| p.price >= m) && price.max.is_none_or(|m| p.price <= m);

@@ -3,6 +3,7 @@
 use super::{open_text, parse_datetime, stem};
 use crate::data::{Dataset, EventKind};
 use crate::error::{RecoError, Result};
+use shopml_text::online_retail::{self, Reader, Row};
 use std::io::Read;
 use std::path::Path;
 
@@ -23,9 +24,6 @@ pub struct OnlineRetailStats {
     pub guest_rows: usize,
 }
 
-const COLUMNS: [&str; 7] =
-    ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"];
-
 /// Loads the Online Retail CSV (plain or `.gz`).
 ///
 /// Kept: purchases with quantity > 0 by known customers; the weight is the quantity, the item text its
@@ -44,76 +42,57 @@ pub fn load_online_retail_from_reader(
     path: &Path,
     name: &str,
 ) -> Result<(Dataset, OnlineRetailStats)> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
-    let headers = rdr.headers().map_err(|e| csv_error(path, e))?.clone();
-    let mut idx = [0usize; 7];
-    for (k, col) in COLUMNS.iter().enumerate() {
-        idx[k] = headers.iter().position(|h| h.trim() == *col).ok_or_else(|| RecoError::MissingColumn {
-            path: path.to_path_buf(),
-            column: col.to_string(),
-            available: headers.iter().collect::<Vec<_>>().join(", "),
-        })?;
-    }
-    let [inv, code, desc, qty, date, price, cust] = idx;
+    let rows = Reader::new(reader).map_err(|e| match e {
+        online_retail::Error::MissingColumn { column, available } => {
+            RecoError::MissingColumn { path: path.to_path_buf(), column: column.to_string(), available }
+        }
+        online_retail::Error::Line { line, reason } => RecoError::parse(path, line as usize, reason),
+    })?;
     let mut data = Dataset::new(name);
     let mut stats = OnlineRetailStats::default();
-    let mut record = csv::StringRecord::new();
-    while rdr.read_record(&mut record).map_err(|e| csv_error(path, e))? {
+    for row in rows {
         stats.rows += 1;
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let bad = |reason: String| RecoError::parse(path, line, reason);
-        if record[inv].trim_start().starts_with('C') {
-            stats.cancellations += 1;
-            continue;
-        }
-        let stock = record[code].trim();
-        if !stock.starts_with(|c: char| c.is_ascii_digit()) {
-            stats.non_product += 1;
-            continue;
-        }
-        let q: f32 =
-            record[qty].trim().parse().map_err(|_| bad(format!("Quantity `{}` is not a number", &record[qty])))?;
-        if !q.is_finite() {
-            return Err(bad(format!("Quantity `{}` is not finite", &record[qty])));
-        }
-        if q <= 0.0 {
+        let r = match row {
+            Ok(Row::Cancellation) => {
+                stats.cancellations += 1;
+                continue;
+            }
+            Ok(Row::NonProduct) => {
+                stats.non_product += 1;
+                continue;
+            }
+            Ok(Row::Line(r)) => r,
+            Err(online_retail::Error::Line { line, reason }) => {
+                return Err(RecoError::parse(path, line as usize, reason))
+            }
+            Err(e) => return Err(RecoError::parse(path, 0, e.to_string())),
+        };
+        let bad = |reason: String| RecoError::parse(path, r.line as usize, reason);
+        if r.quantity <= 0.0 {
             stats.non_positive_quantity += 1;
             continue;
         }
-        let ts = parse_datetime(&record[date])
-            .ok_or_else(|| bad(format!("InvoiceDate `{}` is not a date", &record[date])))?;
-        let p: f32 =
-            record[price].trim().parse().map_err(|_| bad(format!("UnitPrice `{}` is not a number", &record[price])))?;
-        let item = data.item_index(stock);
-        let meta = &mut data.item_meta[item as usize];
-        let text = record[desc].trim();
-        if meta.text.is_none() && !text.is_empty() {
-            meta.text = Some(text.to_string());
-            meta.category = text.split_whitespace().last().map(str::to_string);
+        let ts = parse_datetime(&r.invoice_date)
+            .ok_or_else(|| bad(format!("InvoiceDate `{}` is not a date", r.invoice_date)))?;
+        let item = data.item_index(&r.stock_code);
+        let meta = &mut data.item_meta_mut()[item as usize];
+        if meta.text.is_none() && !r.description.is_empty() {
+            meta.category = r.description.split_whitespace().last().map(str::to_string);
+            meta.text = Some(r.description);
         }
-        if p.is_finite() && p > 0.0 {
-            meta.price = Some(p);
+        if r.unit_price > 0.0 {
+            meta.price = Some(r.unit_price as f32);
         }
-        let customer = record[cust].trim();
-        if customer.is_empty() {
+        let Some(customer) = r.customer else {
             stats.guest_rows += 1;
             continue;
-        }
-        let customer = customer.strip_suffix(".0").unwrap_or(customer);
-        data.push(customer, stock, ts, EventKind::Purchase, q).map_err(|e| bad(e.to_string()))?;
+        };
+        data.push(&customer, &r.stock_code, ts, EventKind::Purchase, r.quantity as f32)
+            .map_err(|e| bad(e.to_string()))?;
         stats.kept += 1;
     }
     if data.interactions.is_empty() {
         return Err(RecoError::EmptyData(format!("{}: no purchase by a known customer", path.display())));
     }
     Ok((data, stats))
-}
-
-fn csv_error(path: &Path, e: csv::Error) -> RecoError {
-    let line = e.position().map_or(0, |p| p.line() as usize);
-    match e.kind() {
-        csv::ErrorKind::Io(_) => RecoError::parse(path, line, format!("read failed: {e}")),
-        csv::ErrorKind::Utf8 { .. } => RecoError::parse(path, line, "not valid UTF-8"),
-        _ => RecoError::parse(path, line, e.to_string()),
-    }
 }

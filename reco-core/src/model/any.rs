@@ -131,6 +131,11 @@ impl<'a> FitInput<'a> {
     }
 }
 
+/// A number parsed from text, for parameters that are not plain fields.
+fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T> {
+    v.trim().parse().map_err(|_| RecoError::param(key, format!("`{v}` is not a valid number")))
+}
+
 /// Model names [`AnyParams::new`] accepts.
 pub const MODEL_NAMES: [&str; 13] = [
     "pop",
@@ -244,18 +249,10 @@ impl AnyParams {
         Ok(p)
     }
 
-    /// Sets one hyper-parameter from text. Values are validated when fitting.
+    /// Sets one hyper-parameter from text. The text is read as the type of the parameter's field (through
+    /// serde, [`param_text`](super::param_text)); ranges are validated when fitting.
     pub fn set(self, key: &str, value: &str) -> Result<Self> {
-        fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T> {
-            v.trim().parse().map_err(|_| RecoError::param(key, format!("`{v}` is not a valid number")))
-        }
-        fn flag(key: &str, v: &str) -> Result<bool> {
-            match v.trim() {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                o => Err(RecoError::param(key, format!("`{o}` is not true or false"))),
-            }
-        }
+        use super::param_text::{flag, set_field};
         let unknown = |p: &AnyParams| {
             let keys = p.keys();
             RecoError::param(
@@ -267,67 +264,47 @@ impl AnyParams {
                 },
             )
         };
+        // A model whose keys are all plain fields: set through serde, or refuse the key.
+        macro_rules! field {
+            ($variant:ident, $p:expr, $hidden:expr) => {
+                match set_field(&$p, key, value, $hidden)? {
+                    Some(p) => AnyParams::$variant(p),
+                    None => return Err(unknown(&AnyParams::$variant($p))),
+                }
+            };
+        }
         Ok(match (self, key) {
             (AnyParams::Pop(p), "count") => AnyParams::Pop(p.count_held_out(match value {
                 "train" => false,
                 "all" => true,
                 o => return Err(RecoError::param(key, format!("`{o}` is not one of train, all"))),
             })),
-            (AnyParams::Als(p), "factors") => AnyParams::Als(p.factors(num(key, value)?)),
-            (AnyParams::Als(p), "iterations") => AnyParams::Als(p.iterations(num(key, value)?)),
-            (AnyParams::Als(p), "regularization") => AnyParams::Als(p.regularization(num(key, value)?)),
-            (AnyParams::Als(p), "alpha") => AnyParams::Als(p.alpha(num(key, value)?)),
-            (AnyParams::Als(p), "cg_steps") => AnyParams::Als(p.cg_steps(num(key, value)?)),
-            (AnyParams::Als(p), "seed") => AnyParams::Als(p.seed(num(key, value)?)),
-            (AnyParams::Bpr(p), "factors") => AnyParams::Bpr(p.factors(num(key, value)?)),
-            (AnyParams::Bpr(p), "epochs") => AnyParams::Bpr(p.epochs(num(key, value)?)),
-            (AnyParams::Bpr(p), "learning_rate") => AnyParams::Bpr(p.learning_rate(num(key, value)?)),
-            (AnyParams::Bpr(p), "regularization") => AnyParams::Bpr(p.regularization(num(key, value)?)),
-            (AnyParams::Bpr(p), "blocks") => AnyParams::Bpr(p.blocks(num(key, value)?)),
-            (AnyParams::Bpr(p), "seed") => AnyParams::Bpr(p.seed(num(key, value)?)),
-            (AnyParams::ItemKnn(p, k1, b), "neighbours") => AnyParams::ItemKnn(p.neighbours(num(key, value)?), k1, b),
-            (AnyParams::ItemKnn(p, k1, b), "shrink") => AnyParams::ItemKnn(p.shrink(num(key, value)?), k1, b),
+            (AnyParams::Pop(p), _) => return Err(unknown(&AnyParams::Pop(p))),
+            (AnyParams::Als(p), _) => field!(Als, p, &[]),
+            (AnyParams::Bpr(p), _) => field!(Bpr, p, &[]),
+            (AnyParams::Ncf(p), _) => field!(Ncf, p, &["kind"]),
+            (AnyParams::Sknn(p), _) => field!(Sknn, p, &[]),
+            (AnyParams::SasRec(p), _) => field!(SasRec, p, &[]),
             (AnyParams::ItemKnn(p, k1, b), "similarity") => {
                 AnyParams::ItemKnn(p.similarity(value.parse::<Similarity>()?), k1, b)
             }
             (AnyParams::ItemKnn(p, _, b), "k1") => AnyParams::ItemKnn(p, Some(num(key, value)?), b),
             (AnyParams::ItemKnn(p, k1, _), "b") => AnyParams::ItemKnn(p, k1, Some(num(key, value)?)),
-            (AnyParams::Ncf(p), "factors") => AnyParams::Ncf(p.factors(num(key, value)?)),
-            (AnyParams::Ncf(p), "epochs") => AnyParams::Ncf(p.epochs(num(key, value)?)),
-            (AnyParams::Ncf(p), "batch_size") => AnyParams::Ncf(p.batch_size(num(key, value)?)),
-            (AnyParams::Ncf(p), "learning_rate") => AnyParams::Ncf(p.learning_rate(num(key, value)?)),
-            (AnyParams::Ncf(p), "negatives") => AnyParams::Ncf(p.negatives(num(key, value)?)),
-            (AnyParams::Ncf(p), "pretrain") => AnyParams::Ncf(p.pretrain(flag(key, value)?)),
-            (AnyParams::Ncf(p), "seed") => AnyParams::Ncf(p.seed(num(key, value)?)),
-            (AnyParams::Ncf(p), "tower") => {
-                let sizes = value.split(['-', ',']).map(|v| num::<usize>(key, v)).collect::<Result<Vec<_>>>()?;
-                AnyParams::Ncf(p.tower(sizes))
-            }
+            (AnyParams::ItemKnn(p, k1, b), _) => match set_field(&p, key, value, &["similarity"])? {
+                Some(p) => AnyParams::ItemKnn(p, k1, b),
+                None => return Err(unknown(&AnyParams::ItemKnn(p, k1, b))),
+            },
             (AnyParams::Content(p), "text") if value == "encoder" => {
                 AnyParams::Content(p.text(false).text_vectors(true))
             }
             (AnyParams::Content(p), "text") if value == "both" => AnyParams::Content(p.text(true).text_vectors(true)),
             (AnyParams::Content(p), "text") => AnyParams::Content(p.text(flag(key, value)?).text_vectors(false)),
-            (AnyParams::Content(p), "vector_weight") => AnyParams::Content(p.vector_weight(num(key, value)?)),
-            (AnyParams::Content(p), "attributes") => AnyParams::Content(p.attributes(flag(key, value)?)),
-            (AnyParams::Content(p), "category") => AnyParams::Content(p.category(flag(key, value)?)),
-            (AnyParams::Content(p), "max_df") => AnyParams::Content(p.max_df(num(key, value)?)),
-            (AnyParams::Transition(p), "window") => AnyParams::Transition(p.window(num(key, value)?)),
-            (AnyParams::Transition(p), "gap_decay") => AnyParams::Transition(p.gap_decay(num(key, value)?)),
-            (AnyParams::Transition(p), "backward") => AnyParams::Transition(p.backward(num(key, value)?)),
-            (AnyParams::Transition(p), "smoothing") => AnyParams::Transition(p.smoothing(num(key, value)?)),
-            (AnyParams::Transition(p), "history") => AnyParams::Transition(p.history(num(key, value)?)),
-            (AnyParams::Transition(p), "recency") => AnyParams::Transition(p.recency(num(key, value)?)),
+            (AnyParams::Content(p), _) => field!(Content, p, &["text_vectors"]),
+            // item-kNN's keys of the transition model live in its nested `knn` parameters
+            (AnyParams::Transition(p), "similarity") => AnyParams::Transition(p.similarity(value.parse()?)),
             (AnyParams::Transition(p), "neighbours") => AnyParams::Transition(p.neighbours(num(key, value)?)),
             (AnyParams::Transition(p), "shrink") => AnyParams::Transition(p.shrink(num(key, value)?)),
-            (AnyParams::Transition(p), "similarity") => AnyParams::Transition(p.similarity(value.parse()?)),
-            (AnyParams::Sknn(p), "neighbours") => AnyParams::Sknn(p.neighbours(num(key, value)?)),
-            (AnyParams::Sknn(p), "history") => AnyParams::Sknn(p.history(num(key, value)?)),
-            (AnyParams::Sknn(p), "recency") => AnyParams::Sknn(p.recency(num(key, value)?)),
-            (AnyParams::Sknn(p), "decay") => AnyParams::Sknn(p.decay(num(key, value)?)),
-            (AnyParams::Sknn(p), "before") => AnyParams::Sknn(p.before(num(key, value)?)),
-            (AnyParams::Sknn(p), "idf") => AnyParams::Sknn(p.idf(flag(key, value)?)),
-            (AnyParams::SasRec(p), _) => AnyParams::SasRec(p.set(key, value)?),
+            (AnyParams::Transition(p), _) => field!(Transition, p, &["knn"]),
             (AnyParams::Hybrid(mut h), _) => {
                 match key {
                     "cf" if matches!(value, "pop" | "itemknn" | "als" | "bpr") => {
@@ -364,7 +341,6 @@ impl AnyParams {
                 }
                 AnyParams::Fusion(f)
             }
-            (p, _) => return Err(unknown(&p)),
         })
     }
 

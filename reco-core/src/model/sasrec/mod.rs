@@ -111,27 +111,6 @@ impl SasRecParams {
         "seed",
     ];
 
-    /// Sets one hyper-parameter from text (the CLI's `--param`, the bindings' keyword arguments).
-    pub fn set(self, key: &str, value: &str) -> Result<Self> {
-        fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T> {
-            v.trim().parse().map_err(|_| RecoError::param(key, format!("`{v}` is not a valid number")))
-        }
-        Ok(match key {
-            "hidden" => self.hidden(num(key, value)?),
-            "layers" => self.layers(num(key, value)?),
-            "heads" => self.heads(num(key, value)?),
-            "max_len" => self.max_len(num(key, value)?),
-            "dropout" => self.dropout(num(key, value)?),
-            "epochs" => self.epochs(num(key, value)?),
-            "batch_size" => self.batch_size(num(key, value)?),
-            "learning_rate" => self.learning_rate(num(key, value)?),
-            "weight_decay" => self.weight_decay(num(key, value)?),
-            "patience" => self.patience(num(key, value)?),
-            "seed" => self.seed(num(key, value)?),
-            _ => return Err(RecoError::param(key, format!("unknown; valid: {}", Self::KEYS.join(", ")))),
-        })
-    }
-
     fn validate(&self) -> Result<()> {
         check_range("hidden", self.hidden, 1, 1024)?;
         check_range("layers", self.layers, 1, 8)?;
