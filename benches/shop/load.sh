@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load test of the reference shop on loopback with wrk (Debian package `wrk`): recommendations for a
-# signed-in customer, catalog search, and checkout (a fresh Idempotency-Key per request). Prints one
+# signed-in customer, catalog search, checkout (a fresh Idempotency-Key per request), and the web
+# storefront's home, product and search pages (guest and signed in). Prints one
 # table: requests/s, p50, p99, non-2xx. Server and wrk share this machine's cores.
 #   benches/shop/load.sh                  (DURATION=15s CONNECTIONS=64 THREADS=2 by default)
 #   BACKEND=postgres benches/shop/load.sh (the same on a throw-away PostgreSQL cluster, scripts/pg-test-cluster,
@@ -85,6 +86,13 @@ run "GET /recommendations (anonymous)" "$base/recommendations?k=10"
 run "GET /products/{id}/similar" "$base/products/10/similar?k=10"
 run "GET /products (search, 8 queries)" -s benches/shop/search.lua "$base"
 run "POST /checkout (1 unit, new key)" -s benches/shop/checkout.lua "$base"
+# The web storefront's pages (server-rendered HTML) beside the JSON endpoints they show.
+run "page GET / (guest)" "$base/"
+run "page GET / (customer)" -H "Cookie: session=$TOKEN" "$base/"
+run "page GET /item/{id} (guest)" "$base/item/10"
+run "page GET /item/{id} (customer: a view)" -H "Cookie: session=$TOKEN" "$base/item/10"
+run "page GET /search?q=heart (guest)" "$base/search?q=heart"
+run "GET /products/{id} (customer: a view)" -H "Authorization: Bearer $TOKEN" "$base/products/10"
 if [ "$REPLICAS" = 2 ]; then
   start_shop $((PORT + 1)) "$dir/log2"
   pid2=$started

@@ -311,6 +311,13 @@ pub(crate) struct Credentials {
     password: String,
 }
 
+impl Credentials {
+    /// From a sign-in or registration form.
+    pub(crate) fn new(email: String, password: String) -> Self {
+        Credentials { email, password }
+    }
+}
+
 /// A new user of any role (admin).
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -328,9 +335,9 @@ pub(crate) struct NewUser {
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub(crate) struct SignedIn {
     /// Send as `Authorization: Bearer <token>`.
-    token: String,
+    pub(crate) token: String,
     /// Who signed in.
-    user: User,
+    pub(crate) user: User,
 }
 
 fn check_credentials(email: &str, password: &str) -> ApiResult<()> {

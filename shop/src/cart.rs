@@ -22,8 +22,11 @@ pub struct CartLine {
     pub store_id: i64,
     /// Its name.
     pub name: String,
-    /// Its current unit price.
+    /// The unit price it would be bought at now: the agreed price of an accepted offer not yet bought,
+    /// else the product's current price.
     pub price_cents: i64,
+    /// The dealer's offer this line was accepted from (its message id), if any.
+    pub offer_id: Option<i64>,
     /// Units wanted.
     pub quantity: i64,
     /// Units in stock now.
@@ -83,7 +86,11 @@ pub(crate) async fn guest_sequence(state: &AppState, headers: &HeaderMap) -> Api
 /// The cart's lines (any database handle).
 pub async fn lines<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(db: E, cart: i64) -> ApiResult<Vec<CartLine>> {
     Ok(sqlx::query_as(
-        "SELECT c.product_id, p.store_id, p.name, p.price_cents, c.quantity, p.stock, p.active AS available FROM cart_items c JOIN products p ON p.id = c.product_id
+        "SELECT c.product_id, p.store_id, p.name,
+                CASE WHEN m.id IS NOT NULL AND m.offer_order_id IS NULL THEN c.agreed_cents ELSE p.price_cents END AS price_cents,
+                CASE WHEN m.id IS NOT NULL AND m.offer_order_id IS NULL THEN c.offer_id END AS offer_id,
+                c.quantity, p.stock, p.active AS available
+         FROM cart_items c JOIN products p ON p.id = c.product_id LEFT JOIN messages m ON m.id = c.offer_id
          WHERE c.cart_id = $1 ORDER BY c.product_id",
     )
     .bind(cart)
@@ -122,7 +129,14 @@ pub(crate) struct Quantity {
     quantity: i64,
 }
 
-/// `PUT /cart/items/{product_id}`: sets the quantity (0 removes the line, also of a product taken off
+impl Quantity {
+    /// From a page's form.
+    pub(crate) fn new(quantity: i64) -> Self {
+        Quantity { quantity }
+    }
+}
+
+/// `PUT /cart/items/{product_id}`: sets the quantity (a line taken from an offer goes back to the catalogue price; 0 removes the line, also of a product taken off
 /// sale). A guest without a cart gets
 /// one; its token comes back in `cart_token`.
 pub(crate) async fn put_item(
@@ -178,7 +192,7 @@ pub(crate) async fn put_item(
     } else {
         sqlx::query(
             "INSERT INTO cart_items (cart_id, product_id, quantity) VALUES ($1, $2, $3)
-             ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = excluded.quantity",
+             ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = excluded.quantity, offer_id = NULL, agreed_cents = NULL",
         )
         .bind(cart)
         .bind(pid)
@@ -203,7 +217,8 @@ pub(crate) async fn delete_item(
 }
 
 /// Moves the guest cart named by the request's `X-Cart-Token` into `user`'s cart (quantities add up,
-/// capped at [`MAX_QUANTITY`]) and deletes it. No token or no such cart: nothing to do.
+/// capped at [`MAX_QUANTITY`]; a line of the user's taken from a dealer's offer keeps the offer's
+/// quantity and price, and the guest's units of that product are not added to it) and deletes it. No token or no such cart: nothing to do.
 pub async fn merge_guest(state: &AppState, headers: &HeaderMap, user: i64) -> ApiResult<()> {
     let Some(t) = guest_token(headers) else { return Ok(()) };
     let mut tx = crate::db::write_tx(&state.db).await?;
@@ -222,7 +237,7 @@ pub async fn merge_guest(state: &AppState, headers: &HeaderMap, user: i64) -> Ap
     let merged = Backend::of_conn(&tx).least("cart_items.quantity + excluded.quantity", "$3");
     sqlx::query(&format!(
         "INSERT INTO cart_items (cart_id, product_id, quantity) SELECT $1, product_id, quantity FROM cart_items WHERE cart_id = $2 AND true
-         ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = {merged}"
+         ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = CASE WHEN cart_items.offer_id IS NULL THEN {merged} ELSE cart_items.quantity END"
     ))
     .bind(mine)
     .bind(guest)

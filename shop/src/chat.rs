@@ -284,6 +284,13 @@ pub(crate) struct ChatReq {
     conversation: Option<String>,
 }
 
+impl ChatReq {
+    /// From the chat widget's form.
+    pub(crate) fn new(message: String, conversation: Option<String>) -> Self {
+        ChatReq { message, conversation }
+    }
+}
+
 /// The assistant's answer.
 #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub(crate) struct ChatAnswer {
@@ -292,6 +299,17 @@ pub(crate) struct ChatAnswer {
     /// What the assistant said and did.
     #[schemars(schema_with = "reply_schema")]
     reply: chatbot_core::dialogue::Reply,
+}
+
+impl ChatAnswer {
+    /// What the assistant said.
+    pub(crate) fn text(&self) -> &str {
+        &self.reply.text
+    }
+    /// The conversation id.
+    pub(crate) fn conversation(&self) -> &str {
+        &self.conversation
+    }
 }
 
 /// chatbot-core's `Reply` (it stays free of schema derives).

@@ -181,20 +181,23 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
             sqlx::query_scalar("SELECT id FROM carts WHERE user_id = $1").bind(user.id).fetch_optional(&mut *tx).await?
         }
     };
-    let mut wanted: Vec<(i64, i64)> = match (&req.items, cart) {
-        (Some(items), _) => items.iter().map(|i| (i.product_id, i.quantity)).collect(),
+    // product, quantity, and for a cart line taken from a dealer's offer: (offer, agreed unit price)
+    type Wanted = (i64, i64, Option<(i64, i64)>);
+    let mut wanted: Vec<Wanted> = match (&req.items, cart) {
+        (Some(items), _) => items.iter().map(|i| (i.product_id, i.quantity, None)).collect(),
         // Cart lines of products taken off sale stay in the cart (shown unavailable) and are skipped.
         (None, Some(c)) => crate::cart::lines(&mut *tx, c)
             .await?
             .into_iter()
             .filter(|l| l.available)
-            .map(|l| (l.product_id, l.quantity))
+            .map(|l| (l.product_id, l.quantity, l.offer_id.map(|o| (o, l.price_cents))))
             .collect(),
         (None, None) => Vec::new(),
     };
     wanted.sort_unstable();
     let mut lines: Vec<(i64, i64, i64, i64)> = Vec::new(); // product, quantity, price, store
-    for (pid, q) in wanted {
+    let mut offers: Vec<i64> = Vec::new(); // offers bought by this order
+    for (pid, q, offer) in wanted {
         if let Some(last) = lines.last_mut().filter(|l| l.0 == pid) {
             last.1 += q;
             continue;
@@ -211,6 +214,13 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
                 ApiError::Unprocessable("other_store", format!("product {pid} is not sold by store {s}"))
             }
             (Some((price, store, Flag(true))), _) => {
+                let price = match offer {
+                    Some((id, agreed)) => {
+                        offers.push(id);
+                        agreed
+                    }
+                    None => price,
+                };
                 lines.push((pid, q, price, store));
                 continue;
             }
@@ -304,6 +314,19 @@ async fn reserve(state: &AppState, user: &User, key: &str, hash: &[u8], req: &Ch
                 .await?;
         }
     }
+    // The offers are bought once: claimed by this order (a failed payment gives them back).
+    for &offer in &offers {
+        let claimed = sqlx::query("UPDATE messages SET offer_order_id = $1 WHERE id = $2 AND offer_order_id IS NULL")
+            .bind(order)
+            .bind(offer)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if claimed != 1 {
+            drop(tx); // rolled back: nothing reserved, no key stored (a retry sees the catalogue price)
+            return Err(ApiError::Conflict("offer_taken", format!("offer {offer} was bought by another order")));
+        }
+    }
     outbox(&mut tx, "order.created", order, serde_json::json!({"order": order, "user": user.id, "total_cents": total}))
         .await?;
     sqlx::query(
@@ -347,6 +370,11 @@ pub async fn finalize(state: &AppState, order: i64, result: Result<String, PayEr
         }
         (Status::Created, Err(e)) => {
             release_stock(&mut tx, order).await?;
+            // offers this order claimed can be bought again
+            sqlx::query("UPDATE messages SET offer_order_id = NULL WHERE offer_order_id = $1")
+                .bind(order)
+                .execute(&mut *tx)
+                .await?;
             let note = format!("payment failed: {e}");
             transition(&mut tx, order, Status::Created, Status::Cancelled, Some(&note)).await?;
             if e.is_transient() {

@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod chat;
 pub mod checkout;
 pub mod config;
+pub mod conversations;
 pub mod db;
 pub mod error;
 pub mod openapi;
@@ -33,6 +34,7 @@ pub mod replicas;
 pub mod search;
 pub mod search_cache;
 pub mod semantic;
+pub mod web;
 
 use crate::auth::{Role, User};
 
@@ -74,6 +76,8 @@ pub struct Shop {
     pub replica: replicas::Replica,
     /// Prometheus.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Live delivery of conversation messages to open WebSockets.
+    pub live: conversations::Hub,
 }
 
 impl std::fmt::Debug for Shop {
@@ -227,6 +231,7 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
         gateways,
         notifier,
         metrics: ops::prometheus(),
+        live: conversations::Hub::default(),
         db,
         config,
     });
@@ -385,6 +390,11 @@ pub fn router(shop: AppState) -> Router {
         .route("/orders/{id}/deliver", post(orders::deliver))
         .route("/orders/{id}/refund", post(orders::refund))
         .route("/chat", post(chat::chat))
+        .route("/conversations", get(conversations::get_list).post(conversations::create))
+        .route("/conversations/live", get(conversations::live))
+        .route("/conversations/{id}", get(conversations::get))
+        .route("/conversations/{id}/messages", post(conversations::send))
+        .route("/conversations/{id}/offers/{message_id}/accept", post(conversations::accept_offer))
         .route_layer(axum::middleware::from_fn_with_state(shop.clone(), ops::rate_limit));
     let ids = ops::RequestIds::default();
     Router::new()
@@ -392,6 +402,7 @@ pub fn router(shop: AppState) -> Router {
         .route("/metrics", get(ops::metrics_admin))
         .route("/openapi.json", get(openapi))
         .merge(api)
+        .merge(web::routes().route_layer(axum::middleware::from_fn_with_state(shop.clone(), ops::rate_limit)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(shop.config.max_body_bytes))
@@ -419,7 +430,7 @@ impl ApiError {
     }
 }
 
-/// The background work: outbox delivery (every 250 ms), and every minute the purge of old
+/// The background work: outbox delivery and the storing of recorded views (every 250 ms), and every minute the purge of old
 /// idempotency keys and sessions, the recovery of orders Created more than 5 minutes ago and of refunds
 /// pending for over a minute, rate-limiter upkeep and metrics upkeep; every `reco_refit_minutes` a
 /// refit of the recommender if purchases or add-to-carts were stored since the last one. Stops when
@@ -445,6 +456,7 @@ pub fn spawn_background(shop: AppState, mut stop: tokio::sync::watch::Receiver<b
             if let Err(e) = outbox::dispatch_once(&shop.db, shop.notifier.as_ref()).await {
                 tracing::warn!(error = %e, "outbox dispatch failed");
             }
+            shop.reco.flush_views(&shop.db).await;
             if last_purge.elapsed() > Duration::from_secs(60) {
                 last_purge = std::time::Instant::now();
                 match outbox::purge(&shop.db, shop.config.idempotency_hours).await {
@@ -471,6 +483,7 @@ pub fn spawn_background(shop: AppState, mut stop: tokio::sync::watch::Receiver<b
             let _ = t.await;
         }
         let _ = outbox::dispatch_once(&shop.db, shop.notifier.as_ref()).await;
+        shop.reco.flush_views(&shop.db).await;
     })
 }
 

@@ -79,7 +79,7 @@ impl Route {
 const CART_TOKEN: (&str, bool, &str) = ("X-Cart-Token", false, "A guest cart's token (from `cart_token`)");
 const IDEMPOTENCY: (&str, bool, &str) = ("Idempotency-Key", true, "1–255 visible ASCII characters, one per attempt");
 
-use crate::{auth, cart, catalog, chat, checkout, orders, reco, search, StoreView};
+use crate::{auth, cart, catalog, chat, checkout, conversations, orders, reco, search, StoreView};
 use Access::{Optional, Public, Session};
 
 /// Every route. The document is built from this list, and a test checks that each entry is served
@@ -180,6 +180,28 @@ pub const ROUTES: &[Route] = &[
     Route::new("post", "/chat", Optional, "Support assistant (orders of the signed-in customer only)")
         .body(schema::<chat::ChatReq>)
         .ok(200, schema::<chat::ChatAnswer>),
+    Route::new(
+        "get",
+        "/conversations",
+        Session,
+        "Conversations with stores: own (customer), the store's (dealer), all (admin); unread counts",
+    )
+    .ok(200, schema::<Vec<conversations::ConversationView>>),
+    Route::new("post", "/conversations", Session, "Ask a product's store something (customers; one per product)")
+        .body(schema::<conversations::NewConversation>)
+        .ok(201, schema::<conversations::Thread>),
+    Route::new("get", "/conversations/{id}", Session, "A conversation and its messages (marks them read)")
+        .ok(200, schema::<conversations::Thread>),
+    Route::new("post", "/conversations/{id}/messages", Session, "Write; the store's side may make an offer")
+        .body(schema::<conversations::NewMessage>)
+        .ok(201, schema::<conversations::MessageView>),
+    Route::new(
+        "post",
+        "/conversations/{id}/offers/{message_id}/accept",
+        Session,
+        "Accept an offer into the cart at its price (the conversation's customer)",
+    )
+    .ok(200, schema::<cart::CartView>),
 ];
 
 /// The error statuses any route may answer, besides its own success.

@@ -186,7 +186,7 @@ pub async fn release_stock(conn: &mut AnyConnection, order: i64) -> ApiResult<()
 
 /// `GET /orders` paging: `limit` (1..=100, default 20) orders with ids below `before` (the last id of
 /// the previous page; default: from the newest).
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OrderPage {
     /// Page size (1..=100, default 20).

@@ -130,9 +130,15 @@ pub struct Reco {
     filter: RwLock<Arc<Filter>>,
     /// `(user, k)` → `(user version, global version, answer)`.
     cache: RwLock<HashMap<(i64, usize), Cached>>,
+    /// `(user, product, k)` → the customer's "next after this product" answer, versioned the same way.
+    next_cache: RwLock<HashMap<(i64, i64, usize), Cached>>,
+    /// `(product, k)` → `(global version, similar items)`: they change only with the model or availability.
+    similar_cache: RwLock<HashMap<(i64, usize), (u64, Bytes)>>,
     /// One refit at a time.
     refitting: tokio::sync::Mutex<()>,
     last_fit: RwLock<FitReport>,
+    /// Views recorded but not yet stored: `(user, product, at)`, written in batches by [`Reco::flush_views`].
+    pending_views: parking_lot::Mutex<Vec<(i64, i64, i64)>>,
 }
 
 impl std::fmt::Debug for Reco {
@@ -243,6 +249,9 @@ impl Reco {
             cache: RwLock::default(),
             refitting: tokio::sync::Mutex::new(()),
             last_fit: RwLock::new(report),
+            pending_views: Default::default(),
+            next_cache: RwLock::default(),
+            similar_cache: RwLock::default(),
         })
     }
 
@@ -396,9 +405,26 @@ impl Reco {
 
     /// `GET /products/{id}/next`: what comes next after the visitor's sequence (the customer's, or the
     /// guest cart `guest`) followed by product `pid` — the product page's "next" list.
+    /// Cached for a customer (until their next event, a product change or a refit), not for a guest cart.
     pub fn next_json(&self, user: Option<&User>, guest: &[i64], pid: i64, k: usize) -> ApiResult<Bytes> {
         let filter = self.filter.read().clone();
-        Ok(self.render(user, guest, Some(pid), &self.compute(user, guest, Some(pid), k, &filter)?))
+        let Some(u) = user.filter(|_| guest.is_empty()) else {
+            return Ok(self.render(user, guest, Some(pid), &self.compute(user, guest, Some(pid), k, &filter)?));
+        };
+        let uv = self.user_version.read().get(&u.id).copied().unwrap_or(0);
+        let gv = self.global.load(Ordering::Acquire);
+        if let Some((a, b, body)) = self.next_cache.read().get(&(u.id, pid, k)) {
+            if (*a, *b) == (uv, gv) {
+                return Ok(body.clone());
+            }
+        }
+        let body = self.render(user, &[], Some(pid), &self.compute(user, &[], Some(pid), k, &filter)?);
+        let mut cache = self.next_cache.write();
+        if cache.len() > 200_000 {
+            cache.clear();
+        }
+        cache.insert((u.id, pid, k), (uv, gv, body.clone()));
+        Ok(body)
     }
 
     /// Rank (0 = best) of up to `n` products for `user`, seen ones included (for search re-ranking).
@@ -411,6 +437,29 @@ impl Reco {
     /// `GET /products/{id}/similar`: the model's neighbours (a product the model has not been trained
     /// on yet has none).
     pub fn similar(&self, pid: i64, k: usize) -> ApiResult<Response> {
+        let body = self.similar_json(pid, k)?;
+        Ok(([("content-type", "application/json")], body).into_response())
+    }
+
+    /// The JSON answer of [`similar`](Self::similar).
+    /// Cached per product until the model or a product's availability, name or price changes.
+    pub fn similar_json(&self, pid: i64, k: usize) -> ApiResult<Bytes> {
+        let gv = self.global.load(Ordering::Acquire);
+        if let Some((v, body)) = self.similar_cache.read().get(&(pid, k)) {
+            if *v == gv {
+                return Ok(body.clone());
+            }
+        }
+        let body = self.similar_uncached(pid, k)?;
+        let mut cache = self.similar_cache.write();
+        if cache.len() > 200_000 {
+            cache.clear();
+        }
+        cache.insert((pid, k), (gv, body.clone()));
+        Ok(body)
+    }
+
+    fn similar_uncached(&self, pid: i64, k: usize) -> ApiResult<Bytes> {
         let items = match self.server.similar_items(&pid.to_string(), k) {
             Ok(items) => items,
             Err(reco_core::RecoError::UnknownItem(_)) => Vec::new(),
@@ -418,14 +467,22 @@ impl Reco {
         };
         let filter = self.filter.read().clone();
         let items: Vec<_> = items.into_iter().filter(|r| !filter.out_of_stock.contains(&r.item)).collect();
-        let body = self.render(None, &[], None, &items);
-        Ok(([("content-type", "application/json")], body).into_response())
+        Ok(self.render(None, &[], None, &items))
     }
 
     /// Records `kind` on `products` for `user`: in memory at once (the next answer changes), and in the
     /// `events` table (a failure there is logged, the request still succeeds).
     pub async fn event(&self, db: &crate::db::Db, user: i64, products: &[i64], kind: EventKind) {
         self.remember_remote(user, products, kind == EventKind::Purchase);
+        metrics::counter!("shop_reco_events_total", "kind" => kind.as_str()).increment(products.len() as u64);
+        if kind == EventKind::View {
+            // Views come one per product page: stored in batches (every 250 ms by the background loop
+            // and at shutdown), not one write transaction each — a SIGKILL loses at most that window of
+            // views (never a cart or purchase); refits read only carts and purchases.
+            let t = crate::db::now();
+            self.pending_views.lock().extend(products.iter().map(|&p| (user, p, t)));
+            return;
+        }
         let stored = async {
             let mut tx = crate::db::write_tx(db).await?;
             let t = crate::db::now();
@@ -443,7 +500,43 @@ impl Reco {
         if let Err(e) = stored.await {
             tracing::warn!(error = %e, "events not stored");
         }
-        metrics::counter!("shop_reco_events_total", "kind" => kind.as_str()).increment(products.len() as u64);
+    }
+
+    /// Stores the views recorded since the last call, in one transaction; on failure they stay queued
+    /// for the next call (at most 100,000: the oldest beyond are dropped, with a warning). Returns how many
+    /// were stored.
+    pub async fn flush_views(&self, db: &crate::db::Db) -> usize {
+        let batch = std::mem::take(&mut *self.pending_views.lock());
+        if batch.is_empty() {
+            return 0;
+        }
+        let stored = async {
+            let mut tx = crate::db::write_tx(db).await?;
+            for &(user, product, at) in &batch {
+                sqlx::query("INSERT INTO events (user_id, product_id, kind, at) VALUES ($1, $2, 'view', $3)")
+                    .bind(user)
+                    .bind(product)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        };
+        match stored.await {
+            Ok(()) => batch.len(),
+            Err(e) => {
+                tracing::warn!(error = %e, views = batch.len(), "views not stored yet; retried");
+                let mut pending = self.pending_views.lock();
+                let newer = std::mem::replace(&mut *pending, batch);
+                pending.extend(newer);
+                let excess = pending.len().saturating_sub(100_000);
+                if excess > 0 {
+                    tracing::warn!(dropped = excess, "view backlog full: oldest views dropped");
+                    pending.drain(..excess);
+                }
+                0
+            }
+        }
     }
 
     /// Replays the stored events into memory (at start, so live history survives restarts).
@@ -469,6 +562,11 @@ impl Reco {
             }
             *self.user_version.write().entry(user).or_default() += 1;
         }
+    }
+
+    /// The product `user` touched last (viewed, carted, bought), from the live events in memory.
+    pub fn last_touched(&self, user: i64) -> Option<i64> {
+        self.live.events(&user.to_string()).last()?.parse().ok()
     }
 
     fn remember(&self, user: i64, products: &[i64]) {

@@ -139,6 +139,31 @@ pub struct SearchPage {
     pub personalized: bool,
     /// How `q` was matched (`keyword` when there was no `q`).
     pub mode: &'static str,
+    /// Categories of the matches, ignoring the `category` filter (so a shopper sees the other choices),
+    /// most matches first, at most 12. With a semantic or hybrid `q`: over its candidates.
+    pub categories: Vec<Facet>,
+}
+
+/// A category and how many matches it has.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Facet {
+    /// Category.
+    pub category: String,
+    /// Matching products in it.
+    pub count: i64,
+}
+
+/// Most facets a page lists.
+const FACETS: usize = 12;
+
+/// Facets counted in memory (the semantic path's candidates).
+fn count_facets<'a>(categories: impl Iterator<Item = Option<&'a str>>) -> Vec<Facet> {
+    let mut counts: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    categories.flatten().for_each(|c| *counts.entry(c).or_default() += 1);
+    let mut out: Vec<Facet> = counts.into_iter().map(|(c, count)| Facet { category: c.to_string(), count }).collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.category.cmp(&b.category)));
+    out.truncate(FACETS);
+    out
 }
 
 /// `GET /products`.
@@ -222,15 +247,21 @@ pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResul
     fn typed<F: for<'q> Fn(&'q str) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>>(f: F) -> F {
         f
     }
-    let bind = typed(|q| {
+    type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+    fn typed_in<F: for<'q> Fn(&'q str, Option<String>) -> AnyQuery<'q>>(f: F) -> F {
+        f
+    }
+    // `$2`, the category, given apart: facets count every category of the matches.
+    let bind_in = typed_in(|q, category| {
         sqlx::query(q)
             .bind(fts.clone().unwrap_or_default())
-            .bind(p.category.clone())
+            .bind(category)
             .bind(min)
             .bind(max)
             .bind(p.in_stock.unwrap_or(false) as i64)
             .bind(p.store_id)
     });
+    let bind = typed(|q| bind_in(q, p.category.clone()));
     let personalize = p.personalize.unwrap_or(false);
     let signed_in = user.is_some();
     let customer = user.filter(|u| u.role == Role::Customer);
@@ -275,6 +306,7 @@ pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResul
         let fused = reciprocal_rank_fusion(&[&keyword, &near], RRF_K);
         let mut items: Vec<ProductRow> = fused.iter().filter_map(|(id, _)| rows.remove(id)).collect();
         let total = items.len() as i64;
+        let categories = count_facets(items.iter().map(|r| r.category.as_deref()));
         match p.sort.as_deref().unwrap_or("relevance") {
             "price_asc" => items.sort_by_key(|r| (r.price_cents, r.id)),
             "price_desc" => items.sort_by_key(|r| (std::cmp::Reverse(r.price_cents), r.id)),
@@ -283,7 +315,15 @@ pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResul
             _ => {}
         }
         let items = rerank_and_page(state, customer.as_ref().filter(|_| personalize), items, page, per_page);
-        return Ok(SearchPage { items, page, per_page, total, personalized: personalize, mode: mode.name() });
+        return Ok(SearchPage {
+            items,
+            page,
+            per_page,
+            total,
+            personalized: personalize,
+            mode: mode.name(),
+            categories,
+        });
     }
     use sqlx::Row;
     let total: i64 = bind(&format!("SELECT count(*) FROM {from} WHERE {filter}")).fetch_one(&state.db).await?.get(0);
@@ -298,11 +338,28 @@ pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResul
     .fetch_all(&state.db)
     .await?;
     let items = rows.iter().map(<ProductRow as sqlx::FromRow<_>>::from_row).collect::<Result<Vec<_>, _>>()?;
+    let facet_sql = format!(
+        "SELECT p.category, count(*) FROM {from} WHERE {filter} AND p.category IS NOT NULL GROUP BY p.category ORDER BY count(*) DESC, p.category LIMIT {FACETS}"
+    );
+    let categories = bind_in(&facet_sql, None)
+        .fetch_all(&state.db)
+        .await?
+        .iter()
+        .map(|r| Ok(Facet { category: r.try_get(0)?, count: r.try_get(1)? }))
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let items = match (personalize, customer) {
         (true, Some(u)) => rerank_and_page(state, Some(&u), items, page, per_page),
         _ => items, // the SQL already cut the page
     };
-    Ok(SearchPage { items, page, per_page, total, personalized: personalize, mode: SearchMode::Keyword.name() })
+    Ok(SearchPage {
+        items,
+        page,
+        per_page,
+        total,
+        personalized: personalize,
+        mode: SearchMode::Keyword.name(),
+        categories,
+    })
 }
 
 /// `items` in search order, re-ranked for `customer` when given (stable: what the recommender ranks comes
