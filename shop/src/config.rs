@@ -63,6 +63,10 @@ pub struct Config {
     pub chat_model: Option<PathBuf>,
     /// Session lifetime, hours.
     pub session_hours: u64,
+    /// Whether the web pages' cookies are `Secure` (sent over HTTPS only). Default (unset): yes unless
+    /// `bind` is a loopback address — a public shop is served through a TLS-terminating proxy; set `false`
+    /// only for plain-HTTP testing on a private network.
+    pub secure_cookies: Option<bool>,
     /// How long a session looked up in the database is trusted from memory, seconds: a logout or role
     /// change made elsewhere (another replica, the database) takes effect within this bound.
     pub session_cache_secs: u64,
@@ -136,6 +140,7 @@ impl Default for Config {
             chat: true,
             chat_model: Some(PathBuf::from("shop-data/chat.model")),
             session_hours: 24 * 7,
+            secure_cookies: None,
             session_cache_secs: 30,
             idempotency_hours: 48,
             rate_api_per_sec: 200,
@@ -206,6 +211,9 @@ impl Config {
         }
         if let Some(v) = get("SHOP_SEED_DEMO") {
             self.seed_demo = parse("SHOP_SEED_DEMO", &v)?;
+        }
+        if let Some(v) = get("SHOP_SECURE_COOKIES") {
+            self.secure_cookies = Some(parse("SHOP_SECURE_COOKIES", &v)?);
         }
         if let Some(v) = get("SHOP_DEMO_ACCOUNTS") {
             self.demo_accounts = Some(parse("SHOP_DEMO_ACCOUNTS", &v)?);
@@ -343,6 +351,11 @@ impl Config {
             None => self.bind.as_str(),
         };
         host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Whether cookies are `Secure` (see [`Config::secure_cookies`]).
+    pub fn wants_secure_cookies(&self) -> bool {
+        self.secure_cookies.unwrap_or_else(|| !self.bind_is_loopback())
     }
 
     /// Whether the demo accounts are seeded (see [`Config::demo_accounts`]).

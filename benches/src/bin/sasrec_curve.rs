@@ -6,7 +6,7 @@
 //! usage: sasrec_curve --data ../shared/datasets/amazon-beauty/Beauty.txt [--epochs 40] [--param k=v …]
 
 use reco_core::data::split::{leave_one_out, sequences_of};
-use reco_core::model::SasRec;
+use reco_core::model::AnyParams;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -24,11 +24,17 @@ fn main() {
     let data = reco_core::io::load_s3rec(std::path::Path::new(&path)).expect("load");
     let loo = leave_one_out(&data).expect("split");
     let seqs = sequences_of(&loo.valid_train, data.n_users(), data.n_items());
-    let mut p = SasRec::params().epochs(epochs).patience(epochs);
+    // --epochs first, then the --params (through the same text parser as the CLI's --param)
+    let mut pairs = vec![("epochs".to_string(), epochs.to_string()), ("patience".to_string(), epochs.to_string())];
     for kv in &params {
         let (k, v) = kv.split_once('=').expect("--param key=value");
-        p = p.set(k, v).expect("--param key=value");
+        pairs.push((k.to_string(), v.to_string()));
     }
+    let p = match AnyParams::with_params("sasrec", &pairs) {
+        Ok(AnyParams::SasRec(p)) => p,
+        Ok(_) => unreachable!("sasrec parameters"),
+        Err(e) => panic!("--param key=value: {e}"),
+    };
     let model = p.fit_with(&seqs, data.n_items(), Some(&loo.valid), &|_, _| true).expect("fit");
     for &(epoch, loss, seconds, hr) in &model.curve().epochs {
         let hr = hr.unwrap_or(f32::NAN);

@@ -189,9 +189,11 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .map(|(_, v)| v)
 }
 
-/// A `Set-Cookie` value: `HttpOnly`, for the whole site, `max_age` seconds (0 deletes it).
-pub(crate) fn set_cookie(name: &str, value: &str, max_age: u64, same_site: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}"))
+/// A `Set-Cookie` value: `HttpOnly`, for the whole site, `max_age` seconds (0 deletes it), `Secure` unless
+/// the shop serves plain HTTP on loopback ([`Config::wants_secure_cookies`](crate::config::Config::wants_secure_cookies)).
+pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age: u64, same_site: &str) -> HeaderValue {
+    let secure = if state.config.wants_secure_cookies() { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"))
         .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 

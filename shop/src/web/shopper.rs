@@ -239,7 +239,7 @@ pub(crate) async fn set_quantity(
     let Json(view) = crate::cart::put_item(State(state.clone()), user, headers, Path(pid.to_string()), q).await?;
     let mut r = see_other("/basket");
     if let Some(t) = view.cart_token {
-        r.headers_mut().append(header::SET_COOKIE, set_cookie("cart", &t, 30 * 86_400, "Lax"));
+        r.headers_mut().append(header::SET_COOKIE, set_cookie(&state, "cart", &t, 30 * 86_400, "Lax"));
     }
     Ok(r)
 }
@@ -388,11 +388,11 @@ pub(crate) async fn register_page(State(state): State<AppState>, v: Visitor, Que
 }
 
 /// Signed in: the session cookie set, the guest cart (merged by the API) forgotten, back to `next`.
-fn signed_in(token: &str, hours: u64, next: &str) -> Response {
+fn signed_in(state: &AppState, token: &str, next: &str) -> Response {
     let mut r = see_other(next);
     let h = r.headers_mut();
-    h.append(header::SET_COOKIE, set_cookie("session", token, hours * 3600, "Strict"));
-    h.append(header::SET_COOKIE, set_cookie("cart", "", 0, "Lax"));
+    h.append(header::SET_COOKIE, set_cookie(state, "session", token, state.config.session_hours * 3600, "Strict"));
+    h.append(header::SET_COOKIE, set_cookie(state, "cart", "", 0, "Lax"));
     r
 }
 
@@ -421,7 +421,7 @@ async fn authenticate(state: AppState, v: Visitor, ip: ClientIp, f: SignInForm, 
         false => crate::auth::login(State(state.clone()), v.cart_headers(), ip, creds).await,
     };
     match signed {
-        Ok(Json(s)) => Ok(signed_in(&s.token, state.config.session_hours, &next)),
+        Ok(Json(s)) => Ok(signed_in(&state, &s.token, &next)),
         Err(e @ (BadRequest(..) | Conflict(..) | TooManyRequests(_))) => {
             auth_page(&state, &v, register, &next, &f.email, Some(e.to_string())).await
         }
@@ -435,7 +435,7 @@ pub(crate) async fn signout(State(state): State<AppState>, _v: Visitor, headers:
         state.sessions.end(&state.db, t).await?;
     }
     let mut r = see_other("/");
-    r.headers_mut().append(header::SET_COOKIE, set_cookie("session", "", 0, "Strict"));
+    r.headers_mut().append(header::SET_COOKIE, set_cookie(&state, "session", "", 0, "Strict"));
     Ok(r)
 }
 
