@@ -136,7 +136,8 @@ impl Quantity {
     }
 }
 
-/// `PUT /cart/items/{product_id}`: sets the quantity (a line taken from an offer goes back to the catalogue price; 0 removes the line, also of a product taken off
+/// `PUT /cart/items/{product_id}`: sets the quantity (a line taken from an offer keeps its agreed price only
+/// while its quantity stays the offer's; 0 removes the line, also of a product taken off
 /// sale). A guest without a cart gets
 /// one; its token comes back in `cart_token`.
 pub(crate) async fn put_item(
@@ -192,7 +193,9 @@ pub(crate) async fn put_item(
     } else {
         sqlx::query(
             "INSERT INTO cart_items (cart_id, product_id, quantity) VALUES ($1, $2, $3)
-             ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = excluded.quantity, offer_id = NULL, agreed_cents = NULL",
+             ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = excluded.quantity,
+               offer_id = CASE WHEN cart_items.quantity = excluded.quantity THEN cart_items.offer_id END,
+               agreed_cents = CASE WHEN cart_items.quantity = excluded.quantity THEN cart_items.agreed_cents END",
         )
         .bind(cart)
         .bind(pid)

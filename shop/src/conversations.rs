@@ -190,8 +190,10 @@ pub async fn thread(state: &AppState, user: &User, raw: &str) -> ApiResult<Threa
             .fetch_all(&state.db)
             .await?;
     let side = if user.role == Role::Customer { "customer_read" } else { "dealer_read" };
-    if conversation.unread > 0 {
-        sqlx::query(&format!("UPDATE conversations SET {side} = last_message WHERE id = $1"))
+    // read up to the newest message shown (one written since stays unread), never backwards
+    if let (true, Some(newest)) = (conversation.unread > 0, rows.last().map(|r| r.0)) {
+        sqlx::query(&format!("UPDATE conversations SET {side} = $1 WHERE id = $2 AND {side} < $1"))
+            .bind(newest)
             .bind(conversation.id)
             .execute(&state.db)
             .await?;

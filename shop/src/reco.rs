@@ -376,13 +376,15 @@ impl Reco {
     /// products in order are `guest`), cached (customers and visitors without a cart) until the user's
     /// next event, the next change of a product, or the next refit.
     pub fn recommend_json(&self, user: Option<&User>, guest: &[i64], k: usize) -> ApiResult<Bytes> {
+        // The versions before the filter: an answer computed with an older filter is stored under an
+        // older version, never a newer one.
+        let uid = user.map_or(0, |u| u.id);
+        let uv = self.user_version.read().get(&uid).copied().unwrap_or(0);
+        let gv = self.global.load(Ordering::Acquire);
         let filter = self.filter.read().clone();
         if user.is_none() && !guest.is_empty() {
             return Ok(self.render(None, guest, None, &self.compute(None, guest, None, k, &filter)?));
         }
-        let uid = user.map_or(0, |u| u.id);
-        let uv = self.user_version.read().get(&uid).copied().unwrap_or(0);
-        let gv = self.global.load(Ordering::Acquire);
         if let Some((a, b, body)) = self.cache.read().get(&(uid, k)) {
             if (*a, *b) == (uv, gv) {
                 return Ok(body.clone());
@@ -407,12 +409,12 @@ impl Reco {
     /// guest cart `guest`) followed by product `pid` — the product page's "next" list.
     /// Cached for a customer (until their next event, a product change or a refit), not for a guest cart.
     pub fn next_json(&self, user: Option<&User>, guest: &[i64], pid: i64, k: usize) -> ApiResult<Bytes> {
-        let filter = self.filter.read().clone();
+        let uv = user.and_then(|u| self.user_version.read().get(&u.id).copied()).unwrap_or(0);
+        let gv = self.global.load(Ordering::Acquire);
+        let filter = self.filter.read().clone(); // after the versions (see recommend_json)
         let Some(u) = user.filter(|_| guest.is_empty()) else {
             return Ok(self.render(user, guest, Some(pid), &self.compute(user, guest, Some(pid), k, &filter)?));
         };
-        let uv = self.user_version.read().get(&u.id).copied().unwrap_or(0);
-        let gv = self.global.load(Ordering::Acquire);
         if let Some((a, b, body)) = self.next_cache.read().get(&(u.id, pid, k)) {
             if (*a, *b) == (uv, gv) {
                 return Ok(body.clone());
@@ -512,13 +514,17 @@ impl Reco {
         }
         let stored = async {
             let mut tx = crate::db::write_tx(db).await?;
-            for &(user, product, at) in &batch {
-                sqlx::query("INSERT INTO events (user_id, product_id, kind, at) VALUES ($1, $2, 'view', $3)")
-                    .bind(user)
-                    .bind(product)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
+            // multi-row INSERTs of up to 300 views (900 parameters: under SQLite's limit)
+            for chunk in batch.chunks(300) {
+                let rows: Vec<String> = (0..chunk.len())
+                    .map(|i| format!("(${}, ${}, 'view', ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                    .collect();
+                let sql = format!("INSERT INTO events (user_id, product_id, kind, at) VALUES {}", rows.join(", "));
+                let mut q = sqlx::query(&sql);
+                for &(user, product, at) in chunk {
+                    q = q.bind(user).bind(product).bind(at);
+                }
+                q.execute(&mut *tx).await?;
             }
             tx.commit().await
         };
@@ -542,7 +548,8 @@ impl Reco {
     /// Replays the stored events into memory (at start, so live history survives restarts).
     pub async fn load_events(&self, db: &crate::db::Db) -> ApiResult<usize> {
         let rows: Vec<(i64, i64, String)> =
-            sqlx::query_as("SELECT user_id, product_id, kind FROM events ORDER BY id").fetch_all(db).await?;
+            // by time: views are stored in batches, after carts and purchases that followed them
+            sqlx::query_as("SELECT user_id, product_id, kind FROM events ORDER BY at, id").fetch_all(db).await?;
         for (u, p, kind) in &rows {
             self.remember(*u, &[*p]);
             if kind == EventKind::Purchase.as_str() {

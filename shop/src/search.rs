@@ -9,6 +9,7 @@ use crate::error::{ApiError, ApiResult, Query};
 use crate::{AppState, Shop};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use sqlx::Row;
 use storefront::search::{reciprocal_rank_fusion, SearchMode, RRF_K};
 
 /// How many products each of the keyword and semantic lists contributes to a semantic or hybrid search
@@ -300,13 +301,34 @@ pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResul
             .await?,
         )?;
         let keyword: Vec<i64> = keyword_rows.iter().map(|r| r.id).collect();
+        // Facets ignore the category filter: with one chosen, count over the candidates without it.
+        let categories = match p.category {
+            None => None,
+            Some(_) => {
+                let mut ids = near.clone();
+                if mode == SearchMode::Hybrid {
+                    let sql =
+                        format!("SELECT p.id FROM {from} WHERE {filter} ORDER BY {} LIMIT {CANDIDATES}", text.rank);
+                    let any_category = bind_in(&sql, None).fetch_all(&state.db).await?;
+                    ids.extend(any_category.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<Vec<_>, _>>()?);
+                }
+                let sql = format!(
+                    "SELECT p.category FROM products p WHERE {plain} AND $1 IS NOT NULL AND p.id IN ({})",
+                    backend.json_ids("$7")
+                );
+                let json = serde_json::to_string(&ids).map_err(|e| ApiError::Internal(e.to_string()))?;
+                let found = bind_in(&sql, None).bind(json).fetch_all(&state.db).await?;
+                let cats = found.iter().map(|r| r.try_get::<Option<String>, _>(0)).collect::<Result<Vec<_>, _>>()?;
+                Some(count_facets(cats.iter().map(Option::as_deref)))
+            }
+        };
         let mut rows: std::collections::HashMap<i64, ProductRow> =
             keyword_rows.into_iter().chain(filtered).map(|r| (r.id, r)).collect();
         let near: Vec<i64> = near.into_iter().filter(|id| rows.contains_key(id)).collect();
         let fused = reciprocal_rank_fusion(&[&keyword, &near], RRF_K);
         let mut items: Vec<ProductRow> = fused.iter().filter_map(|(id, _)| rows.remove(id)).collect();
         let total = items.len() as i64;
-        let categories = count_facets(items.iter().map(|r| r.category.as_deref()));
+        let categories = categories.unwrap_or_else(|| count_facets(items.iter().map(|r| r.category.as_deref())));
         match p.sort.as_deref().unwrap_or("relevance") {
             "price_asc" => items.sort_by_key(|r| (r.price_cents, r.id)),
             "price_desc" => items.sort_by_key(|r| (std::cmp::Reverse(r.price_cents), r.id)),
@@ -325,7 +347,6 @@ pub async fn find(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResul
             categories,
         });
     }
-    use sqlx::Row;
     let total: i64 = bind(&format!("SELECT count(*) FROM {from} WHERE {filter}")).fetch_one(&state.db).await?.get(0);
     // Personalised: re-rank the first 200 matches (or the page's window if deeper), then cut the page.
     let (limit, offset) = match personalize {

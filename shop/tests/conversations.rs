@@ -125,9 +125,19 @@ fn an_accepted_offer_is_bought_once_at_its_price_and_the_ledger_agrees() {
         assert_eq!(m["offer"]["order_id"], order);
         let again = post(&format!("/conversations/{conv}/offers/{o}/accept"), Some(&c), json!({})).await;
         assert_eq!(again.status, StatusCode::CONFLICT, "{:?}", again.json);
-        // a second offer, then a changed quantity: the line goes back to the catalogue price
+        // a second offer: the same quantity set again keeps it, a changed quantity goes back to the
+        // catalogue price
         let o2 = offer(conv, &dealer, 999, 1).await;
-        post(&format!("/conversations/{conv}/offers/{o2}/accept"), Some(&c), json!({})).await;
+        let a = post(&format!("/conversations/{conv}/offers/{o2}/accept"), Some(&c), json!({})).await;
+        assert_eq!(
+            (a.json["items"][0]["price_cents"].as_i64(), a.json["items"][0]["offer_id"].as_i64()),
+            (Some(999), Some(o2))
+        );
+        let r = call("PUT", &format!("/cart/items/{product}"), Some(&c), &[], Some(json!({"quantity": 1}))).await;
+        assert_eq!(
+            (r.json["items"][0]["price_cents"].as_i64(), r.json["items"][0]["offer_id"].as_i64()),
+            (Some(999), Some(o2))
+        );
         let r = call("PUT", &format!("/cart/items/{product}"), Some(&c), &[], Some(json!({"quantity": 3}))).await;
         assert_eq!(
             (r.json["items"][0]["price_cents"].as_i64(), r.json["items"][0]["offer_id"].as_i64()),
@@ -137,6 +147,47 @@ fn an_accepted_offer_is_bought_once_at_its_price_and_the_ledger_agrees() {
         let r = call("POST", "/checkout", Some(&c), &[("idempotency-key", "offer-2")], Some(body)).await;
         assert_eq!(r.json["total_cents"], 3 * price, "{:?}", r.json);
         assert_eq!(gated().net(r.json["id"].as_i64().unwrap()), (3 * price, 0));
+    });
+}
+
+#[test]
+fn an_offer_is_reachable_only_through_its_own_conversation() {
+    rt().block_on(async {
+        // customer A's offer, and customer B's own conversation with the same store
+        let (conv_a, _, dealer, product, _) = conversation("simulated", 3_000).await;
+        let offer_a = offer(conv_a, &dealer, 1, 1000).await;
+        let (_, b) = customer().await;
+        let r = post("/conversations", Some(&b), json!({"product_id": product, "body": "me too"})).await;
+        let conv_b = r.json["conversation"]["id"].as_i64().unwrap();
+        let steal = post(&format!("/conversations/{conv_b}/offers/{offer_a}/accept"), Some(&b), json!({})).await;
+        assert_eq!(steal.status, StatusCode::NOT_FOUND, "{:?}", steal.json);
+        assert_eq!(get("/cart", Some(&b)).await.json["items"], json!([]), "nothing reached B's cart");
+    });
+}
+
+#[test]
+fn a_guest_cart_merged_at_sign_in_leaves_an_offer_line_as_agreed() {
+    rt().block_on(async {
+        let (_, dealer, product) = store_with_product("simulated", 50, 2_500).await;
+        let email = format!("merge{}@test.shop", uniq());
+        let creds = json!({"email": email, "password": "a-long-password"});
+        let c = post("/auth/register", None, creds.clone()).await.json["token"].as_str().unwrap().to_string();
+        let r = post("/conversations", Some(&c), json!({"product_id": product, "body": "two, engraved?"})).await;
+        let conv = r.json["conversation"]["id"].as_i64().unwrap();
+        let o = offer(conv, &dealer, 2_000, 2).await;
+        post(&format!("/conversations/{conv}/offers/{o}/accept"), Some(&c), json!({})).await;
+        // signed out, the same person fills a guest cart with 5 of the product, then signs in
+        let g = call("PUT", &format!("/cart/items/{product}"), None, &[], Some(json!({"quantity": 5}))).await;
+        let token = g.json["cart_token"].as_str().unwrap().to_string();
+        let signed = call("POST", "/auth/login", None, &[("x-cart-token", &token)], Some(creds)).await;
+        assert_eq!(signed.status, StatusCode::OK, "{:?}", signed.json);
+        let c2 = signed.json["token"].as_str().unwrap();
+        let cart = get("/cart", Some(c2)).await;
+        let line = &cart.json["items"][0];
+        assert_eq!(
+            (line["quantity"].as_i64(), line["price_cents"].as_i64(), line["offer_id"].as_i64()),
+            (Some(2), Some(2_000), Some(o))
+        );
     });
 }
 

@@ -288,15 +288,49 @@ test("keyboard only: skip link, search, add to cart, and the chat widget open an
   await ctx.close();
 });
 
-test("a form posted from another site is refused", async () => {
-  const r = await fetch(`${shop.base}/basket/1`, {
+test("a form posted from another site is refused; the same form from the shop's own origin is taken", async () => {
+  const post = (origin) =>
+    fetch(`${shop.base}/basket/1`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin },
+      body: "quantity=1",
+      redirect: "manual",
+    });
+  const evil = await post("https://evil.example");
+  assert.equal(evil.status, 403);
+  assert.equal(evil.headers.get("set-cookie"), null, "no cart was made");
+  const own = await post(shop.base);
+  assert.equal(own.status, 303, "the origin decides, nothing else");
+  assert.match(own.headers.get("set-cookie"), /^cart=/);
+});
+
+test("a checkout that fails shows why on the checkout page, and the cart is kept", async () => {
+  const ctx = await browser.createBrowserContext();
+  const page = await signIn(ctx, "customer@demo.shop", "demo-password", "/item/2");
+  await page.$eval("#quantity", (e) => (e.value = "2"));
+  await clickAndWait(page, "form.add button");
+  // the dealer sells the stock away meanwhile (through the API)
+  const login = await fetch(`${shop.base}/auth/login`, {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://evil.example" },
-    body: "quantity=1",
-    redirect: "manual",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: "dealer@demo.shop", password: "demo-password" }),
+  }).then((r) => r.json());
+  const patched = await fetch(`${shop.base}/products/2`, {
+    method: "PATCH",
+    headers: { "content-type": "application/json", authorization: `Bearer ${login.token}` },
+    body: JSON.stringify({ stock: 1 }),
   });
-  assert.equal(r.status, 403);
-  assert.equal(r.headers.get("set-cookie"), null, "no cart was made");
+  assert.equal(patched.status, 200);
+  await page.goto(`${shop.base}/basket/checkout`);
+  await page.type("#ship_to", "3 Side Street, York");
+  if (await page.$("#store_id")) await page.select("#store_id", "1");
+  const [resp] = await Promise.all([page.waitForNavigation(), page.click('form[action="/basket/checkout"] button')]);
+  assert.equal(resp.status(), 422);
+  assert.match(await text(page, ".error"), /out of stock/);
+  assert.ok(await page.$('form[action="/basket/checkout"]'), "the form is there to try again");
+  const cart = await api(page, "/cart");
+  assert.ok(cart.body.items.some((l) => l.product_id === 2 && l.quantity >= 2), "the cart is kept");
+  await ctx.close();
 });
 
 test("axe-core: no serious or critical accessibility violations on the main pages", () => {

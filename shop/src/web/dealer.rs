@@ -169,7 +169,11 @@ pub(crate) async fn update(
     Path(id): Path<String>,
     Form(f): Form<ProductForm>,
 ) -> Page {
-    let (user, _) = dealer(&v, &format!("/dealer/products/{id}"))?;
+    let (user, store) = dealer(&v, &format!("/dealer/products/{id}"))?;
+    let pid = crate::error::parse_id("product", &id)?;
+    // only the store's own products (the form is checked after this, so a bad form shows nothing else's)
+    let current = crate::catalog::product(&state.db, pid).await?.filter(|p| p.store_id == store);
+    let current = current.ok_or_else(|| ApiError::NotFound(format!("no product {pid} in your store")))?;
     let changed = async {
         let mut fields = f.fields()?;
         fields.insert("active".into(), f.active.is_some().into());
@@ -181,8 +185,7 @@ pub(crate) async fn update(
     match changed {
         Ok(Json(p)) => Ok(see_other(&format!("/dealer/products/{}", p.id))),
         Err(e @ (ApiError::BadRequest(..) | ApiError::Conflict(..))) => {
-            let current = crate::catalog::product(&state.db, crate::error::parse_id("product", &id)?).await?;
-            product_page(&state, &v, current, Some(&f), Some(e.to_string())).await
+            product_page(&state, &v, Some(current), Some(&f), Some(e.to_string())).await
         }
         Err(e) => Err(e.into()),
     }

@@ -204,8 +204,14 @@ pub(crate) fn see_other(to: &str) -> Response {
 
 /// Where a `next` parameter may send the visitor back to: a path of this site only.
 pub(crate) fn local_path(next: Option<&str>) -> &str {
+    // Browsers drop tabs and newlines from URLs ("/\t/evil" is "//evil"), and treat "\" as "/".
+    let on_site = |n: &str| {
+        n.starts_with('/')
+            && !n[1..].starts_with(['/', '\\'])
+            && !n.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n) if on_site(n) => n,
         _ => "/",
     }
 }
@@ -263,7 +269,9 @@ mod tests {
             assert!(PAGES.get_template(name).is_ok(), "{name}");
         }
         assert_eq!(local_path(Some("/basket")), "/basket");
-        for bad in ["//evil.example", "https://evil.example", "/\\evil", ""] {
+        for bad in
+            ["//evil.example", "https://evil.example", "/\\evil", "", "/\t/evil.example", "/\n/x", "/ /x", "/a\\b"]
+        {
             assert_eq!(local_path(Some(bad)), "/", "{bad}");
         }
         let mut h = HeaderMap::new();

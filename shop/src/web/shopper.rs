@@ -250,14 +250,20 @@ pub(crate) async fn checkout_page(State(state): State<AppState>, v: Visitor) -> 
     v.require("/basket/checkout")?;
     let base = v.base(&state).await?;
     let view = cart_view(&state, &v).await?;
-    let mut stores: Vec<i64> = view.items.iter().filter(|l| l.available).map(|l| l.store_id).collect();
-    stores.sort_unstable();
-    stores.dedup();
+    let stores = stores_of(&view);
     let key = crate::auth::random_token();
     Ok(render(
         "checkout.html",
         context! { title => "Check out", key, stores, items => view.items, total_cents => view.total_cents, ..base },
     ))
+}
+
+/// The stores of the cart's lines for sale (checkout pays one store at a time).
+fn stores_of(view: &crate::cart::CartView) -> Vec<i64> {
+    let mut stores: Vec<i64> = view.items.iter().filter(|l| l.available).map(|l| l.store_id).collect();
+    stores.sort_unstable();
+    stores.dedup();
+    stores
 }
 
 /// The checkout form.
@@ -298,10 +304,10 @@ pub(crate) async fn place_order(State(state): State<AppState>, v: Visitor, Form(
     let base = v.base(&state).await?;
     let view = cart_view(&state, &v).await?;
     let key = crate::auth::random_token();
-    let ship_to = f.ship_to;
+    let (ship_to, stores) = (f.ship_to, stores_of(&view));
     let mut r = render(
         "checkout.html",
-        context! { title => "Check out", key, error, ship_to, items => view.items, total_cents => view.total_cents, ..base },
+        context! { title => "Check out", key, error, ship_to, stores, items => view.items, total_cents => view.total_cents, ..base },
     );
     *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     Ok(r)

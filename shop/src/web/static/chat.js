@@ -24,7 +24,7 @@
     try {
       const r = await fetch("/chat", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), credentials: "same-origin" });
       const a = await r.json();
-      if (!r.ok) { say("bot", a.message || "Sorry, something went wrong."); return; }
+      if (!r.ok) { say("bot", (a.error && a.error.message) || "Sorry, something went wrong."); return; }
       conv.value = a.conversation;
       say("bot", a.reply.text);
     } catch (e) {
