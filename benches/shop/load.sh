@@ -91,6 +91,7 @@ run "page GET / (guest)" "$base/"
 run "page GET / (customer)" -H "Cookie: session=$TOKEN" "$base/"
 run "page GET /item/{id} (guest)" "$base/item/10"
 run "page GET /item/{id} (customer: a view)" -H "Cookie: session=$TOKEN" "$base/item/10"
+run "page GET /item/1..100 (customer)" -H "Cookie: session=$TOKEN" -s benches/shop/items.lua "$base"
 run "page GET /search?q=heart (guest)" "$base/search?q=heart"
 run "GET /products/{id} (customer: a view)" -H "Authorization: Bearer $TOKEN" "$base/products/10"
 if [ "$REPLICAS" = 2 ]; then

@@ -475,7 +475,12 @@ impl Reco {
     /// Records `kind` on `products` for `user`: in memory at once (the next answer changes), and in the
     /// `events` table (a failure there is logged, the request still succeeds).
     pub async fn event(&self, db: &crate::db::Db, user: i64, products: &[i64], kind: EventKind) {
-        self.remember_remote(user, products, kind == EventKind::Purchase);
+        // Viewing again the product viewed last (a reload) leaves the sequence as it was — sequences are
+        // distinct items in order — so the user's cached answers stay valid; the view is still stored.
+        let reload = kind == EventKind::View && products.len() == 1 && self.last_touched(user) == Some(products[0]);
+        if !reload {
+            self.remember_remote(user, products, kind == EventKind::Purchase);
+        }
         metrics::counter!("shop_reco_events_total", "kind" => kind.as_str()).increment(products.len() as u64);
         if kind == EventKind::View {
             // Views come one per product page: stored in batches (every 250 ms by the background loop
@@ -573,7 +578,7 @@ impl Reco {
 
     /// The product `user` touched last (viewed, carted, bought), from the live events in memory.
     pub fn last_touched(&self, user: i64) -> Option<i64> {
-        self.live.events(&user.to_string()).last()?.parse().ok()
+        self.live.last(&user.to_string())?.parse().ok()
     }
 
     fn remember(&self, user: i64, products: &[i64]) {

@@ -151,8 +151,19 @@ impl HistoryScorer for Transition {
 }
 
 impl Explainer for Transition {
+    /// Among the items the score used — the last `history` distinct ones — not the whole history (which
+    /// also made a long-time customer's explanation cost |history| lookups per recommended item).
     fn contributor(&self, j: usize, hist: &[usize]) -> Contributor {
-        best(hist.iter().filter_map(|&i| self.next_items().get(i, j).map(|p| (i, p))))
+        let mut used: Vec<usize> = Vec::with_capacity(self.history_len());
+        for &i in hist.iter().rev() {
+            if used.len() == self.history_len() {
+                break;
+            }
+            if !used.contains(&i) {
+                used.push(i);
+            }
+        }
+        best(used.into_iter().filter_map(|i| self.next_items().get(i, j).map(|p| (i, p))))
     }
 }
 

@@ -58,6 +58,12 @@ impl LiveEvents {
         live.events.get(user).cloned().unwrap_or_default()
     }
 
+    /// `user`'s newest live event (without copying the others).
+    pub fn last(&self, user: &str) -> Option<String> {
+        let live = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        live.events.get(user).and_then(|l| l.last()).cloned()
+    }
+
     /// Whether no user has a live event.
     pub fn is_empty(&self) -> bool {
         self.inner.read().unwrap_or_else(|e| e.into_inner()).events.is_empty()
@@ -166,5 +172,22 @@ impl Server {
     /// [`TrainedModel::similar_items`] on the current model.
     pub fn similar_items(&self, item: &str, k: usize) -> Result<Vec<Recommendation>> {
         self.current.load().similar_items(item, k)
+    }
+}
+
+#[cfg(test)]
+mod live_tests {
+    use super::LiveEvents;
+
+    #[test]
+    fn the_newest_event_moves_to_the_end_and_is_last() {
+        let live = LiveEvents::default();
+        assert_eq!(live.last("u"), None);
+        for item in ["a", "b", "a"] {
+            live.record("u", item).unwrap();
+        }
+        assert_eq!(live.events("u"), ["b", "a"]);
+        assert_eq!(live.last("u").as_deref(), Some("a"));
+        assert_eq!(live.last("other"), None);
     }
 }

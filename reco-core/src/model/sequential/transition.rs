@@ -193,6 +193,11 @@ impl Transition {
         &self.params
     }
 
+    /// How many of a history's most recent distinct items a score reads (the `history` parameter).
+    pub fn history_len(&self) -> usize {
+        self.params.history
+    }
+
     /// Scores every item after `history` (item indices, oldest first) into `out`. Items the model does not
     /// know are ignored; an empty history, or one with no known item, is an error.
     pub fn score_history(&self, history: &[u32], out: &mut [f32]) -> Result<()> {
