@@ -241,22 +241,25 @@ pub(crate) async fn order(State(state): State<AppState>, v: Visitor, Path(id): P
     order_page(&state, &v, &id, None).await
 }
 
-/// `POST /dealer/orders/{id}/ship` and `/deliver`: the API's order moves.
+/// `POST /dealer/orders/{id}/ship`: the API's Paid → Shipped.
 pub(crate) async fn ship(State(state): State<AppState>, v: Visitor, Path(id): Path<String>) -> Page {
     let (user, _) = dealer(&v, &format!("/dealer/orders/{id}"))?;
-    match crate::orders::ship(State(state.clone()), user.clone(), Path(id.clone())).await {
-        Ok(_) => Ok(see_other(&format!("/dealer/orders/{id}"))),
-        Err(e @ ApiError::Conflict(..)) => order_page(&state, &v, &id, Some(e.to_string())).await,
-        Err(e) => Err(e.into()),
-    }
+    let moved = crate::orders::ship(State(state.clone()), user.clone(), Path(id.clone())).await;
+    after_move(&state, &v, &id, moved.map(|_| ())).await
 }
 
-/// `POST /dealer/orders/{id}/deliver`.
+/// `POST /dealer/orders/{id}/deliver`: the API's Shipped → Delivered.
 pub(crate) async fn deliver(State(state): State<AppState>, v: Visitor, Path(id): Path<String>) -> Page {
     let (user, _) = dealer(&v, &format!("/dealer/orders/{id}"))?;
-    match crate::orders::deliver(State(state.clone()), user.clone(), Path(id.clone())).await {
-        Ok(_) => Ok(see_other(&format!("/dealer/orders/{id}"))),
-        Err(e @ ApiError::Conflict(..)) => order_page(&state, &v, &id, Some(e.to_string())).await,
+    let moved = crate::orders::deliver(State(state.clone()), user.clone(), Path(id.clone())).await;
+    after_move(&state, &v, &id, moved.map(|_| ())).await
+}
+
+/// Back to the order after a move; a move the order's state does not allow is shown on its page.
+async fn after_move(state: &AppState, v: &Visitor, id: &str, moved: Result<(), ApiError>) -> Page {
+    match moved {
+        Ok(()) => Ok(see_other(&format!("/dealer/orders/{id}"))),
+        Err(e @ ApiError::Conflict(..)) => order_page(state, v, id, Some(e.to_string())).await,
         Err(e) => Err(e.into()),
     }
 }

@@ -195,12 +195,12 @@ pub(crate) async fn cart(State(state): State<AppState>, v: Visitor) -> Page {
 }
 
 async fn cart_view(state: &AppState, v: &Visitor) -> Result<crate::cart::CartView, PageError> {
-    Ok(guest_cart(state, v).await?.0)
+    Ok(visitor_cart(state, v).await?.0)
 }
 
-/// The visitor's cart, and whether the headers naming it are still good (a guest cart cookie whose cart
+/// The visitor's cart (the account's, or the guest cart its cookie names), and the headers that name it (a guest cart cookie whose cart
 /// is gone — merged into an account, purged — is an empty cart, and the next line starts a new one).
-async fn guest_cart(state: &AppState, v: &Visitor) -> Result<(crate::cart::CartView, HeaderMap), PageError> {
+async fn visitor_cart(state: &AppState, v: &Visitor) -> Result<(crate::cart::CartView, HeaderMap), PageError> {
     let headers = v.cart_headers();
     match crate::cart::get(State(state.clone()), crate::auth::MaybeUser(v.user.clone()), headers.clone()).await {
         Ok(Json(view)) => Ok((view, headers)),
@@ -230,7 +230,7 @@ pub(crate) async fn set_quantity(
     let mut q: i64 = f.quantity.trim().parse().map_err(|_| {
         crate::error::ApiError::invalid(format!("quantity must be a whole number (got {:?})", f.quantity))
     })?;
-    let (view, headers) = guest_cart(&state, &v).await?;
+    let (view, headers) = visitor_cart(&state, &v).await?;
     if f.add.is_some() {
         q += view.items.iter().find(|l| l.product_id == pid).map_or(0, |l| l.quantity);
     }
