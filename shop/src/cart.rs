@@ -98,7 +98,19 @@ pub async fn lines<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(db: E, cart:
     .await?)
 }
 
-async fn view(state: &AppState, cart: Option<i64>, token: Option<String>) -> ApiResult<CartView> {
+/// `user`'s cart id, made if they have none (any database handle).
+pub(crate) async fn user_cart<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(db: E, user: i64) -> ApiResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO carts (user_id, created_at) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET created_at = carts.created_at RETURNING id",
+    )
+    .bind(user)
+    .bind(crate::db::now())
+    .fetch_one(db)
+    .await?)
+}
+
+/// The cart's answer: its lines and the total of those for sale.
+pub(crate) async fn view(state: &AppState, cart: Option<i64>, token: Option<String>) -> ApiResult<CartView> {
     let items = match cart {
         Some(c) => lines(&state.db, c).await?,
         None => Vec::new(),
@@ -230,13 +242,7 @@ pub async fn merge_guest(state: &AppState, headers: &HeaderMap, user: i64) -> Ap
         .fetch_optional(&mut *tx)
         .await?;
     let Some(guest) = guest else { return Ok(()) };
-    let mine: i64 = sqlx::query_scalar(
-        "INSERT INTO carts (user_id, created_at) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET created_at = carts.created_at RETURNING id",
-    )
-    .bind(user)
-    .bind(crate::db::now())
-    .fetch_one(&mut *tx)
-    .await?;
+    let mine = user_cart(&mut *tx, user).await?;
     let merged = Backend::of_conn(&tx).least("cart_items.quantity + excluded.quantity", "$3");
     sqlx::query(&format!(
         "INSERT INTO cart_items (cart_id, product_id, quantity) SELECT $1, product_id, quantity FROM cart_items WHERE cart_id = $2 AND true

@@ -310,13 +310,7 @@ pub async fn accept(state: &AppState, user: &User, raw: &str, offer: &str) -> Ap
     if active != Some(crate::db::Flag(true)) {
         return Err(ApiError::Conflict("not_for_sale", "the product is no longer for sale".into()));
     }
-    let cart: i64 = sqlx::query_scalar(
-        "INSERT INTO carts (user_id, created_at) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET created_at = carts.created_at RETURNING id",
-    )
-    .bind(user.id)
-    .bind(crate::db::now())
-    .fetch_one(&state.db)
-    .await?;
+    let cart = crate::cart::user_cart(&state.db, user.id).await?;
     sqlx::query(
         "INSERT INTO cart_items (cart_id, product_id, quantity, offer_id, agreed_cents) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = excluded.quantity, offer_id = excluded.offer_id, agreed_cents = excluded.agreed_cents",
@@ -329,9 +323,7 @@ pub async fn accept(state: &AppState, user: &User, raw: &str, offer: &str) -> Ap
     .execute(&state.db)
     .await?;
     state.record_event(user.id, &[c.product_id], crate::reco::EventKind::Cart).await;
-    let items = crate::cart::lines(&state.db, cart).await?;
-    let total_cents = items.iter().filter(|l| l.available).map(|l| l.price_cents * l.quantity).sum();
-    Ok(crate::cart::CartView { items, total_cents, cart_token: None })
+    crate::cart::view(state, Some(cart), None).await
 }
 
 /// A message for the live sockets, with who may see it.

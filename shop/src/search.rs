@@ -175,18 +175,24 @@ pub(crate) async fn search(
     Query(p): Query<SearchParams>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    let json = |body: bytes::Bytes| ([("content-type", "application/json")], body).into_response();
+    let body = find_json(&state, user, p).await?;
+    Ok(([("content-type", "application/json")], body).into_response())
+}
+
+/// [`find`]'s answer as JSON, through the answer cache when it does not depend on who asks (what
+/// `GET /products` and the search page serve: the same parameters share an entry).
+pub async fn find_json(state: &Shop, user: Option<User>, p: SearchParams) -> ApiResult<bytes::Bytes> {
     let key = (!p.personalize.unwrap_or(false)).then(|| format!("{p:?}"));
     if let Some(body) = key.as_deref().and_then(|k| state.search_cache.get(k)) {
-        return Ok(json(body));
+        return Ok(body);
     }
     let generation = state.search_cache.generation();
-    let page = find(&state, user, p).await?;
+    let page = find(state, user, p).await?;
     let body = bytes::Bytes::from(serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.to_string()))?);
     if let Some(k) = key {
         state.search_cache.put(k, generation, body.clone());
     }
-    Ok(json(body))
+    Ok(body)
 }
 
 /// The search behind `GET /products` and the chatbot's product search (`user`: who asks, for

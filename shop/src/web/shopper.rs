@@ -100,27 +100,14 @@ pub(crate) async fn search(State(state): State<AppState>, v: Visitor, Query(f): 
         per_page: Some(PER_PAGE),
         ..SearchParams::default()
     };
-    // The API's search and its answer cache (the same key: a page and `GET /products` with the same
-    // parameters share an entry).
-    let key = format!("{params:?}");
-    let body = match state.search_cache.get(&key) {
-        Some(body) => Some(body),
-        None => {
-            let generation = state.search_cache.generation();
-            match crate::search::find(&state, None, params).await {
-                Ok(p) => {
-                    let body =
-                        bytes::Bytes::from(serde_json::to_vec(&p).map_err(|e| ApiError::Internal(e.to_string()))?);
-                    state.search_cache.put(key, generation, body.clone());
-                    Some(body)
-                }
-                Err(ApiError::BadRequest(_, m)) => {
-                    error = Some(m);
-                    None
-                }
-                Err(e) => return Err(e.into()),
-            }
+    // The API's search and its answer cache.
+    let body = match crate::search::find_json(&state, None, params).await {
+        Ok(body) => Some(body),
+        Err(ApiError::BadRequest(_, m)) => {
+            error = Some(m);
+            None
         }
+        Err(e) => return Err(e.into()),
     };
     let found: Option<serde_json::Value> =
         body.map(|b| serde_json::from_slice(&b)).transpose().map_err(|e| ApiError::Internal(e.to_string()))?;
