@@ -205,6 +205,44 @@ fn csv_tables_through_polars() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["users_evaluated"], 30);
+    assert_eq!(v["held_out"], "last item");
+}
+
+#[test]
+fn event_kinds_are_weighted_and_purchases_held_out() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each customer views two products, carts one, buys two; the last event is a view.
+    let mut text = String::from("customer,sku,ts,kind\n");
+    for u in 0..30 {
+        let kinds = ["view", "view", "add-to-cart", "purchase", "purchase", "view"];
+        for (k, kind) in kinds.iter().enumerate() {
+            text.push_str(&format!("c{u},p{},{},{kind}\n", (u + k) % 9, 100 * u + k));
+        }
+    }
+    let csv = dir.path().join("events.csv");
+    std::fs::write(&csv, text).unwrap();
+    let eval = |weights: &str| {
+        let c = csv.to_str().unwrap();
+        let args = ["reco", "eval", "--data", c, "--format", "csv", "--user-col", "customer", "--item-col", "sku"];
+        let mut args = args.to_vec();
+        args.extend(["--time-col", "ts", "--kind-col", "kind", "--model", "itemknn", "--json", "--quiet"]);
+        args.extend(["--kind-weights", weights]);
+        shopml(&args)
+    };
+    let out = eval("");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["held_out"].as_str(), v["users_evaluated"].as_u64()), (Some("last purchase"), Some(30)));
+    // Only purchases trained on: the split is made before weighing, so the same purchases are held out.
+    let out = eval("view=0,add-to-cart=0");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let w: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&w["held_out"], &w["users_evaluated"]), (&v["held_out"], &v["users_evaluated"]));
+    assert_ne!(w["metrics"], v["metrics"], "views and carts change what is learnt");
+    let out = eval("like=1");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--kind-weights") && err.contains("`like` is not view"), "{err}");
 }
 
 #[test]

@@ -13,7 +13,7 @@ mod encoder;
 use chatbot_core::intent::{Classifier, FastIntent};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use reco_core::data::{Dataset, EventKind};
+use reco_core::data::{Dataset, EventKind, KindWeights};
 use reco_core::eval::{self as pipeline, Protocol};
 use reco_core::model::AnyParams;
 use reco_core::serve::{Filter, Recommendation};
@@ -313,10 +313,12 @@ impl Task for EvalTask {
             let (k, protocol) = (k_arg(self.k)?, self.protocol.clone());
             let (data, params) = self.job.prepare()?;
             if protocol == "cold-items" {
-                return pipeline::run_cold_start(&data, &params, 0.1, k, 42, &|_, _| true).map_err(reco_err);
+                return pipeline::run_cold_start(&data, &KindWeights::EQUAL, &params, 0.1, k, 42, &|_, _| true)
+                    .map_err(reco_err);
             }
             let proto: Protocol = protocol.parse().map_err(reco_err)?;
-            pipeline::run_loo(&data, &params, proto, k, 42, pipeline::Target::Test, &|_, _| true).map_err(reco_err)
+            pipeline::run_loo(&data, &KindWeights::EQUAL, &params, proto, k, 42, pipeline::Target::Test, &|_, _| true)
+                .map_err(reco_err)
         })
     }
 

@@ -7,7 +7,7 @@ use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use reco_core::ann::AnnParams;
-use reco_core::data::{Dataset, EventKind};
+use reco_core::data::{Dataset, EventKind, KindWeights};
 use reco_core::eval::{self as pipeline, Protocol};
 use reco_core::model::AnyParams;
 use reco_core::serve::{Filter, LiveEvents, Recommendation};
@@ -22,9 +22,23 @@ use std::sync::{Arc, Mutex, RwLock};
 /// add categories, prices and texts with `with_items`. Ids are non-negative integers or strings.
 #[pyclass(name = "Dataset", module = "shopml", frozen)]
 pub struct PyDataset {
+    /// The events as given (kinds and weights unchanged).
     pub(crate) data: Dataset,
     pub(crate) user_int: bool,
     pub(crate) item_int: bool,
+    /// Applied when fitting ([`PyDataset::fitted_on`]) and, after the split, when evaluating.
+    pub(crate) kind_weights: KindWeights,
+}
+
+impl PyDataset {
+    fn new(data: Dataset, user_int: bool, item_int: bool) -> Self {
+        PyDataset { data, user_int, item_int, kind_weights: KindWeights::EQUAL }
+    }
+
+    /// The events as a model is fitted on them: weighted by kind (a copy only when some weight is not 1).
+    pub(crate) fn fitted_on(&self) -> PyResult<std::borrow::Cow<'_, Dataset>> {
+        self.data.weighted_view(&self.kind_weights).map_err(errors::reco)
+    }
 }
 
 fn push_all(
@@ -61,15 +75,41 @@ fn event_kinds(obj: Option<&Bound<'_, PyAny>>, n: usize) -> PyResult<Option<Vec<
         .map(Some)
 }
 
+/// `kind_weights` given as a dict of kind → weight or as `"kind=weight,..."` text; `None`: the defaults.
+fn kind_weights_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<KindWeights> {
+    let text = match obj {
+        None => String::new(),
+        Some(o) if o.is_none() => String::new(),
+        Some(o) => match o.cast::<pyo3::types::PyDict>() {
+            Ok(d) => {
+                let mut pairs = Vec::new();
+                for (k, v) in d.iter() {
+                    let k: String = k.extract().map_err(|_| invalid("kind_weights: keys must be kind names"))?;
+                    let v: f64 = v.extract().map_err(|_| invalid(format!("kind_weights[{k:?}]: not a number")))?;
+                    pairs.push(format!("{k}={v}"));
+                }
+                pairs.join(",")
+            }
+            Err(_) => o.extract().map_err(|_| invalid("kind_weights: expected a dict or \"kind=weight,...\" text"))?,
+        },
+    };
+    KindWeights::parse(&text).map_err(errors::reco)
+}
+
 #[pymethods]
 impl PyDataset {
     /// Interactions from parallel 1-D arrays (numpy, lists, pandas/polars column values).
     ///
     /// `users`, `items`: ids (non-negative ints or str). `weights`: positive finite floats (default 1).
     /// `timestamps`: ints or `datetime64` (default: the row order). `kinds`: `"view"`, `"search-click"`,
-    /// `"add-to-cart"` or `"purchase"` per row (default purchase).
+    /// `"add-to-cart"` or `"purchase"` per row (default purchase). `kind_weights`: how much each kind
+    /// counts, a dict (`{"view": 0.1}`) or text (`"view=0.1,add-to-cart=0.5"`); kinds not named keep the
+    /// defaults (view 0.25, search-click 0.25, add-to-cart 0.5, purchase 1; see benches/README.md); 0 drops
+    /// a kind. Each event's weight is multiplied by its kind's. With mixed kinds, `evaluate` holds out
+    /// each user's last purchase.
     #[staticmethod]
-    #[pyo3(signature = (users, items, weights=None, timestamps=None, kinds=None))]
+    #[pyo3(signature = (users, items, weights=None, timestamps=None, kinds=None, kind_weights=None))]
+    #[allow(clippy::too_many_arguments)]
     fn from_arrays(
         py: Python<'_>,
         users: &Bound<'_, PyAny>,
@@ -77,6 +117,7 @@ impl PyDataset {
         weights: Option<&Bound<'_, PyAny>>,
         timestamps: Option<&Bound<'_, PyAny>>,
         kinds: Option<&Bound<'_, PyAny>>,
+        kind_weights: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let users = convert::ids(users, "users")?;
         let items = convert::ids(items, "items")?;
@@ -84,8 +125,9 @@ impl PyDataset {
         let weights = convert::floats(weights, "weights", n)?;
         let times = convert::timestamps(timestamps, "timestamps", n)?;
         let kinds = event_kinds(kinds, n)?;
+        let kind_weights = kind_weights_of(kind_weights)?;
         let data = py.detach(|| push_all(&users, &items, weights.as_deref(), times.as_deref(), kinds.as_deref()))?;
-        Ok(PyDataset { data, user_int: users.is_int(), item_int: items.is_int() })
+        Ok(PyDataset { kind_weights, ..PyDataset::new(data, users.is_int(), items.is_int()) })
     }
 
     /// Interactions from a users × items sparse matrix (scipy CSR/CSC/COO …, as `implicit` takes it):
@@ -114,13 +156,15 @@ impl PyDataset {
         let data = py
             .detach(|| Dataset::from_csr("python", &indptr, &indices, &weights))
             .map_err(|e| invalid(format!("matrix: {e}")))?;
-        Ok(PyDataset { data, user_int: true, item_int: true })
+        Ok(PyDataset::new(data, true, true))
     }
 
     /// Interactions from a pandas or polars DataFrame, by column name. Columns are read with
     /// `.to_numpy()`, so any frame library with that method works.
     #[staticmethod]
-    #[pyo3(signature = (frame, user="user", item="item", weight=None, time=None, kind=None))]
+    /// `kind_weights` as in `from_arrays`.
+    #[pyo3(signature = (frame, user="user", item="item", weight=None, time=None, kind=None, kind_weights=None))]
+    #[allow(clippy::too_many_arguments)]
     fn from_frame(
         py: Python<'_>,
         frame: &Bound<'_, PyAny>,
@@ -129,6 +173,7 @@ impl PyDataset {
         weight: Option<&str>,
         time: Option<&str>,
         kind: Option<&str>,
+        kind_weights: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let col = |name: &str| -> PyResult<Bound<'_, PyAny>> {
             let column = frame.get_item(name).map_err(|_| {
@@ -145,7 +190,7 @@ impl PyDataset {
         let w = weight.map(col).transpose()?;
         let t = time.map(col).transpose()?;
         let k = kind.map(col).transpose()?;
-        Self::from_arrays(py, &u, &i, w.as_ref(), t.as_ref(), k.as_ref())
+        Self::from_arrays(py, &u, &i, w.as_ref(), t.as_ref(), k.as_ref(), kind_weights)
     }
 
     /// Reads a file in one of the core loaders' formats: `"online-retail"` (UCI Online Retail CSV,
@@ -160,7 +205,7 @@ impl PyDataset {
         let data =
             py.detach(|| reco_core::io::load(&path, fmt, &reco_core::io::Columns::default())).map_err(errors::reco)?;
         let (user_int, item_int) = (convert::all_int(data.users().ids()), convert::all_int(data.items().ids()));
-        Ok(PyDataset { data, user_int, item_int })
+        Ok(PyDataset::new(data, user_int, item_int))
     }
 
     /// A copy with item metadata set: `categories` (str), `prices` (float), `texts` (titles /
@@ -194,7 +239,7 @@ impl PyDataset {
                 .map_err(|e| invalid(format!("items[{i}]: {e}")))?;
         }
         let item_int = if self.data.items().is_empty() { ids.is_int() } else { self.item_int };
-        Ok(PyDataset { data, user_int: self.user_int, item_int })
+        Ok(PyDataset { data, user_int: self.user_int, item_int, kind_weights: self.kind_weights })
     }
 
     /// Leave-one-out split as the evaluations use it: each user's last new item (by time) is held out.
@@ -208,7 +253,13 @@ impl PyDataset {
         let items = split.test.iter().map(|&(_, i)| self.data.items().id(i));
         let test_items = convert::id_array(py, items, split.test.len(), self.item_int)?;
         let train = self.data.with_interactions(split.train).map_err(errors::reco)?;
-        Ok((PyDataset { data: train, user_int: self.user_int, item_int: self.item_int }, test_users, test_items))
+        let train = PyDataset {
+            data: train,
+            user_int: self.user_int,
+            item_int: self.item_int,
+            kind_weights: self.kind_weights,
+        };
+        Ok((train, test_users, test_items))
     }
 
     /// The interactions as `(users, items, weights, timestamps)` arrays (e.g. to build another
@@ -221,6 +272,22 @@ impl PyDataset {
         let weights = PyArray1::from_vec(py, d.interactions().iter().map(|x| x.weight).collect()).into_any();
         let times = PyArray1::from_vec(py, d.interactions().iter().map(|x| x.timestamp).collect()).into_any();
         Ok((users, items, weights, times))
+    }
+
+    /// How much each event kind counts when a model is fitted on this data (`{"view": 0.25, ...}`).
+    #[getter]
+    fn kind_weights<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let w = &self.kind_weights;
+        for (k, v) in [
+            ("view", w.view),
+            ("search-click", w.search_click),
+            ("add-to-cart", w.add_to_cart),
+            ("purchase", w.purchase),
+        ] {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
     }
 
     /// Number of distinct users.
@@ -541,8 +608,9 @@ impl PyRecommender {
             return Err(ModelClosedError::new_err("this model was closed"));
         }
         let progress = FitProgress::new(format!("fit {}", me.params_name()), show_progress)?;
+        let fitted_on = ds.fitted_on()?;
         let model = py
-            .detach(|| TrainedModel::fit(&ds.data, &me.params, &|d, t| progress.step(d, t)))
+            .detach(|| TrainedModel::fit(&fitted_on, &me.params, &|d, t| progress.step(d, t)))
             .map_err(|e| progress.error(e))?;
         me.set(Fitted::new(model, ds.user_int, ds.item_int))?;
         Ok(slf.clone())
@@ -708,23 +776,31 @@ impl PyRecommender {
         cold_fraction: f64,
     ) -> PyResult<Bound<'py, PyDict>> {
         let k = k.map(k_arg).transpose()?.unwrap_or(10);
-        let data = &data.get().data;
+        let (data, weights) = (&data.get().data, &data.get().kind_weights);
         let params = &self.params;
         // Ctrl-C is checked between training iterations, as in `fit`.
         let progress = FitProgress::new(String::new(), None)?;
         let step = |d, t| progress.step(d, t);
         let run = if protocol == "cold-items" {
-            py.detach(|| pipeline::run_cold_start(data, params, cold_fraction, k, seed, &step))
+            py.detach(|| pipeline::run_cold_start(data, weights, params, cold_fraction, k, seed, &step))
         } else {
             let proto: Protocol = protocol.parse().map_err(errors::reco)?;
             let target: pipeline::Target = split.parse().map_err(errors::reco)?;
-            py.detach(|| pipeline::run_loo(data, params, proto, k, seed, target, &step))
+            py.detach(|| pipeline::run_loo(data, weights, params, proto, k, seed, target, &step))
         }
         .map_err(|e| progress.error(e))?;
         let m = &run.report.metrics;
         let d = PyDict::new(py);
         d.set_item("model", self.params_name())?;
         d.set_item("protocol", run.report.protocol)?;
+        let held_out = if protocol == "cold-items" {
+            "cold items"
+        } else if data.mixes_kinds() {
+            "last purchase"
+        } else {
+            "last item"
+        };
+        d.set_item("held_out", held_out)?;
         d.set_item("k", run.report.k)?;
         for (key, v) in [
             ("hr", m.hr),

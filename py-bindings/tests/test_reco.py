@@ -142,6 +142,29 @@ def test_evaluate_returns_metrics(dataset):
     assert cold["protocol"] == "cold-items"
 
 
+def test_kind_weights_multiply_and_mixed_kinds_hold_out_purchases():
+    users = ["a", "a", "a", "a", "b", "b"]
+    items = ["x", "y", "z", "w", "x", "y"]
+    kinds = ["view", "add-to-cart", "purchase", "view", "purchase", "purchase"]
+    d = shopml.Dataset.from_arrays(users, items, weights=[2.0] * 6, kinds=kinds, kind_weights={"view": 0.5})
+    assert d.kind_weights == {"view": 0.5, "search-click": 0.25, "add-to-cart": 0.5, "purchase": 1.0}
+    # a's last purchase is z: the view of w after it is not trained on
+    train, test_users, test_items = d.leave_one_out()
+    assert dict(zip(test_users.tolist(), test_items.tolist())) == {"a": "z", "b": "y"}
+    tu, ti, _, _ = train.to_arrays()
+    assert sorted(i for u, i in zip(tu.tolist(), ti.tolist()) if u == "a") == ["x", "y"]
+    assert train.kind_weights == d.kind_weights
+    assert shopml.ItemKNN().evaluate(d, k=3)["held_out"] == "last purchase"
+    # 0 leaves a kind out of the fit: w was only viewed, so it has neighbours only while views count
+    counted = shopml.ItemKNN().fit(d)
+    assert len(counted.similar_items("w", k=3)[0]) > 0
+    d = shopml.Dataset.from_arrays(users, items, kinds=kinds, kind_weights="view=0")
+    assert len(shopml.ItemKNN().fit(d).similar_items("w", k=3)[0]) == 0
+    for bad, says in [({"like": 1.0}, "like"), ({"view": -1.0}, "≥ 0"), ("view", "KIND=WEIGHT"), (3, "dict")]:
+        with pytest.raises(ValueError, match=says):
+            shopml.Dataset.from_arrays(users, items, kinds=kinds, kind_weights=bad)
+
+
 def test_models_fit_with_keyword_parameters(dataset):
     for m in [
         shopml.Popularity(),

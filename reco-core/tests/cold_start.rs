@@ -1,6 +1,7 @@
 //! Cold start on the shipped Online Retail data: products never seen in training can only be ranked by
 //! their content. Popularity cannot rank them at all.
 
+use reco_core::data::KindWeights;
 use reco_core::eval::run_cold_start;
 use reco_core::io::load_online_retail;
 use reco_core::model::AnyParams;
@@ -10,7 +11,9 @@ use std::path::Path;
 fn content_ranks_products_popularity_cannot() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/online-retail/online_retail.csv.gz");
     let (data, _) = load_online_retail(&path).unwrap();
-    let run = |name: &str| run_cold_start(&data, &AnyParams::new(name).unwrap(), 0.1, 10, 42, &|_, _| true).unwrap();
+    let run = |name: &str| {
+        run_cold_start(&data, &KindWeights::EQUAL, &AnyParams::new(name).unwrap(), 0.1, 10, 42, &|_, _| true).unwrap()
+    };
     let pop = run("pop");
     let content = run("content");
     assert!(pop.report.users_evaluated > 1000, "{}", pop.report.users_evaluated);

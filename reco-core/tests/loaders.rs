@@ -1,6 +1,6 @@
 //! Loaders and bad input: every malformed file is a typed error naming the file and line.
 
-use reco_core::data::{split::leave_one_out, Dataset, EventKind};
+use reco_core::data::{split::leave_one_out, Dataset, EventKind, KindWeights};
 use reco_core::eval::{run_loo, Protocol, Target};
 use reco_core::io::{load, load_movielens, load_online_retail, load_s3rec, Columns, Format};
 use reco_core::model::{AnyParams, Recommender};
@@ -164,10 +164,10 @@ fn duplicates_single_interaction_users_and_k_zero() {
     // b has one item: trained on, never evaluated
     assert_eq!(split.test.iter().map(|&(u, _)| u).collect::<Vec<_>>(), vec![0, 2]);
     let pop = AnyParams::new("pop").unwrap();
-    let run = run_loo(&d, &pop, Protocol::LooFull, 1, 0, Target::Test, &|_, _| true).unwrap();
+    let run = run_loo(&d, &KindWeights::EQUAL, &pop, Protocol::LooFull, 1, 0, Target::Test, &|_, _| true).unwrap();
     assert_eq!(run.report.users_evaluated, 2);
     assert!(matches!(
-        run_loo(&d, &pop, Protocol::LooFull, 0, 0, Target::Test, &|_, _| true),
+        run_loo(&d, &KindWeights::EQUAL, &pop, Protocol::LooFull, 0, 0, Target::Test, &|_, _| true),
         Err(RecoError::InvalidParameter { .. })
     ));
     let model = pop.fit(&reco_core::model::FitInput::new(&m, d.item_meta()), &|_, _| true).unwrap();

@@ -1,5 +1,6 @@
 //! Checks against the real public datasets in `../shared/datasets` (skipped, with a note, when absent).
 
+use reco_core::data::KindWeights;
 use reco_core::eval::{run_loo, Protocol, Target};
 use reco_core::io::{load_movielens, load_s3rec};
 use reco_core::model::AnyParams;
@@ -24,13 +25,22 @@ fn beauty_popularity_reproduces_s3rec() {
     let data = load_s3rec(&path).unwrap();
     assert_eq!((data.n_users(), data.n_items(), data.interactions().len()), (22_363, 12_101, 198_502));
     let pop = AnyParams::new("pop").unwrap().set("count", "all").unwrap();
-    let run = run_loo(&data, &pop, Protocol::LooFull, 10, 42, Target::Test, &|_, _| true).unwrap();
+    let run = run_loo(&data, &KindWeights::EQUAL, &pop, Protocol::LooFull, 10, 42, Target::Test, &|_, _| true).unwrap();
     let m = run.report.metrics;
     assert_eq!(run.report.users_evaluated, 22_363);
     assert!((m.hr / 0.0152 - 1.0).abs() <= 0.10, "HR@10 {}", m.hr);
     assert!((m.ndcg / 0.0068 - 1.0).abs() <= 0.10, "NDCG@10 {}", m.ndcg);
-    let honest =
-        run_loo(&data, &AnyParams::new("pop").unwrap(), Protocol::LooFull, 10, 42, Target::Test, &|_, _| true).unwrap();
+    let honest = run_loo(
+        &data,
+        &KindWeights::EQUAL,
+        &AnyParams::new("pop").unwrap(),
+        Protocol::LooFull,
+        10,
+        42,
+        Target::Test,
+        &|_, _| true,
+    )
+    .unwrap();
     assert!(honest.report.metrics.hr < m.hr);
 }
 
@@ -42,8 +52,17 @@ fn movielens_loads_with_its_quirks() {
     assert_eq!((data.n_users(), data.n_items(), data.interactions().len()), (944, 1_682, 100_003));
     assert!(data.item_meta().iter().all(|m| m.text.is_some()));
     let itemknn = AnyParams::new("itemknn").unwrap();
-    let run =
-        run_loo(&data, &itemknn, Protocol::LooSampled { negatives: 99 }, 10, 42, Target::Test, &|_, _| true).unwrap();
+    let run = run_loo(
+        &data,
+        &KindWeights::EQUAL,
+        &itemknn,
+        Protocol::LooSampled { negatives: 99 },
+        10,
+        42,
+        Target::Test,
+        &|_, _| true,
+    )
+    .unwrap();
     // sampled HR@10 of a sane model on ML-100k is far above the random 0.10
     assert!(run.report.metrics.hr > 0.4, "{:?}", run.report.metrics);
 }

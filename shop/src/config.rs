@@ -107,13 +107,17 @@ pub struct Config {
     pub gateways: BTreeMap<String, GatewayConfig>,
     /// Notifications: `log`, or a file path to append JSON lines to.
     pub notifier: String,
-    /// Minutes between refits of the recommender (run only when purchases or add-to-carts were stored
-    /// since the last fit); 0 turns them off (`POST /admin/recommender/refit` still works).
+    /// Minutes between refits of the recommender (run only when events of a kind `reco_kind_weights`
+    /// counts were stored since the last fit); 0 turns them off (`POST /admin/recommender/refit` still works).
     pub reco_refit_minutes: u64,
     /// The recommender: `transition` (default: reads the order of each customer's and guest session's
     /// events, fits in about a second), `itemknn`, `sknn`, or `sasrec` (the most accurate on Amazon Beauty;
     /// its fit takes minutes, at start and at each refit).
     pub reco_model: String,
+    /// How much each stored event kind counts in a fit (`[reco_kind_weights]` table in the file,
+    /// `SHOP_RECO_KIND_WEIGHTS="view=0.1,add-to-cart=0.5"`): defaults view 0.25, add-to-cart 0.5, purchase
+    /// 1 (`reco_core::data::KindWeights`: how they were chosen); a kind weighted 0 is not read at all.
+    pub reco_kind_weights: reco_core::data::KindWeights,
     /// Log format: `text` or `json`.
     pub log_format: String,
     /// A sentence-encoder directory (`config.json`, `tokenizer.json`, `model.safetensors`; all-MiniLM-L6-v2
@@ -160,6 +164,7 @@ impl Default for Config {
             notifier: "log".into(),
             reco_refit_minutes: 10,
             reco_model: "transition".into(),
+            reco_kind_weights: Default::default(),
             log_format: "text".into(),
             encoder: None,
             search_mode: None,
@@ -181,7 +186,7 @@ impl Config {
     /// `SHOP_DATASETS`, `SHOP_SEED_DEMO`, `SHOP_DEMO_ACCOUNTS`, `SHOP_DEMO_PASSWORD`, `SHOP_CHAT`,
     /// `SHOP_METRICS_BIND`, `SHOP_CLIENT_IP_HEADER`, `SHOP_TRUSTED_PROXIES` (comma-separated), `SHOP_RATE_API_PER_SEC`,
     /// `SHOP_RATE_API_BURST`, `SHOP_RATE_LOGIN_PER_MIN`, `SHOP_DB_CONNECTIONS`, `SHOP_NOTIFIER`,
-    /// `SHOP_RECO_REFIT_MINUTES`, `SHOP_LOG_FORMAT`, `SHOP_ENCODER`, `SHOP_SEARCH_MODE`, `SHOP_SEARCH_CACHE_MS`).
+    /// `SHOP_RECO_REFIT_MINUTES`, `SHOP_RECO_MODEL`, `SHOP_RECO_KIND_WEIGHTS`, `SHOP_LOG_FORMAT`, `SHOP_ENCODER`, `SHOP_SEARCH_MODE`, `SHOP_SEARCH_CACHE_MS`).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut c = match file {
             Some(p) => {
@@ -259,6 +264,10 @@ impl Config {
         if let Some(v) = get("SHOP_RECO_MODEL") {
             self.reco_model = v;
         }
+        if let Some(v) = get("SHOP_RECO_KIND_WEIGHTS") {
+            self.reco_kind_weights = reco_core::data::KindWeights::parse(&v)
+                .map_err(|e| ConfigError(format!("SHOP_RECO_KIND_WEIGHTS: {e}")))?;
+        }
         if let Some(v) = get("SHOP_LOG_FORMAT") {
             self.log_format = v;
         }
@@ -312,6 +321,10 @@ impl Config {
                 self.reco_model,
                 crate::reco::MODELS.join(", ")
             )));
+        }
+        self.reco_kind_weights.validate().map_err(|e| ConfigError(format!("reco_kind_weights: {e}")))?;
+        if self.reco_kind_weights.purchase == 0.0 {
+            return bad("reco_kind_weights: purchase must be > 0 (the shipped history is purchases)");
         }
         if let Some(m) = &self.search_mode {
             let mode: SearchMode = m.parse().map_err(|e| ConfigError(format!("search_mode: {e}")))?;
@@ -430,5 +443,25 @@ mod tests {
         assert_eq!(c.gateways["flaky"].fail_rate, 0.5);
         std::fs::write(&p, "bnd = 1\n").unwrap();
         assert!(Config::load(Some(&p)).unwrap_err().to_string().contains("bnd"));
+    }
+
+    #[test]
+    fn kind_weights_come_from_the_file_or_the_environment_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("shop.toml");
+        std::fs::write(&p, "[reco_kind_weights]\nview = 0.1\n").unwrap();
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!((c.reco_kind_weights.view, c.reco_kind_weights.add_to_cart), (0.1, 0.5));
+        std::fs::write(&p, "[reco_kind_weights]\nview = -1.0\n").unwrap();
+        assert!(Config::load(Some(&p)).unwrap_err().to_string().contains("reco_kind_weights"));
+        std::fs::write(&p, "[reco_kind_weights]\nlike = 1.0\n").unwrap();
+        assert!(Config::load(Some(&p)).unwrap_err().to_string().contains("like"));
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "SHOP_RECO_KIND_WEIGHTS").then(|| "view=0,cart=2".to_string())).unwrap();
+        assert_eq!((c.reco_kind_weights.view, c.reco_kind_weights.add_to_cart), (0.0, 2.0));
+        let e = c.apply_env(|k| (k == "SHOP_RECO_KIND_WEIGHTS").then(|| "view=x".to_string())).unwrap_err();
+        assert!(e.to_string().contains("SHOP_RECO_KIND_WEIGHTS"), "{e}");
+        let c = Config { reco_kind_weights: reco_core::data::KindWeights::parse("purchase=0").unwrap(), ..c };
+        assert!(c.validate().unwrap_err().to_string().contains("purchase must be > 0"));
     }
 }

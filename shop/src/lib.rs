@@ -157,7 +157,7 @@ pub async fn start(config: config::Config) -> anyhow::Result<Arc<Shop>> {
 }
 
 /// Opens the database (migrations), seeds the demo store if it has none, trains the recommender on the
-/// shipped history plus the stored purchases and add-to-carts, finishes orders an earlier run left half-done, and trains or loads the chatbot.
+/// shipped history plus the stored events (weighted by kind), finishes orders an earlier run left half-done, and trains or loads the chatbot.
 pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<Arc<Shop>> {
     config.validate()?;
     let db = db::open(&config.database, config.db_connections)
@@ -194,7 +194,7 @@ pub async fn start_with(config: config::Config, parts: Parts) -> anyhow::Result<
             config.bind
         );
     }
-    let reco = reco::Reco::new(&db, &data, &config.reco_model).await?;
+    let reco = reco::Reco::new(&db, &data, &config.reco_model, config.reco_kind_weights).await?;
     let semantic = match &config.encoder {
         Some(dir) => {
             let dir = dir.clone();
@@ -433,7 +433,7 @@ impl ApiError {
 /// The background work: outbox delivery and the storing of recorded views (every 250 ms), and every minute the purge of old
 /// idempotency keys and sessions, the recovery of orders Created more than 5 minutes ago and of refunds
 /// pending for over a minute, rate-limiter upkeep and metrics upkeep; every `reco_refit_minutes` a
-/// refit of the recommender if purchases or add-to-carts were stored since the last one. Stops when
+/// refit of the recommender if events of a counted kind were stored since the last one. Stops when
 /// `stop` flips.
 pub fn spawn_background(shop: AppState, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

@@ -110,7 +110,7 @@ pub const ROUTES: &[Route] = &[
         "post",
         "/admin/recommender/refit",
         Session,
-        "Retrain the recommender on the shipped history plus stored purchases and add-to-carts now (admin)",
+        "Retrain the recommender on the shipped history plus the stored events, weighted by kind, now (admin)",
     )
     .ok(200, schema::<reco::FitReport>),
     Route::new("get", "/stores", Public, "Stores").ok(200, schema::<Vec<StoreView>>),

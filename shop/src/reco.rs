@@ -1,6 +1,6 @@
 //! Recommendations wired to the shop: a model (`reco_model`: `transition` by default, `itemknn`, `sknn`,
 //! `sasrec`) trained at start on the shipped purchase history plus
-//! the shop's own stored purchases and add-to-carts, the live events (views, add-to-cart, purchases)
+//! the shop's own stored events (weighted by kind), the live events (views, add-to-cart, purchases)
 //! that change the next answer without retraining, the out-of-stock filter, a per-user answer cache
 //! invalidated by those events (and by product edits and refits), and refits (periodic, or `POST /admin/recommender/refit`) that bring
 //! products created at run time into the model and are swapped in atomically.
@@ -20,7 +20,7 @@ use crate::error::{ApiError, ApiResult};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use parking_lot::RwLock;
-use reco_core::data::Dataset;
+use reco_core::data::{Dataset, KindWeights};
 use reco_core::serve::{latest_order, Filter, LiveEvents, Server};
 use reco_core::store::TrainedModel;
 use std::collections::{HashMap, HashSet};
@@ -46,16 +46,25 @@ impl EventKind {
             EventKind::Purchase => "purchase",
         }
     }
+
+    fn parse(stored: &str) -> Option<Self> {
+        [EventKind::View, EventKind::Cart, EventKind::Purchase].into_iter().find(|k| k.as_str() == stored)
+    }
+
+    /// The engine's name for it.
+    fn engine(self) -> reco_core::data::EventKind {
+        match self {
+            EventKind::View => reco_core::data::EventKind::View,
+            EventKind::Cart => reco_core::data::EventKind::AddToCart,
+            EventKind::Purchase => reco_core::data::EventKind::Purchase,
+        }
+    }
 }
 
 type Cached = (u64, u64, Bytes);
 
 /// The models `reco_model` may name.
 pub const MODELS: [&str; 4] = ["transition", "itemknn", "sknn", "sasrec"];
-
-/// Weight of a stored add-to-cart in a refit (a purchase weighs 1; views are left out as too noisy
-/// for co-occurrence).
-const CART_WEIGHT: f32 = 0.5;
 
 #[derive(Debug, Clone)]
 struct Info {
@@ -99,7 +108,7 @@ pub struct FitReport {
     pub users: usize,
     /// Interactions trained on.
     pub interactions: usize,
-    /// Of which stored shop events (purchases and add-to-carts).
+    /// Of which stored shop events (of the kinds the weights count).
     pub shop_events: usize,
     /// Id of the last stored event trained on (0: none).
     pub last_event: i64,
@@ -112,6 +121,8 @@ pub struct Reco {
     server: Server,
     /// The model fitted (one of [`MODELS`]).
     model: String,
+    /// How much each stored event kind counts in a fit.
+    weights: KindWeights,
     /// The shipped history with products ids as item ids: the base of every fit.
     shipped: Arc<Dataset>,
     /// Shipped history per dataset customer id (product ids, oldest first, each at its latest time).
@@ -151,25 +162,35 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
-/// The training set: `shipped` plus the stored purchases and add-to-carts (a shop user linked to a
-/// dataset customer adds to that customer's row). Items carry no text: [`Reco::render`] names a
-/// reason's product (`Recommendation::because`) by its current name.
-async fn training_set(db: &crate::db::Db, shipped: &Dataset) -> ApiResult<(Dataset, usize, i64)> {
-    let rows: Vec<(i64, i64, Option<String>, i64, String, i64)> = sqlx::query_as(
+/// `WHERE` condition on `events.kind`: the kinds `weights` count (a kind weighted 0 is not read).
+fn counted_kinds(weights: &KindWeights) -> String {
+    let kinds = [EventKind::View, EventKind::Cart, EventKind::Purchase];
+    let counted: Vec<String> =
+        kinds.iter().filter(|k| weights.of(k.engine()) > 0.0).map(|k| format!("'{}'", k.as_str())).collect();
+    format!("kind IN ({})", counted.join(", "))
+}
+
+/// The training set: `shipped` plus the stored events of the kinds `weights` count (a shop user linked to
+/// a dataset customer adds to that customer's row), each weighted by its kind. Items carry no text:
+/// [`Reco::render`] names a reason's product (`Recommendation::because`) by its current name.
+async fn training_set(
+    db: &crate::db::Db,
+    shipped: &Dataset,
+    weights: &KindWeights,
+) -> ApiResult<(Dataset, usize, i64)> {
+    let sql = format!(
         "SELECT e.id, e.user_id, u.ext_id, e.product_id, e.kind, e.at FROM events e LEFT JOIN users u ON u.id = e.user_id
-         WHERE e.kind IN ('purchase', 'cart') ORDER BY e.id",
-    )
-    .fetch_all(db)
-    .await?;
+         WHERE e.{} ORDER BY e.id",
+        counted_kinds(weights)
+    );
+    let rows: Vec<(i64, i64, Option<String>, i64, String, i64)> = sqlx::query_as(&sql).fetch_all(db).await?;
     let mut d = shipped.clone();
     for (_, user, ext, product, kind, at) in &rows {
-        let (kind, weight) = match kind.as_str() {
-            "purchase" => (reco_core::data::EventKind::Purchase, 1.0),
-            _ => (reco_core::data::EventKind::AddToCart, CART_WEIGHT),
-        };
+        let kind = EventKind::parse(kind).ok_or_else(|| internal(format!("stored event kind `{kind}`")))?;
         let user = ext.clone().unwrap_or_else(|| format!("shop-user-{user}"));
-        d.push(&user, &product.to_string(), *at, kind, weight).map_err(internal)?;
+        d.push(&user, &product.to_string(), *at, kind.engine(), 1.0).map_err(internal)?;
     }
+    let d = d.weighted(weights).map_err(internal)?;
     Ok((d, rows.len(), rows.last().map_or(0, |r| r.0)))
 }
 
@@ -206,8 +227,8 @@ async fn fit(
 
 impl Reco {
     /// Maps the shipped history onto the products of the first store (by SKU), then fits `model` (one of
-    /// [`MODELS`]) on it plus the purchases and add-to-carts already stored.
-    pub async fn new(db: &crate::db::Db, data: &Dataset, model: &str) -> ApiResult<Reco> {
+    /// [`MODELS`]) on it plus the events already stored, each kind weighted by `weights`.
+    pub async fn new(db: &crate::db::Db, data: &Dataset, model: &str, weights: KindWeights) -> ApiResult<Reco> {
         let demo: Vec<(String, i64)> =
             sqlx::query_as("SELECT sku, id FROM products WHERE store_id = (SELECT min(id) FROM stores)")
                 .fetch_all(db)
@@ -233,11 +254,12 @@ impl Reco {
         let out: HashSet<String> = rows.iter().filter(|r| r.4 <= 0 || !r.5 .0).map(|r| r.0.to_string()).collect();
         let info: HashMap<i64, Info> =
             rows.into_iter().map(|r| (r.0, Info { sku: r.1, name: r.2, price_cents: r.3 })).collect();
-        let (set, events, last) = training_set(db, &shipped).await?;
+        let (set, events, last) = training_set(db, &shipped, &weights).await?;
         let (fitted, report) = fit(model, set, events, last, None).await?;
         Ok(Reco {
             server: Server::new(fitted),
             model: model.to_string(),
+            weights,
             shipped: Arc::new(shipped),
             trained,
             info: RwLock::new(info),
@@ -255,8 +277,8 @@ impl Reco {
         })
     }
 
-    /// Retrains on the shipped history plus every stored purchase and add-to-cart (so products
-    /// created at run time that were bought or carted since get neighbours) and swaps the new model
+    /// Retrains on the shipped history plus every stored event of a counted kind (so products created
+    /// at run time that were bought, carted or viewed since get neighbours) and swaps the new model
     /// in; requests in flight finish on the old one. Concurrent calls wait for the running refit and
     /// then run their own.
     pub async fn refit(&self, db: &crate::db::Db) -> ApiResult<FitReport> {
@@ -264,15 +286,13 @@ impl Reco {
         self.refit_locked(db).await
     }
 
-    /// The periodic refit: [`refit`](Self::refit) if purchases or add-to-carts were stored after the
+    /// The periodic refit: [`refit`](Self::refit) if events of a counted kind were stored after the
     /// last fit's (checked once the running refit, if any, is over), else nothing (`None`).
     pub async fn refit_if_new(&self, db: &crate::db::Db) -> ApiResult<Option<FitReport>> {
         let _one = self.refitting.lock().await;
-        let last: i64 =
-            sqlx::query_scalar("SELECT id FROM events WHERE kind IN ('purchase', 'cart') ORDER BY id DESC LIMIT 1")
-                .fetch_optional(db)
-                .await?
-                .unwrap_or(0);
+        self.flush_views(db).await;
+        let sql = format!("SELECT id FROM events WHERE {} ORDER BY id DESC LIMIT 1", counted_kinds(&self.weights));
+        let last: i64 = sqlx::query_scalar(&sql).fetch_optional(db).await?.unwrap_or(0);
         let fitted = self.last_fit.read().last_event;
         if last > fitted {
             Ok(Some(self.refit_locked(db).await?))
@@ -283,7 +303,8 @@ impl Reco {
 
     /// A refit; the caller holds `refitting`.
     async fn refit_locked(&self, db: &crate::db::Db) -> ApiResult<FitReport> {
-        let (set, events, last) = training_set(db, &self.shipped).await?;
+        self.flush_views(db).await; // the views recorded so far count in this fit
+        let (set, events, last) = training_set(db, &self.shipped, &self.weights).await?;
         let (model, report) = fit(&self.model, set, events, last, Some(1)).await?;
         self.server.swap(model);
         *self.last_fit.write() = report;
@@ -632,6 +653,20 @@ impl Reco {
             {
                 self.stock_changed(p, stock > 0 && active.0);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kind_weighted_zero_is_not_read() {
+        assert_eq!(counted_kinds(&KindWeights::default()), "kind IN ('view', 'cart', 'purchase')");
+        assert_eq!(counted_kinds(&KindWeights::parse("view=0").unwrap()), "kind IN ('cart', 'purchase')");
+        for k in [EventKind::View, EventKind::Cart, EventKind::Purchase] {
+            assert_eq!(EventKind::parse(k.as_str()), Some(k));
         }
     }
 }

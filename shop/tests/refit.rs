@@ -87,5 +87,12 @@ fn a_refit_brings_products_created_at_run_time_into_the_model() {
         assert_eq!(buy(&fan, "fan-2", anchor, 1).await.status, 201);
         let again = shop().reco.refit_if_new(&shop().db).await.unwrap().expect("a new purchase is refitted");
         assert!(again.last_event > last, "{again:?} after {last}");
+        // Every stored kind counts with the default weights: the looker's view (stored in a batch, flushed
+        // by the refit) is in the training set too.
+        let count =
+            |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&shop().db).await.unwrap() };
+        let views = count("SELECT count(*) FROM events WHERE kind = 'view'").await;
+        assert!(views >= 1, "the looker's view is stored");
+        assert_eq!(again.shop_events as i64, count("SELECT count(*) FROM events").await, "{again:?}");
     });
 }

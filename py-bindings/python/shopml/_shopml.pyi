@@ -2,7 +2,7 @@
 
 from os import PathLike
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +23,7 @@ class Dataset:
         weights: Optional[npt.ArrayLike] = None,
         timestamps: Optional[npt.ArrayLike] = None,
         kinds: Optional[Sequence[str]] = None,
+        kind_weights: Union[Mapping[str, float], str, None] = None,
     ) -> Dataset: ...
     @staticmethod
     def from_csr(matrix: Any) -> Dataset: ...
@@ -34,6 +35,7 @@ class Dataset:
         weight: Optional[str] = None,
         time: Optional[str] = None,
         kind: Optional[str] = None,
+        kind_weights: Union[Mapping[str, float], str, None] = None,
     ) -> Dataset: ...
     @staticmethod
     def load(path: StrPath, format: str = "online-retail") -> Dataset: ...
@@ -46,6 +48,8 @@ class Dataset:
     ) -> Dataset: ...
     def leave_one_out(self) -> Tuple[Dataset, npt.NDArray[Any], npt.NDArray[Any]]: ...
     def to_arrays(self) -> Tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[np.float32], npt.NDArray[np.int64]]: ...
+    @property
+    def kind_weights(self) -> dict[str, float]: ...
     @property
     def n_users(self) -> int: ...
     @property

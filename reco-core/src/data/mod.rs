@@ -1,10 +1,13 @@
 //! The data model: interactions, items, id maps, sparse matrices and splits.
 
 mod ids;
+mod kinds;
 mod matrix;
 pub mod split;
 
 pub use ids::IdMap;
+pub(crate) use kinds::weigh;
+pub use kinds::KindWeights;
 pub use matrix::{interaction_matrix, InteractionMatrix};
 
 use crate::error::{RecoError, Result};

@@ -11,6 +11,10 @@ use rand::SeedableRng;
 /// their *first* occurrence, so the held-out items are the last two *new* items the user touched:
 /// `test` is the last, `valid` the one before. Users with one distinct item are kept in training only;
 /// users with two have a test item but no validation item.
+///
+/// When the data mixes purchases with other kinds ([`Dataset::mixes_kinds`]), the held-out items are
+/// purchases instead: the item whose first purchase came last is `test`, and the user's training events
+/// are those before that purchase minus the item's own (see `kinds::leave_purchases_out`).
 #[derive(Debug, Clone)]
 pub struct LeaveOneOut {
     /// Every event except those of the test items: train on this for the reported test numbers.
@@ -53,6 +57,15 @@ pub fn sequences_of(interactions: &[Interaction], n_users: usize, n_items: usize
 /// Splits `data` leave-one-out (see [`LeaveOneOut`]).
 pub fn leave_one_out(data: &Dataset) -> Result<LeaveOneOut> {
     data.ensure_not_empty()?;
+    if data.mixes_kinds() {
+        let split = super::kinds::leave_purchases_out(data);
+        if split.test.is_empty() {
+            return Err(RecoError::EmptyData(
+                "leave-one-out needs a user who bought an item after touching another".into(),
+            ));
+        }
+        return Ok(split);
+    }
     let seqs = user_sequences(data);
     let mut test = Vec::new();
     let mut valid = Vec::new();
@@ -180,7 +193,13 @@ mod tests {
         let mut d = d;
         d.interactions.insert(
             3,
-            Interaction { user: 0, item: d.items.get_or_insert("z"), timestamp: 4, kind: EventKind::View, weight: 1.0 },
+            Interaction {
+                user: 0,
+                item: d.items.get_or_insert("z"),
+                timestamp: 4,
+                kind: EventKind::Purchase,
+                weight: 1.0,
+            },
         );
         d.item_meta.resize(d.items.len(), Default::default());
         let s = leave_one_out(&d).unwrap();

@@ -2,7 +2,7 @@
 
 use super::{evaluate, EvalReport, Protocol};
 use crate::data::split::{cold_item_split, leave_one_out, sequences_of, user_sequences};
-use crate::data::{interaction_matrix, Dataset, InteractionMatrix};
+use crate::data::{interaction_matrix, weigh, Dataset, InteractionMatrix, KindWeights};
 use crate::error::{RecoError, Result};
 use crate::model::{AnyParams, FitInput, Progress};
 use std::time::Instant;
@@ -38,9 +38,12 @@ pub struct LooRun {
     pub eval_seconds: f64,
 }
 
-/// Splits `data` leave-one-out, fits `params` and evaluates it with `protocol` at cut-off `k`.
+/// Splits `data` leave-one-out, fits `params` on the training events weighted by `kind_weights`
+/// ([`KindWeights::EQUAL`]: as given) and evaluates it with `protocol` at cut-off `k`.
+#[allow(clippy::too_many_arguments)]
 pub fn run_loo(
     data: &Dataset,
+    kind_weights: &KindWeights,
     params: &AnyParams,
     protocol: Protocol,
     k: usize,
@@ -49,7 +52,10 @@ pub fn run_loo(
     progress: Progress<'_>,
 ) -> Result<LooRun> {
     crate::model::check_k(k)?;
-    let split = leave_one_out(data)?;
+    // Split the events as given, then weigh them: the held-out items are the same whatever the weights.
+    let split = leave_one_out(data)?.weighted(kind_weights)?;
+    let weighted = data.weighted_view(kind_weights)?;
+    let data = &*weighted;
     let (train, held) = match target {
         Target::Test => (&split.train, &split.test),
         Target::Valid => (&split.valid_train, &split.valid),
@@ -106,9 +112,11 @@ fn fit_and_evaluate(
 
 /// Cold start: hold out `fraction` of the items entirely (seeded), fit on the rest, and rank each affected
 /// user's first held-out item against all items (their training items excluded). Models that tune
-/// themselves (the hybrid) tune on a second cold split drawn from the training data.
+/// themselves (the hybrid) tune on a second cold split drawn from the training data. Training events are
+/// weighted by `kind_weights` after the split.
 pub fn run_cold_start(
     data: &Dataset,
+    kind_weights: &KindWeights,
     params: &AnyParams,
     fraction: f64,
     k: usize,
@@ -116,7 +124,10 @@ pub fn run_cold_start(
     progress: Progress<'_>,
 ) -> Result<LooRun> {
     crate::model::check_k(k)?;
-    let split = cold_item_split(data, fraction, seed)?;
+    let mut split = cold_item_split(data, fraction, seed)?;
+    split.train = weigh(split.train, kind_weights)?;
+    let weighted = data.weighted_view(kind_weights)?;
+    let data = &*weighted;
     let (nu, ni) = (data.n_users(), data.n_items());
     let train = interaction_matrix(&split.train, nu, ni);
     let train_seqs = sequences_of(&split.train, nu, ni);

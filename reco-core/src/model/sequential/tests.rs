@@ -1,6 +1,6 @@
 use super::*;
 use crate::data::split::{leave_one_out, sequences_of};
-use crate::data::{interaction_matrix, Dataset, EventKind};
+use crate::data::{interaction_matrix, Dataset, EventKind, KindWeights};
 use crate::eval::{run_loo, Protocol, Target};
 use crate::model::{AnyParams, FitInput, Recommender};
 use rand::rngs::SmallRng;
@@ -23,7 +23,11 @@ fn chains(n_users: usize, n_items: usize, seed: u64) -> Dataset {
 
 fn hr_at_1(data: &Dataset, model: &str, params: &[(&str, &str)]) -> f64 {
     let p = AnyParams::with_params(model, params).unwrap();
-    run_loo(data, &p, Protocol::LooFull, 1, 42, Target::Test, &|_, _| true).unwrap().report.metrics.hr
+    run_loo(data, &KindWeights::EQUAL, &p, Protocol::LooFull, 1, 42, Target::Test, &|_, _| true)
+        .unwrap()
+        .report
+        .metrics
+        .hr
 }
 
 /// Training matrix and sequences of all of `data`.
