@@ -250,13 +250,6 @@ fn eval(a: EvalArgs) -> Result<()> {
     };
     bar.finish_and_clear();
     let k = a.k;
-    let held_out = if cold {
-        "cold items"
-    } else if data.mixes_kinds() {
-        "last purchase"
-    } else {
-        "last item"
-    };
     let m = &run.report.metrics;
     if a.json {
         let mut metrics = serde_json::Map::new();
@@ -272,7 +265,7 @@ fn eval(a: EvalArgs) -> Result<()> {
             "model": a.model.model,
             "protocol": run.report.protocol,
             "split": a.split,
-            "held_out": held_out,
+            "held_out": run.held_out,
             "k": k,
             "users_evaluated": run.report.users_evaluated,
             "metrics": metrics,
@@ -293,7 +286,7 @@ fn eval(a: EvalArgs) -> Result<()> {
             a.model.model,
             protocol.name(),
             a.split,
-            held_out,
+            run.held_out,
             run.report.users_evaluated
         );
         println!(

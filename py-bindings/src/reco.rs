@@ -793,14 +793,7 @@ impl PyRecommender {
         let d = PyDict::new(py);
         d.set_item("model", self.params_name())?;
         d.set_item("protocol", run.report.protocol)?;
-        let held_out = if protocol == "cold-items" {
-            "cold items"
-        } else if data.mixes_kinds() {
-            "last purchase"
-        } else {
-            "last item"
-        };
-        d.set_item("held_out", held_out)?;
+        d.set_item("held_out", run.held_out)?;
         d.set_item("k", run.report.k)?;
         for (key, v) in [
             ("hr", m.hr),

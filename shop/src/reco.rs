@@ -47,10 +47,6 @@ impl EventKind {
         }
     }
 
-    fn parse(stored: &str) -> Option<Self> {
-        [EventKind::View, EventKind::Cart, EventKind::Purchase].into_iter().find(|k| k.as_str() == stored)
-    }
-
     /// The engine's name for it.
     fn engine(self) -> reco_core::data::EventKind {
         match self {
@@ -186,9 +182,11 @@ async fn training_set(
     let rows: Vec<(i64, i64, Option<String>, i64, String, i64)> = sqlx::query_as(&sql).fetch_all(db).await?;
     let mut d = shipped.clone();
     for (_, user, ext, product, kind, at) in &rows {
-        let kind = EventKind::parse(kind).ok_or_else(|| internal(format!("stored event kind `{kind}`")))?;
+        // stored as `view`, `cart`, `purchase` (EventKind::as_str), which the engine's parser reads
+        let kind =
+            reco_core::data::EventKind::parse(kind).ok_or_else(|| internal(format!("stored event kind `{kind}`")))?;
         let user = ext.clone().unwrap_or_else(|| format!("shop-user-{user}"));
-        d.push(&user, &product.to_string(), *at, kind.engine(), 1.0).map_err(internal)?;
+        d.push(&user, &product.to_string(), *at, kind, 1.0).map_err(internal)?;
     }
     let d = d.weighted(weights).map_err(internal)?;
     Ok((d, rows.len(), rows.last().map_or(0, |r| r.0)))
@@ -666,7 +664,7 @@ mod tests {
         assert_eq!(counted_kinds(&KindWeights::default()), "kind IN ('view', 'cart', 'purchase')");
         assert_eq!(counted_kinds(&KindWeights::parse("view=0").unwrap()), "kind IN ('cart', 'purchase')");
         for k in [EventKind::View, EventKind::Cart, EventKind::Purchase] {
-            assert_eq!(EventKind::parse(k.as_str()), Some(k));
+            assert_eq!(reco_core::data::EventKind::parse(k.as_str()), Some(k.engine()));
         }
     }
 }

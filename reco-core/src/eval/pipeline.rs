@@ -36,6 +36,8 @@ pub struct LooRun {
     pub fit_seconds: f64,
     /// Wall-clock seconds of the evaluation.
     pub eval_seconds: f64,
+    /// What each user had held out: `last item`, `last purchase` (the data mixes kinds) or `cold items`.
+    pub held_out: &'static str,
 }
 
 /// Splits `data` leave-one-out, fits `params` on the training events weighted by `kind_weights`
@@ -54,6 +56,7 @@ pub fn run_loo(
     crate::model::check_k(k)?;
     // Split the events as given, then weigh them: the held-out items are the same whatever the weights.
     let split = leave_one_out(data)?.weighted(kind_weights)?;
+    let held_out = if data.mixes_kinds() { "last purchase" } else { "last item" };
     let weighted = data.weighted_view(kind_weights)?;
     let data = &*weighted;
     let (train, held) = match target {
@@ -86,7 +89,8 @@ pub fn run_loo(
         sequences: Some(fit_seqs),
         validation_sequences: valid_seqs.as_deref(),
     };
-    fit_and_evaluate(params, &input, &train, &full, held, protocol, k, seed, progress)
+    let run = fit_and_evaluate(params, &input, &train, &full, held, protocol, k, seed, progress)?;
+    Ok(LooRun { held_out, ..run })
 }
 
 /// Fits on `input`, then evaluates on `held` with `train`'s items excluded; both timed.
@@ -107,7 +111,7 @@ fn fit_and_evaluate(
     let fit_seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let report = evaluate(&model, train, full, held, protocol, k, seed)?;
-    Ok(LooRun { report, fit_seconds, eval_seconds: start.elapsed().as_secs_f64() })
+    Ok(LooRun { report, fit_seconds, eval_seconds: start.elapsed().as_secs_f64(), held_out: "last item" })
 }
 
 /// Cold start: hold out `fraction` of the items entirely (seeded), fit on the rest, and rank each affected
@@ -149,5 +153,6 @@ pub fn run_cold_start(
     let mut run =
         fit_and_evaluate(params, &input, &train, &data.matrix(), &split.test, Protocol::LooFull, k, seed, progress)?;
     run.report.protocol = "cold-items";
+    run.held_out = "cold items";
     Ok(run)
 }
